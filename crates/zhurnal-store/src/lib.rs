@@ -1,0 +1,23 @@
+//! The storage boundary: one async trait, [`Store`], implemented once per backend
+//! (`zhurnal-store-sqlite`, `zhurnal-store-postgres`), and one conformance suite
+//! ([`conformance`], feature `conformance`) that every backend runs in its tests.
+//!
+//! Methods are shaped by use case, not by table: a write receives everything that must commit
+//! together (the change and its audit record) and the backend owns the transaction. Naming:
+//! `get_*` → `Result<T>` (absent = [`StoreError::NotFound`]), `find_*` → `Result<Option<T>>`,
+//! `list_*` → `Result<Vec<T>>`. A failed query is an error, never an absence.
+
+pub mod audit;
+pub mod batch;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod error;
+pub mod model;
+pub mod schedule;
+mod store;
+
+pub use audit::{AuditRecord, AuditSealer, NewAudit};
+pub use batch::{Batch, BatchStats};
+pub use error::{StoreError, StoreResult};
+pub use model::*;
+pub use store::{Backend, Store};
