@@ -1,0 +1,1076 @@
+//! The PostgreSQL backend: one `PgPool` for reads and writes (PostgreSQL has row locks and MVCC,
+//! so there is no single-writer pool as in SQLite) and write transactions opened with a plain
+//! `BEGIN` (READ COMMITTED).
+//!
+//! The SQL mirrors `zhurnal-store-sqlite` statement by statement; where the text differs, the
+//! dialect forced it: `IS [NOT] DISTINCT FROM` for SQLite's `IS [NOT]` (batch keys use `=` or
+//! `IS NULL` instead, which an index can serve), `= ANY($1)` with an array for `json_each`,
+//! `NULLS FIRST` where SQLite sorts NULLs first by default.
+//!
+//! What SQLite gets from its single writer, this crate takes with explicit locks, each held to
+//! commit: the audit chain head (advisory lock, taken last in every transaction that appends),
+//! batches (advisory lock, so re-imports running side by side stay idempotent), and the person
+//! row in `grant_role` (so concurrent grants do not duplicate).
+
+mod batch;
+mod rows;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Row, Transaction};
+use zhurnal_domain::policy::{ChildLink, Teaching};
+use zhurnal_domain::{
+    AcademicYearId, AssignmentId, ClassId, MunicipalityId, PersonId, RegionId, Role, RoleScope,
+    SchoolId,
+};
+use zhurnal_store::schedule::{self, HeldLesson, SlotRow};
+use zhurnal_store::*;
+
+use rows::*;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The default number of pooled connections (see [`PgStore::connect_with_pool_size`]).
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// How long a caller waits for a pooled connection (and, at start, for the server to accept
+/// one) before the store reports [`StoreError::Unavailable`]; sqlx's default is 30 s, longer
+/// than anyone waits for a page.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Key of the advisory lock that serialises audit appends (any constant unique to Zhurnal:
+/// "ZHURNAL" in ASCII). Every transaction that appends to the audit log takes it, with
+/// `pg_advisory_xact_lock`, right before reading the chain head; it is released at commit or
+/// rollback, so two writers can never both chain onto the same head.
+const AUDIT_CHAIN_LOCK: i64 = 0x005A_4855_524E_414C;
+
+/// Key of the advisory lock that queues [`Store::apply_batch`] calls ("ZHBATCH").
+const BATCH_LOCK: i64 = 0x005A_4842_4154_4348;
+
+pub struct PgStore {
+    pool: PgPool,
+    sealer: Arc<dyn AuditSealer>,
+}
+
+impl PgStore {
+    /// Connects with [`DEFAULT_POOL_SIZE`] connections and applies pending migrations.
+    pub async fn connect(url: &str, sealer: Arc<dyn AuditSealer>) -> StoreResult<Self> {
+        Self::connect_with_pool_size(url, DEFAULT_POOL_SIZE, sealer).await
+    }
+
+    /// Connects with at most `size` pooled connections and applies pending migrations
+    /// (sqlx takes an advisory lock of its own, so concurrent starts migrate once).
+    pub async fn connect_with_pool_size(
+        url: &str,
+        size: u32,
+        sealer: Arc<dyn AuditSealer>,
+    ) -> StoreResult<Self> {
+        let options: PgConnectOptions = url.parse().map_err(map_err)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(size.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Other(Box::new(e)))?;
+        Ok(Self { pool, sealer })
+    }
+
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, sqlx::Postgres>> {
+        self.pool.begin().await.map_err(map_err)
+    }
+
+    /// Closes the pool, waiting for checked-out connections to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Creates an empty database named `zt_<random hex>` on the server of `admin_url` (a URL of a
+/// maintenance database, e.g. `postgres://postgres@127.0.0.1:5432/postgres`) and returns the
+/// URL of the new database. For tests: each test owns its database.
+#[doc(hidden)]
+pub async fn create_test_database(admin_url: &str) -> StoreResult<String> {
+    let name = format!("zt_{:016x}", rand::random::<u64>());
+    let mut conn = admin_connection(admin_url).await?;
+    // CREATE DATABASE takes no bind parameters; the name is ours (`zt_` + hex), not input.
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .map_err(map_err)?;
+    conn.close().await.map_err(map_err)?;
+    Ok(with_database(admin_url, &name))
+}
+
+/// Drops a database made by [`create_test_database`], disconnecting whoever is still on it.
+#[doc(hidden)]
+pub async fn drop_test_database(admin_url: &str, database_url: &str) -> StoreResult<()> {
+    let name = database_name(database_url);
+    if !name.starts_with("zt_") || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(StoreError::Other(
+            format!("{name:?} is not a test database").into(),
+        ));
+    }
+    let mut conn = admin_connection(admin_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .map_err(map_err)?;
+    conn.close().await.map_err(map_err)?;
+    Ok(())
+}
+
+async fn admin_connection(admin_url: &str) -> StoreResult<PgConnection> {
+    let options: PgConnectOptions = admin_url.parse().map_err(map_err)?;
+    options.connect().await.map_err(map_err)
+}
+
+/// `url` with its database (the path) replaced by `name`, query string kept.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// The database (path) of a URL.
+fn database_name(url: &str) -> &str {
+    let base = url.split_once('?').map_or(url, |(b, _)| b);
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    base[authority_start..]
+        .find('/')
+        .map_or("", |i| &base[authority_start + i + 1..])
+}
+
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::RowNotFound => StoreError::NotFound("строка".into()),
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            if code.starts_with("23") {
+                // Class 23, integrity constraint violation: unique, foreign key, check, not null.
+                let constraint = db
+                    .constraint()
+                    .map_or_else(|| db.message().to_string(), str::to_string);
+                StoreError::Conflict { constraint }
+            } else if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") {
+                // Connection exceptions, insufficient resources, server shutting down.
+                StoreError::Unavailable(db.message().to_string())
+            } else {
+                StoreError::Other(Box::new(sqlx::Error::Database(db)))
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Other(Box::new(other)),
+    }
+}
+
+/// Appends one audit record inside the caller's transaction, chaining it to the last one.
+///
+/// Call it last in the transaction: it takes the chain lock, which is then held until commit,
+/// and a transaction that holds it and waited for row locks afterwards could deadlock with one
+/// that holds those rows and waits for the chain. READ COMMITTED gives the head query a fresh
+/// snapshot taken after the lock, so it sees the previous holder's committed record.
+pub(crate) async fn append_audit_in(
+    conn: &mut PgConnection,
+    sealer: &dyn AuditSealer,
+    a: &NewAudit,
+) -> StoreResult<i64> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_CHAIN_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let (seq, prev) = match head {
+        Some(r) => (
+            r.try_get::<i64, _>(0).map_err(map_err)? + 1,
+            r.try_get::<Vec<u8>, _>(1).map_err(map_err)?,
+        ),
+        None => (1, vec![0u8; 32]),
+    };
+    let hash = sealer.seal(&prev, &a.canonical(seq));
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor_id, actor_role, session_hash, source_ip, action, \
+         target_type, target_id, school_id, result, reason, details, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(seq)
+    .bind(a.at)
+    .bind(a.actor_id)
+    .bind(&a.actor_role)
+    .bind(&a.session_hash)
+    .bind(&a.source_ip)
+    .bind(&a.action)
+    .bind(&a.target_type)
+    .bind(&a.target_id)
+    .bind(a.school_id)
+    .bind(&a.result)
+    .bind(&a.reason)
+    .bind(a.details.to_string())
+    .bind(&prev)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(seq)
+}
+
+const PERSON_COLS: &str = "p.id, p.uid, p.external_id, p.last_name, p.first_name, p.middle_name, \
+    p.birth_date, p.gender, p.esia_oid, p.account_state, p.last_login_at, p.snils_cipher, p.phone, p.email";
+
+const SCHOOL_SELECT: &str = "SELECT s.id, s.municipality_id, m.region_id, s.external_id, s.name, s.short_name \
+    FROM schools s JOIN municipalities m ON m.id = s.municipality_id";
+
+const CLASS_SELECT: &str = "SELECT c.id, c.school_id, c.academic_year_id, c.external_id, c.grade, c.letter, \
+    c.class_teacher_id, c.period_scheme, c.newly_formed, \
+    (SELECT COUNT(*) FROM enrolments e WHERE e.class_id = c.id AND e.departed_on IS NULL) AS student_count \
+    FROM classes c";
+
+const ASSIGNMENT_COLS: &str = "a.id, a.external_id, a.teacher_id, a.class_id, a.subject_id, sj.name AS subject_name, \
+    c.grade, c.letter, tp.last_name AS t_last, tp.first_name AS t_first, tp.middle_name AS t_middle";
+
+const ASSIGNMENT_JOINS: &str = "JOIN subjects sj ON sj.id = a.subject_id JOIN classes c ON c.id = a.class_id \
+    JOIN persons tp ON tp.id = a.teacher_id";
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn apply_batch(&self, b: &Batch, audit: NewAudit) -> StoreResult<BatchStats> {
+        let mut tx = self.write_tx().await?;
+        // SQLite runs batches one after another (one writer); here two imports of the same
+        // rows would both miss and both insert, and one would fail on a unique key. Queue them.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(BATCH_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let stats = batch::apply(&mut tx, b).await?;
+        let audit = NewAudit {
+            details: serde_json::json!({ "inserted": stats.inserted, "updated": stats.updated, "extra": audit.details }),
+            ..audit
+        };
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(stats)
+    }
+
+    async fn list_regions(&self) -> StoreResult<Vec<RegionRow>> {
+        let rows = sqlx::query("SELECT id, external_id, name FROM regions ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(region_from).collect()
+    }
+
+    async fn list_municipalities(&self, region: RegionId) -> StoreResult<Vec<MunicipalityRow>> {
+        let rows = sqlx::query(
+            "SELECT id, region_id, external_id, name FROM municipalities WHERE region_id = $1 ORDER BY name",
+        )
+        .bind(region.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(municipality_from).collect()
+    }
+
+    async fn list_schools(&self) -> StoreResult<Vec<SchoolRow>> {
+        let rows = sqlx::query(&format!("{SCHOOL_SELECT} ORDER BY s.name"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(school_from).collect()
+    }
+
+    async fn get_school(&self, id: SchoolId) -> StoreResult<SchoolRow> {
+        let row = sqlx::query(&format!("{SCHOOL_SELECT} WHERE s.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("школа {id}")))?;
+        school_from(&row)
+    }
+
+    async fn find_region_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> StoreResult<Option<RegionRow>> {
+        let row = sqlx::query("SELECT id, external_id, name FROM regions WHERE external_id = $1")
+            .bind(external_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(region_from).transpose()
+    }
+
+    async fn find_municipality_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> StoreResult<Option<MunicipalityRow>> {
+        let row = sqlx::query(
+            "SELECT id, region_id, external_id, name FROM municipalities WHERE external_id = $1",
+        )
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(municipality_from).transpose()
+    }
+
+    async fn find_school_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> StoreResult<Option<SchoolRow>> {
+        let row = sqlx::query(&format!("{SCHOOL_SELECT} WHERE s.external_id = $1"))
+            .bind(external_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(school_from).transpose()
+    }
+
+    async fn get_municipality(&self, id: MunicipalityId) -> StoreResult<MunicipalityRow> {
+        let row = sqlx::query(
+            "SELECT id, region_id, external_id, name FROM municipalities WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("муниципалитет {id}")))?;
+        municipality_from(&row)
+    }
+
+    async fn list_academic_years(&self, school: SchoolId) -> StoreResult<Vec<AcademicYearRow>> {
+        let rows = sqlx::query(
+            "SELECT id, school_id, external_id, name, starts_on, ends_on FROM academic_years \
+             WHERE school_id = $1 ORDER BY starts_on DESC",
+        )
+        .bind(school.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(year_from).collect()
+    }
+
+    async fn list_periods(&self, year: AcademicYearId) -> StoreResult<Vec<PeriodRow>> {
+        let rows = sqlx::query(
+            "SELECT id, academic_year_id, external_id, scheme, number, starts_on, ends_on, closed_on \
+             FROM periods WHERE academic_year_id = $1 ORDER BY scheme, number",
+        )
+        .bind(year.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(period_from).collect()
+    }
+
+    async fn list_classes(
+        &self,
+        school: SchoolId,
+        year: AcademicYearId,
+    ) -> StoreResult<Vec<ClassRow>> {
+        let rows = sqlx::query(&format!(
+            "{CLASS_SELECT} WHERE c.school_id = $1 AND c.academic_year_id = $2 ORDER BY c.grade, c.letter"
+        ))
+        .bind(school.0)
+        .bind(year.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(class_from).collect()
+    }
+
+    async fn get_class(&self, id: ClassId) -> StoreResult<ClassRow> {
+        let row = sqlx::query(&format!("{CLASS_SELECT} WHERE c.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("класс {id}")))?;
+        class_from(&row)
+    }
+
+    async fn list_roster(&self, class: ClassId, on: NaiveDate) -> StoreResult<Vec<RosterEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT e.id AS enrolment_id, e.admitted_on, e.departed_on, {PERSON_COLS} FROM enrolments e \
+             JOIN persons p ON p.id = e.student_id \
+             WHERE e.class_id = $1 AND e.admitted_on <= $2 AND (e.departed_on IS NULL OR e.departed_on > $2) \
+             ORDER BY p.last_name, p.first_name, p.id"
+        ))
+        .bind(class.0)
+        .bind(on)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(RosterEntry {
+                    enrolment_id: r.try_get("enrolment_id").map_err(map_err)?,
+                    admitted_on: r.try_get("admitted_on").map_err(map_err)?,
+                    departed_on: r.try_get("departed_on").map_err(map_err)?,
+                    person: person_from(r)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_enrolments(&self, student: PersonId) -> StoreResult<Vec<EnrolmentRow>> {
+        let rows = sqlx::query(
+            "SELECT id, student_id, school_id, class_id, admitted_on, departed_on, departure_kind, departure_reason \
+             FROM enrolments WHERE student_id = $1 ORDER BY admitted_on",
+        )
+        .bind(student.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(enrolment_from).collect()
+    }
+
+    async fn list_subjects(&self, school: SchoolId) -> StoreResult<Vec<SubjectRow>> {
+        let rows = sqlx::query(
+            "SELECT id, school_id, external_id, name, grading FROM subjects WHERE school_id = $1 ORDER BY name",
+        )
+        .bind(school.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(subject_from).collect()
+    }
+
+    async fn list_work_types(&self, school: SchoolId) -> StoreResult<Vec<WorkTypeRow>> {
+        let rows = sqlx::query(
+            "SELECT id, school_id, code, name, weight FROM work_types WHERE school_id = $1 ORDER BY weight, name",
+        )
+        .bind(school.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(work_type_from).collect()
+    }
+
+    async fn get_person(&self, id: PersonId) -> StoreResult<PersonRow> {
+        let row = sqlx::query(&format!(
+            "SELECT {PERSON_COLS} FROM persons p WHERE p.id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("человек {id}")))?;
+        person_from(&row)
+    }
+
+    async fn find_person_by_uid(&self, uid: &str) -> StoreResult<Option<PersonRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {PERSON_COLS} FROM persons p WHERE p.uid = $1"
+        ))
+        .bind(uid)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(person_from).transpose()
+    }
+
+    async fn find_person_by_snils_hmac(&self, hmac: &[u8]) -> StoreResult<Option<PersonRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {PERSON_COLS} FROM persons p WHERE p.snils_hmac = $1"
+        ))
+        .bind(hmac)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(person_from).transpose()
+    }
+
+    async fn find_person_by_esia_oid(&self, oid: &str) -> StoreResult<Option<PersonRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {PERSON_COLS} FROM persons p WHERE p.esia_oid = $1"
+        ))
+        .bind(oid)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(person_from).transpose()
+    }
+
+    async fn link_esia_oid(&self, person: PersonId, oid: &str, audit: NewAudit) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE persons SET esia_oid = $1 WHERE id = $2 AND (esia_oid IS NULL OR esia_oid = $1)")
+            .bind(oid)
+            .bind(person.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict {
+                constraint: "persons_esia_oid_rebind".into(),
+            });
+        }
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn load_relations(
+        &self,
+        person: PersonId,
+        today: NaiveDate,
+    ) -> StoreResult<ActorRelations> {
+        let mut rel = ActorRelations::default();
+        let grants = sqlx::query(
+            "SELECT role, school_id, municipality_id, region_id FROM staff_roles WHERE person_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(person.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        for g in &grants {
+            rel.grants.push(grant_from(g)?);
+        }
+        let teaching = sqlx::query(
+            "SELECT a.id, a.class_id, c.school_id FROM assignments a JOIN classes c ON c.id = a.class_id \
+             WHERE a.teacher_id = $1 \
+             UNION SELECT a.id, a.class_id, c.school_id FROM substitutions su \
+             JOIN timetable_slots s ON s.id = su.slot_id JOIN assignments a ON a.id = s.assignment_id \
+             JOIN classes c ON c.id = a.class_id WHERE su.substitute_id = $1 AND su.on_date = $2",
+        )
+        .bind(person.0)
+        .bind(today)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        for t in &teaching {
+            rel.teaching.push(Teaching {
+                assignment: AssignmentId(t.try_get(0).map_err(map_err)?),
+                class: ClassId(t.try_get(1).map_err(map_err)?),
+                school: SchoolId(t.try_get(2).map_err(map_err)?),
+            });
+        }
+        let classes = sqlx::query("SELECT id FROM classes WHERE class_teacher_id = $1")
+            .bind(person.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        for c in &classes {
+            rel.class_teacher_of
+                .push(ClassId(c.try_get(0).map_err(map_err)?));
+        }
+        let children = sqlx::query(
+            "SELECT g.child_id, \
+             (SELECT COUNT(*) FROM enrolments e WHERE e.student_id = g.child_id AND (e.departed_on IS NULL OR e.departed_on > $2)) AS active, \
+             (SELECT MAX(e.departed_on) FROM enrolments e WHERE e.student_id = g.child_id) AS last_departure \
+             FROM guardianships g WHERE g.parent_id = $1 ORDER BY g.child_id",
+        )
+        .bind(person.0)
+        .bind(today)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        for c in &children {
+            let active: i64 = c.try_get("active").map_err(map_err)?;
+            let last: Option<NaiveDate> = c.try_get("last_departure").map_err(map_err)?;
+            rel.children.push(ChildLink {
+                child: PersonId(c.try_get("child_id").map_err(map_err)?),
+                visible_until: if active > 0 { None } else { last },
+            });
+        }
+        let enrolments = sqlx::query(
+            "SELECT school_id, class_id, departed_on FROM enrolments WHERE student_id = $1 AND admitted_on <= $2",
+        )
+        .bind(person.0)
+        .bind(today)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        for e in &enrolments {
+            let school = SchoolId(e.try_get(0).map_err(map_err)?);
+            let departed: Option<NaiveDate> = e.try_get(2).map_err(map_err)?;
+            match departed {
+                Some(d) if d <= today => rel.departed_from.push((school, d)),
+                _ => rel
+                    .enrolled_in
+                    .push((school, ClassId(e.try_get(1).map_err(map_err)?))),
+            }
+        }
+        Ok(rel)
+    }
+
+    async fn list_children(&self, parent: PersonId) -> StoreResult<Vec<ChildRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PERSON_COLS}, e.class_id, c.grade, c.letter, e.school_id, e.departed_on \
+             FROM guardianships g JOIN persons p ON p.id = g.child_id \
+             LEFT JOIN enrolments e ON e.id = (SELECT e2.id FROM enrolments e2 WHERE e2.student_id = p.id \
+                ORDER BY (e2.departed_on IS NULL) DESC, e2.admitted_on DESC LIMIT 1) \
+             LEFT JOIN classes c ON c.id = e.class_id \
+             WHERE g.parent_id = $1 ORDER BY p.birth_date NULLS FIRST, p.id"
+        ))
+        .bind(parent.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(child_from).collect()
+    }
+
+    async fn link_guardian(
+        &self,
+        parent: PersonId,
+        child: PersonId,
+        audit: NewAudit,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "INSERT INTO guardianships (parent_id, child_id, confirmed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (parent_id, child_id) DO UPDATE SET confirmed_at = excluded.confirmed_at \
+             WHERE guardianships.confirmed_at IS NULL",
+        )
+        .bind(parent.0)
+        .bind(child.0)
+        .bind(audit.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn grant_role(
+        &self,
+        person: PersonId,
+        role: Role,
+        scope: RoleScope,
+        granted_by: Option<PersonId>,
+        audit: NewAudit,
+    ) -> StoreResult<i64> {
+        let (school, muni, region) = scope_columns(scope);
+        let mut tx = self.write_tx().await?;
+        // No unique key covers an active grant (NULL scopes), so lock the person's row: two
+        // concurrent grants of the same role then see each other instead of both inserting.
+        sqlx::query("SELECT id FROM persons WHERE id = $1 FOR UPDATE")
+            .bind(person.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let existing = sqlx::query(
+            "SELECT id FROM staff_roles WHERE person_id = $1 AND role = $2 AND revoked_at IS NULL \
+             AND school_id IS NOT DISTINCT FROM $3 AND municipality_id IS NOT DISTINCT FROM $4 \
+             AND region_id IS NOT DISTINCT FROM $5",
+        )
+        .bind(person.0)
+        .bind(role.code())
+        .bind(school)
+        .bind(muni)
+        .bind(region)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let id = match existing {
+            Some(r) => r.try_get(0).map_err(map_err)?,
+            None => sqlx::query(
+                "INSERT INTO staff_roles (person_id, role, school_id, municipality_id, region_id, granted_at, granted_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(person.0)
+            .bind(role.code())
+            .bind(school)
+            .bind(muni)
+            .bind(region)
+            .bind(audit.at)
+            .bind(granted_by.map(|p| p.0))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .try_get(0)
+            .map_err(map_err)?,
+        };
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(id)
+    }
+
+    async fn list_role_grants(&self, person: PersonId) -> StoreResult<Vec<RoleGrantRow>> {
+        let rows = sqlx::query(
+            "SELECT id, person_id, role, school_id, municipality_id, region_id, granted_at, granted_by \
+             FROM staff_roles WHERE person_id = $1 AND revoked_at IS NULL ORDER BY id",
+        )
+        .bind(person.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let (role, scope) = grant_from(r)?;
+                Ok(RoleGrantRow {
+                    id: r.try_get("id").map_err(map_err)?,
+                    person_id: PersonId(r.try_get("person_id").map_err(map_err)?),
+                    role,
+                    scope,
+                    granted_at: r.try_get("granted_at").map_err(map_err)?,
+                    granted_by: r
+                        .try_get::<Option<i64>, _>("granted_by")
+                        .map_err(map_err)?
+                        .map(PersonId),
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_login_attempt(&self, a: &LoginAttempt) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO login_attempts (state_hash, browser_hash, code_verifier, created_at, next, login_hint) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&a.state_hash)
+        .bind(&a.browser_hash)
+        .bind(&a.code_verifier)
+        .bind(a.created_at)
+        .bind(&a.next)
+        .bind(&a.login_hint)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_login_attempt(&self, state_hash: &str) -> StoreResult<Option<LoginAttempt>> {
+        let row = sqlx::query(
+            "DELETE FROM login_attempts WHERE state_hash = $1 \
+             RETURNING state_hash, browser_hash, code_verifier, created_at, next, login_hint",
+        )
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(login_attempt_from).transpose()
+    }
+
+    async fn delete_login_attempts_before(&self, created_before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM login_attempts WHERE created_at < $1")
+            .bind(created_before)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_session(&self, s: &SessionRow, audit: NewAudit) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, person_id, created_at, last_seen_at, csrf_token, source_ip, active_role) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&s.id_hash)
+        .bind(s.person_id.0)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(&s.csrf_token)
+        .bind(&s.source_ip)
+        .bind(&s.active_role)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query("UPDATE persons SET last_login_at = $1 WHERE id = $2")
+            .bind(s.created_at)
+            .bind(s.person_id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn find_session(&self, id_hash: &str) -> StoreResult<Option<SessionRow>> {
+        let row = sqlx::query(
+            "SELECT id_hash, person_id, created_at, last_seen_at, csrf_token, source_ip, active_role \
+             FROM sessions WHERE id_hash = $1",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(session_from).transpose()
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            .bind(at)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &str, audit: Option<NewAudit>) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if let Some(a) = audit {
+            append_audit_in(&mut tx, self.sealer.as_ref(), &a).await?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn delete_sessions_before(&self, last_seen_before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1")
+            .bind(last_seen_before)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn append_audit(&self, audit: NewAudit) -> StoreResult<i64> {
+        let mut tx = self.write_tx().await?;
+        let seq = append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(seq)
+    }
+
+    async fn list_audit(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor_id, actor_role, session_hash, source_ip, action, target_type, target_id, \
+             school_id, result, reason, details, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(audit_from).collect()
+    }
+
+    async fn list_teacher_day(
+        &self,
+        teacher: PersonId,
+        date: NaiveDate,
+    ) -> StoreResult<Vec<ScheduledLesson>> {
+        use chrono::Datelike;
+        let weekday = i64::from(date.weekday().number_from_monday());
+        let rows = sqlx::query(&format!(
+            "SELECT s.id AS slot_id, s.weekday, s.lesson_number, s.room, {ASSIGNMENT_COLS} \
+             FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id {ASSIGNMENT_JOINS} \
+             LEFT JOIN substitutions su ON su.slot_id = s.id AND su.on_date = $2 \
+             WHERE s.weekday = $3 AND ((a.teacher_id = $1 AND su.id IS NULL) OR su.substitute_id = $1)"
+        ))
+        .bind(teacher.0)
+        .bind(date)
+        .bind(weekday)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let slots: Vec<SlotRow> = rows.iter().map(slot_from).collect::<StoreResult<_>>()?;
+        let assignment_ids: Vec<i64> = slots.iter().map(|s| s.assignment.id.0).collect();
+        let held = self.held_lessons(&assignment_ids, date, date).await?;
+        let subs = self.substitutions_for(&slots, date, date).await?;
+        Ok(schedule::expand(&slots, &held, &subs, date, date))
+    }
+
+    async fn list_student_lessons(
+        &self,
+        student: PersonId,
+        class: ClassId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<ScheduledLesson>> {
+        let rows = sqlx::query(&format!(
+            "SELECT s.id AS slot_id, s.weekday, s.lesson_number, s.room, {ASSIGNMENT_COLS} \
+             FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id {ASSIGNMENT_JOINS} \
+             WHERE a.class_id = $1 AND (a.group_id IS NULL OR EXISTS \
+               (SELECT 1 FROM group_members gm WHERE gm.group_id = a.group_id AND gm.student_id = $2))"
+        ))
+        .bind(class.0)
+        .bind(student.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let slots: Vec<SlotRow> = rows.iter().map(slot_from).collect::<StoreResult<_>>()?;
+        let mut ids: Vec<i64> = slots.iter().map(|s| s.assignment.id.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let held = self.held_lessons(&ids, from, to).await?;
+        let subs = self.substitutions_for(&slots, from, to).await?;
+        Ok(schedule::expand(&slots, &held, &subs, from, to))
+    }
+
+    async fn list_student_marks(
+        &self,
+        student: PersonId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<MarkRow>> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.lesson_id, m.student_id, m.value, m.work_type_id, m.weight, m.comment, m.author_id, \
+             m.created_at, m.updated_at FROM marks m JOIN lessons l ON l.id = m.lesson_id \
+             WHERE m.student_id = $1 AND l.on_date BETWEEN $2 AND $3 AND m.deleted_at IS NULL \
+             ORDER BY l.on_date, m.id",
+        )
+        .bind(student.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(mark_from).collect()
+    }
+
+    async fn list_student_attendance(
+        &self,
+        student: PersonId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<AttendanceRow>> {
+        let rows = sqlx::query(
+            "SELECT a.lesson_id, a.student_id, a.kind FROM attendance a JOIN lessons l ON l.id = a.lesson_id \
+             WHERE a.student_id = $1 AND l.on_date BETWEEN $2 AND $3 ORDER BY l.on_date",
+        )
+        .bind(student.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(attendance_from).collect()
+    }
+}
+
+impl PgStore {
+    async fn held_lessons(
+        &self,
+        assignment_ids: &[i64],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<HeldLesson>> {
+        if assignment_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // An array keeps the statement text fixed whatever the number of assignments.
+        let rows = sqlx::query(
+            "SELECT id, assignment_id, on_date, lesson_number, topic, homework FROM lessons \
+             WHERE assignment_id = ANY($1) AND on_date BETWEEN $2 AND $3",
+        )
+        .bind(assignment_ids)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(held_from).collect()
+    }
+
+    async fn substitutions_for(
+        &self,
+        slots: &[SlotRow],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<(i64, NaiveDate, PersonId)>> {
+        if slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = slots.iter().map(|s| s.slot_id).collect();
+        let rows = sqlx::query(
+            "SELECT slot_id, on_date, substitute_id FROM substitutions \
+             WHERE slot_id = ANY($1) AND on_date BETWEEN $2 AND $3",
+        )
+        .bind(ids)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(map_err)?,
+                    r.try_get(1).map_err(map_err)?,
+                    PersonId(r.try_get(2).map_err(map_err)?),
+                ))
+            })
+            .collect()
+    }
+}
+
+fn scope_columns(scope: RoleScope) -> (Option<i64>, Option<i64>, Option<i64>) {
+    match scope {
+        RoleScope::School(s) => (Some(s.0), None, None),
+        RoleScope::Municipality(m) => (None, Some(m.0), None),
+        RoleScope::Region(r) => (None, None, Some(r.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "zt_1"),
+            "postgres://postgres@127.0.0.1:5432/zt_1"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h/postgres?sslmode=disable", "zt_1"),
+            "postgresql://u:p@h/zt_1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:1", "zt_1"),
+            "postgres://h:1/zt_1"
+        );
+        assert_eq!(
+            with_database("postgres:///postgres?host=/run/postgresql", "zt_1"),
+            "postgres:///zt_1?host=/run/postgresql"
+        );
+    }
+
+    #[test]
+    fn the_database_of_a_url_is_read() {
+        assert_eq!(database_name("postgres://u@h:5/zt_ab?x=1"), "zt_ab");
+        assert_eq!(database_name("postgres://u@h:5/zt_ab"), "zt_ab");
+        assert_eq!(database_name("postgres://u@h:5"), "");
+    }
+
+    #[tokio::test]
+    async fn only_test_databases_are_dropped() {
+        let err = drop_test_database("postgres://u@127.0.0.1:1/postgres", "postgres://u@h/prod")
+            .await
+            .expect_err("refused before connecting");
+        assert!(err.to_string().contains("not a test database"), "{err}");
+    }
+}

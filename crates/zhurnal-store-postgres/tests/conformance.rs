@@ -1,0 +1,94 @@
+//! The shared conformance suite on PostgreSQL: a fresh database per test (see `common` for
+//! where the server comes from and when the tests skip).
+//!
+//! `zhurnal_store::conformance_suite!` cannot skip (it awaits a store unconditionally), so this
+//! file repeats its case list in `pg_conformance_suite!`; `the_case_list_matches_upstream`
+//! fails when the two lists drift apart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::TestDb;
+use zhurnal_store::Store;
+
+async fn fresh() -> Option<(Arc<dyn Store>, TestDb)> {
+    let db = TestDb::create().await?;
+    let store = db.store(4).await;
+    Some((Arc::new(store), db))
+}
+
+/// One test per case, skipping without a server. Keep the list equal to the one in
+/// `zhurnal_store::conformance_suite!` (checked by `the_case_list_matches_upstream`).
+macro_rules! pg_conformance_suite {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let Some((store, db)) = fresh().await else { return };
+                zhurnal_store::conformance::$case(store).await;
+                db.drop_database().await;
+            }
+        )*
+
+        const CASES: &[&str] = &[$(stringify!($case)),*];
+    };
+}
+
+pg_conformance_suite!(
+    ping_reports_the_backend,
+    a_batch_applied_twice_changes_nothing_the_second_time,
+    a_batch_with_an_unknown_reference_writes_nothing,
+    territory_lookups_find_what_was_loaded,
+    years_periods_and_classes_list_in_order,
+    the_roster_excludes_departed_students,
+    persons_are_found_by_uid_snils_hmac_and_oid,
+    an_esia_oid_cannot_be_rebound,
+    relations_cover_every_role,
+    a_departed_child_is_visible_until_departure,
+    guardian_links_are_created_once,
+    role_grants_are_idempotent,
+    a_login_state_can_be_taken_once,
+    sessions_stamp_the_last_login,
+    audit_records_form_a_chain,
+    the_teacher_day_applies_substitutions,
+    a_student_week_has_lessons_marks_and_attendance,
+    subjects_and_work_types_list_per_school,
+);
+
+/// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.
+fn upstream_cases() -> Vec<String> {
+    let source = include_str!("../../zhurnal-store/src/conformance.rs");
+    let start = source
+        .find("@cases $fresh;")
+        .expect("conformance_suite! lists its cases after `@cases $fresh;`")
+        + "@cases $fresh;".len();
+    let len = source[start..]
+        .find(");")
+        .expect("the case list ends with `);`");
+    source[start..start + len]
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_case_list_matches_upstream() {
+    let upstream = upstream_cases();
+    assert!(upstream.len() >= 18, "parsed too few cases: {upstream:?}");
+    assert!(
+        upstream
+            .iter()
+            .all(|c| c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')),
+        "the case list did not parse into identifiers: {upstream:?}"
+    );
+    let ours: Vec<String> = CASES.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        ours, upstream,
+        "tests/conformance.rs must list the same cases as zhurnal_store::conformance_suite!"
+    );
+}
