@@ -209,7 +209,7 @@ pub(crate) async fn append_audit_in(
             r.try_get::<i64, _>(0).map_err(map_err)? + 1,
             r.try_get::<Vec<u8>, _>(1).map_err(map_err)?,
         ),
-        None => (1, vec![0u8; 32]),
+        None => (1, zhurnal_store::audit::GENESIS_HASH.to_vec()),
     };
     let hash = sealer.seal(&prev, &a.canonical(seq));
     sqlx::query(

@@ -1,0 +1,97 @@
+//! Use cases: everything the web app, the CLI and the jobs do goes through here, so each
+//! path calls the same authorization policy and writes the same audit records.
+
+pub mod clock;
+pub mod keys;
+pub mod login;
+
+use std::sync::Arc;
+
+use chrono::{FixedOffset, NaiveDate, Offset, Utc};
+use serde::Deserialize;
+use zhurnal_domain::{Actor, PersonId, RoundingRule};
+use zhurnal_store::{Store, StoreError};
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use keys::{HmacSealer, Keys, KeysError, SnilsVault};
+
+/// Errors of the use cases, mapped to HTTP once in the web crate.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Denied(#[from] zhurnal_domain::Denied),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+}
+
+/// Settings of the school rules that vary by region (domain.md: configuration, not code).
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// The region's time zone as a fixed UTC offset in hours (Moscow: 3).
+    pub utc_offset_hours: i32,
+    pub rounding: RoundingRule,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            utc_offset_hours: 3,
+            rounding: RoundingRule::default(),
+        }
+    }
+}
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub vault: SnilsVault,
+    pub rules: RulesConfig,
+}
+
+impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        vault: SnilsVault,
+        rules: RulesConfig,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            vault,
+            rules,
+        }
+    }
+
+    /// Microseconds since the epoch, the storage's instant.
+    pub fn now_micros(&self) -> i64 {
+        self.clock.now().timestamp_micros()
+    }
+
+    fn offset(&self) -> FixedOffset {
+        FixedOffset::east_opt(self.rules.utc_offset_hours * 3600).unwrap_or(Utc.fix())
+    }
+
+    /// Today's date in the region (a school day starts at local midnight, not UTC).
+    pub fn today(&self) -> NaiveDate {
+        self.clock.now().with_timezone(&self.offset()).date_naive()
+    }
+
+    /// Loads everything the policy needs about a person for today.
+    pub async fn actor(&self, person: PersonId) -> Result<Actor, AppError> {
+        let rel = self.store.load_relations(person, self.today()).await?;
+        Ok(Actor {
+            person,
+            grants: rel.grants,
+            teaching: rel.teaching,
+            class_teacher_of: rel.class_teacher_of,
+            children: rel.children,
+            enrolled_in: rel.enrolled_in,
+        })
+    }
+}

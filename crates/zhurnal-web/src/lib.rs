@@ -1,0 +1,318 @@
+//! The HTTP face of Zhurnal: server-rendered pages (askama, Russian), a small JSON API under
+//! `/api/v1`, the ESIA login flow, and the one error → response map ([`WebError`]).
+//! Handlers authenticate with [`session::CurrentUser`] and authorize with one call to the
+//! domain policy before any personal data is read.
+
+mod api;
+mod auth;
+mod error;
+mod pages;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use zhurnal_app::App;
+use zhurnal_esia::IdentityProvider;
+
+pub use error::WebError;
+
+/// Web settings (section `[web]` of the configuration).
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (HTTPS). Only the loopback demo turns this off.
+    pub secure_cookies: bool,
+    /// A session unused this long ends (УПД.10).
+    pub session_idle_minutes: i64,
+    /// A session ends this long after login whatever happens.
+    pub session_absolute_hours: i64,
+    /// How long a login attempt (ESIA `state`) stays valid.
+    pub login_attempt_minutes: i64,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies). Empty: nobody.
+    pub trusted_proxies: Vec<String>,
+    /// The externally visible origin, e.g. `https://zhurnal.example.ru`; used for Origin checks.
+    pub public_origin: Option<String>,
+    /// Pass `login_hint` through to the identity provider (the simulator's shortcut). Refused
+    /// by configuration validation when the real ESIA is configured.
+    pub allow_login_hint: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            secure_cookies: true,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            login_attempt_minutes: 10,
+            trusted_proxies: Vec::new(),
+            public_origin: None,
+            allow_login_hint: false,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<App>,
+    pub idp: Arc<dyn IdentityProvider>,
+    pub config: Arc<WebConfig>,
+    /// Origin of the identity provider, allowed as a form/redirect target in the CSP.
+    pub idp_origin: String,
+}
+
+/// A route as the authorization matrix and the pre-auth allowlist see it.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteInfo {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// Reachable without a session (УПД.11 allowlist).
+    pub public: bool,
+}
+
+/// Every route of the application. Tests iterate this table, so a new route cannot be
+/// forgotten by the authorization matrix or the pre-auth allowlist.
+pub const ROUTES: &[RouteInfo] = &[
+    RouteInfo {
+        method: "GET",
+        path: "/",
+        public: true,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/healthz",
+        public: true,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/static/{file}",
+        public: true,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/login",
+        public: true,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/auth/callback",
+        public: true,
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/logout",
+        public: false,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/home",
+        public: false,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/teacher/today",
+        public: false,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/diary",
+        public: false,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/diary/{student}",
+        public: false,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/schools/{school}",
+        public: false,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/classes/{class}",
+        public: false,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/admin",
+        public: false,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/region",
+        public: false,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/security",
+        public: false,
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/api/v1/me",
+        public: false,
+    },
+];
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::landing))
+        .route("/healthz", get(api::healthz))
+        .route("/static/{file}", get(pages::static_file))
+        .route("/login", get(auth::login))
+        .route("/auth/callback", get(auth::callback))
+        .route("/logout", post(auth::logout))
+        .route("/home", get(pages::home))
+        .route("/teacher/today", get(pages::teacher_today))
+        .route("/diary", get(pages::own_diary))
+        .route("/diary/{student}", get(pages::student_diary))
+        .route("/schools/{school}", get(pages::school))
+        .route("/classes/{class}", get(pages::class_roster))
+        .route("/admin", get(pages::admin_home))
+        .route("/region", get(pages::region_home))
+        .route("/security", get(pages::security_home))
+        .route("/api/v1/me", get(api::me))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .with_state(state)
+}
+
+pub(crate) fn html_headers() -> [(header::HeaderName, &'static str); 2] {
+    [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-store"),
+    ]
+}
+
+async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' {}",
+        state.idp_origin
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if state.config.secure_cookies {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Every state-changing request needs the session's CSRF token — in the `X-CSRF-Token`
+/// header (API, scripts) or the `csrf` field of a URL-encoded form — and, when the browser
+/// sends one, an `Origin` of this site.
+async fn csrf_guard(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, WebError> {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(next.run(req).await);
+    }
+    check_origin(&state, req.headers())?;
+    let (mut parts, body) = req.into_parts();
+    let user = match <session::CurrentUser as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await {
+        Ok(u) => u,
+        Err(WebError::Unauthenticated { .. }) => return Err(WebError::Csrf("нет сессии")),
+        Err(e) => return Err(e),
+    };
+    let expected = user.session.csrf_token.as_bytes().to_vec();
+    let header_token = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let (ok, body) = if let Some(t) = header_token {
+        (constant_time_eq(t.as_bytes(), &expected), body)
+    } else if is_form {
+        let bytes = axum::body::to_bytes(body, 1024 * 1024)
+            .await
+            .map_err(|_| WebError::BadRequest("слишком большая форма".into(), false))?;
+        let token = url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned());
+        (
+            token.is_some_and(|t| constant_time_eq(t.as_bytes(), &expected)),
+            Body::from(bytes),
+        )
+    } else {
+        (false, body)
+    };
+    if !ok {
+        let audit = user
+            .audit_context()
+            .event(state.app.now_micros(), "csrf.rejected", "refused")
+            .actor(user.person.id.0, user.audit_role())
+            .target("route", parts.uri.path());
+        state.app.store.append_audit(audit).await?;
+        return Err(WebError::Csrf("неверный или отсутствующий токен"));
+    }
+    Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let same_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        == Some(host);
+    let configured = state.config.public_origin.as_deref() == Some(origin);
+    if same_host || configured {
+        Ok(())
+    } else {
+        Err(WebError::Csrf("чужой источник запроса"))
+    }
+}
+
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A redirect that also sets cookies.
+pub(crate) fn see_other(location: &str, cookies: Vec<HeaderValue>) -> Response {
+    let mut res = axum::response::Redirect::to(location).into_response();
+    *res.status_mut() = axum::http::StatusCode::SEE_OTHER;
+    for c in cookies {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}

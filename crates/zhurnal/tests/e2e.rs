@@ -1,0 +1,9 @@
+//! End to end: the real router and the bundled ESIA simulator over loopback HTTP, seeded with
+//! the demo school, driven like a browser (cookies, redirects). One binary for all e2e tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod login;
+mod pages;
