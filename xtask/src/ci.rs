@@ -52,10 +52,7 @@ const fn step(name: &'static str, run: fn(&mut Ctx) -> Result<Outcome>) -> Step 
 /// brings the PostgreSQL steps along, since the tests require a server.
 pub fn run(only: &[String]) -> Result<()> {
     let all = steps();
-    if let Some(unknown) = only
-        .iter()
-        .find(|name| !all.iter().any(|s| s.name == *name))
-    {
+    if let Some(unknown) = only.iter().find(|name| !all.iter().any(|s| s.name == *name)) {
         let names: Vec<&str> = all.iter().map(|s| s.name).collect();
         bail!("unknown step `{unknown}`; steps are: {}", names.join(", "));
     }
@@ -94,12 +91,7 @@ pub fn run(only: &[String]) -> Result<()> {
     for (name, status, secs) in &results {
         println!("{name:<20} {status:<8} {secs:>9.1}");
     }
-    println!(
-        "{:<20} {:<8} {:>9.1}",
-        "total",
-        "",
-        started.elapsed().as_secs_f64()
-    );
+    println!("{:<20} {:<8} {:>9.1}", "total", "", started.elapsed().as_secs_f64());
     let failed: Vec<&str> = results
         .iter()
         .filter(|(_, status, _)| status == "FAILED")
@@ -117,11 +109,7 @@ fn fmt(_: &mut Ctx) -> Result<Outcome> {
 }
 
 fn lockfile_args() -> &'static [&'static str] {
-    if repo_root().join("Cargo.lock").exists() {
-        &["--locked"]
-    } else {
-        &[]
-    }
+    if repo_root().join("Cargo.lock").exists() { &["--locked"] } else { &[] }
 }
 
 fn clippy(_: &mut Ctx) -> Result<Outcome> {
@@ -147,10 +135,8 @@ fn dependency_bans(_: &mut Ctx) -> Result<Outcome> {
     // `cargo tree -p zhurnal-domain -e normal -i <crate>` printing nothing, but it cannot pass by
     // accident when `-i` fails for another reason, e.g. two versions of a crate in the lockfile.)
     let domain = tree(&["-p", DOMAIN, "-e", "normal", "--prefix", "none"])?;
-    let banned: BTreeSet<&(String, String)> = domain
-        .iter()
-        .filter(|(name, _)| DOMAIN_BANNED.contains(&name.as_str()))
-        .collect();
+    let banned: BTreeSet<&(String, String)> =
+        domain.iter().filter(|(name, _)| DOMAIN_BANNED.contains(&name.as_str())).collect();
     for (name, version) in banned {
         let spec = format!("{name}@{version}");
         let why = tree_text(&["-p", DOMAIN, "-e", "normal", "-i", &spec]);
@@ -161,16 +147,7 @@ fn dependency_bans(_: &mut Ctx) -> Result<Outcome> {
         println!("{DOMAIN}: none of {DOMAIN_BANNED:?} among its {count} packages");
     }
 
-    let web = tree(&[
-        "-p",
-        "zhurnal-web",
-        "-e",
-        "normal",
-        "--depth",
-        "1",
-        "--prefix",
-        "depth",
-    ])?;
+    let web = tree(&["-p", "zhurnal-web", "-e", "normal", "--depth", "1", "--prefix", "depth"])?;
     for (name, _) in web.iter().filter(|(name, _)| name.starts_with('1')) {
         let name = &name[1..];
         if WEB_BANNED_DIRECT.contains(&name) || name.starts_with("sqlx-") {
@@ -189,9 +166,7 @@ fn dependency_bans(_: &mut Ctx) -> Result<Outcome> {
 
 fn tree_command(args: &[&str]) -> Command {
     let mut cmd = cargo();
-    cmd.args(["tree", "--target", "all", "--format", "{p}"])
-        .args(lockfile_args())
-        .args(args);
+    cmd.args(["tree", "--target", "all", "--format", "{p}"]).args(lockfile_args()).args(args);
     cmd
 }
 
@@ -257,13 +232,7 @@ fn no_password_field(_: &mut Ctx) -> Result<Outcome> {
 /// before the first commit). Without git, every file outside `target/` and `.git/`.
 fn project_files(root: &Path) -> Result<Vec<String>> {
     let mut cmd = Command::new("git");
-    cmd.current_dir(root).args([
-        "ls-files",
-        "-z",
-        "--cached",
-        "--others",
-        "--exclude-standard",
-    ]);
+    cmd.current_dir(root).args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]);
     match capture(&mut cmd) {
         Ok(out) if out.status.success() => {
             let mut files: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -369,9 +338,7 @@ fn gost_engine() -> Option<PathBuf> {
 }
 
 fn postgres_url_from_env() -> Option<String> {
-    std::env::var("ZHURNAL_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
+    std::env::var("ZHURNAL_TEST_POSTGRES_URL").ok().filter(|url| !url.is_empty())
 }
 
 /// One `apt-get update` and one `apt-get install -y` for everything missing.
@@ -417,10 +384,7 @@ fn test_env(ctx: &Ctx) -> BTreeMap<String, String> {
     // Without a server, PostgreSQL tests must fail rather than skip.
     env.insert("ZHURNAL_REQUIRE_POSTGRES".into(), "1".into());
     env.insert("RUST_BACKTRACE".into(), "1".into());
-    for (var, path) in [
-        ("ZHURNAL_CHROMIUM", CHROMIUM),
-        ("ZHURNAL_CHROMEDRIVER", CHROMEDRIVER),
-    ] {
+    for (var, path) in [("ZHURNAL_CHROMIUM", CHROMIUM), ("ZHURNAL_CHROMEDRIVER", CHROMEDRIVER)] {
         if Path::new(path).exists() {
             env.insert(var.into(), path.into());
         } else {
@@ -461,16 +425,10 @@ fn run_tests(ctx: &mut Ctx) -> Result<Outcome> {
 /// nextest does not run doctests; `cargo test` (the fallback) already did.
 fn doctests(ctx: &mut Ctx) -> Result<Outcome> {
     if !has_nextest() {
-        return Ok(Outcome::Skipped(
-            "`cargo test` in the tests step ran them".into(),
-        ));
+        return Ok(Outcome::Skipped("`cargo test` in the tests step ran them".into()));
     }
     let env = test_env(ctx);
-    sys::run(
-        cargo()
-            .args(["test", "--workspace", "--doc", "--no-fail-fast"])
-            .envs(&env),
-    )?;
+    sys::run(cargo().args(["test", "--workspace", "--doc", "--no-fail-fast"]).envs(&env))?;
     Ok(Outcome::Ok)
 }
 

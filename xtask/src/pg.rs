@@ -50,21 +50,12 @@ impl PgBins {
             .collect();
         debian.sort();
         for (_, bin) in debian.into_iter().rev() {
-            if ["initdb", "pg_ctl", "postgres"]
-                .iter()
-                .all(|name| is_executable(&bin.join(name)))
-            {
-                return Some(Self {
-                    initdb: bin.join("initdb"),
-                    pg_ctl: bin.join("pg_ctl"),
-                });
+            if ["initdb", "pg_ctl", "postgres"].iter().all(|name| is_executable(&bin.join(name))) {
+                return Some(Self { initdb: bin.join("initdb"), pg_ctl: bin.join("pg_ctl") });
             }
         }
         which("postgres")?;
-        Some(Self {
-            initdb: which("initdb")?,
-            pg_ctl: which("pg_ctl")?,
-        })
+        Some(Self { initdb: which("initdb")?, pg_ctl: which("pg_ctl")? })
     }
 }
 
@@ -307,9 +298,7 @@ impl Drop for PgCluster {
 }
 
 fn make_temp_dir() -> Result<PathBuf> {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     for n in 0..100u32 {
         let dir = Path::new(TMP_PARENT).join(format!(
             "{TMP_PREFIX}{}-{:x}",
@@ -372,16 +361,11 @@ fn shutdown(dir: &Path, pg_ctl: &Path, run_as: RunAs) -> Result<()> {
             .and_then(|name| name.to_str())
             .is_some_and(|name| name.starts_with(TMP_PREFIX));
     if !is_ours {
-        bail!(
-            "refusing to clean up {}: not a throwaway cluster",
-            dir.display()
-        );
+        bail!("refusing to clean up {}: not a throwaway cluster", dir.display());
     }
     if let Some(pid) = postmaster_pid(dir) {
         let mut cmd = run_as.command(pg_ctl, Path::new("/"));
-        cmd.arg("-D")
-            .arg(dir.join("data"))
-            .args(["stop", "-m", "fast", "-w", "-t", "30"]);
+        cmd.arg("-D").arg(dir.join("data")).args(["stop", "-m", "fast", "-w", "-t", "30"]);
         let stopped = capture(&mut cmd).is_ok_and(|out| out.status.success());
         if !stopped {
             kill_postmaster(pid, dir)?;
@@ -404,10 +388,7 @@ fn kill_postmaster(pid: u32, dir: &Path) -> Result<()> {
     }
     // SIGINT is PostgreSQL's "fast shutdown"; SIGKILL if it does not listen.
     for (signal, wait) in [("-INT", 30), ("-KILL", 5)] {
-        let _ = Command::new("kill")
-            .arg(signal)
-            .arg(pid.to_string())
-            .status();
+        let _ = Command::new("kill").arg(signal).arg(pid.to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(wait);
         while proc_dir.exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
@@ -433,10 +414,7 @@ pub fn reaper(args: &[String]) -> Result<()> {
     let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
     let dir = Path::new(dir);
     if dir.exists() {
-        eprintln!(
-            "xtask: stopping the throwaway PostgreSQL in {} (xtask exited)",
-            dir.display()
-        );
+        eprintln!("xtask: stopping the throwaway PostgreSQL in {} (xtask exited)", dir.display());
         shutdown(dir, Path::new(pg_ctl), run_as)?;
         eprintln!("xtask: PostgreSQL stopped, {} removed", dir.display());
     }
@@ -484,10 +462,7 @@ pub fn shell() -> Result<()> {
     loop {
         std::thread::sleep(Duration::from_secs(2));
         if !cluster.is_running() {
-            bail!(
-                "PostgreSQL exited unexpectedly; server log:\n{}",
-                cluster.log_tail()
-            );
+            bail!("PostgreSQL exited unexpectedly; server log:\n{}", cluster.log_tail());
         }
     }
 }

@@ -11,9 +11,7 @@ use anyhow::{Context as _, Result, bail};
 /// The workspace root (the parent of `xtask/`), whatever the current directory is.
 pub fn repo_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
+    manifest_dir.parent().map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
 }
 
 /// The cargo that runs us (`cargo xtask` sets `CARGO`), so that toolchain overrides carry over.
@@ -44,9 +42,7 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     let line = display(cmd);
     println!("$ {line}");
     flush();
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start `{line}`"))?;
+    let status = cmd.status().with_context(|| format!("cannot start `{line}`"))?;
     if !status.success() {
         bail!("`{line}` failed ({status})");
     }
@@ -56,8 +52,7 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 /// Runs a command and captures its output; a non-zero exit is not an error here.
 pub fn capture(cmd: &mut Command) -> Result<Output> {
     let line = display(cmd);
-    cmd.output()
-        .with_context(|| format!("cannot start `{line}`"))
+    cmd.output().with_context(|| format!("cannot start `{line}`"))
 }
 
 pub fn flush() {
@@ -91,8 +86,7 @@ pub fn user_exists(name: &str) -> bool {
 }
 
 pub fn is_executable(path: &Path) -> bool {
-    path.metadata()
-        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    path.metadata().is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
 /// `which(1)` without the dependency.

@@ -47,28 +47,21 @@ impl Keys {
             rand::rngs::OsRng.fill_bytes(&mut k);
             hex::encode(k)
         };
-        Self {
-            audit_hmac: random_key(),
-            snils_hmac: random_key(),
-            snils_aead: random_key(),
-        }
+        Self { audit_hmac: random_key(), snils_hmac: random_key(), snils_aead: random_key() }
     }
 
     fn decode(name: &'static str, hex_key: &str) -> Result<[u8; 32], KeysError> {
-        let bytes = hex::decode(hex_key.trim()).map_err(|e| KeysError::BadKey {
-            name,
-            problem: e.to_string(),
-        })?;
-        bytes.try_into().map_err(|b: Vec<u8>| KeysError::BadKey {
-            name,
-            problem: format!("{} байт", b.len()),
-        })
+        let bytes = hex::decode(hex_key.trim())
+            .map_err(|e| KeysError::BadKey { name, problem: e.to_string() })?;
+        bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| KeysError::BadKey {
+                name, problem: format!("{} байт", b.len())
+            })
     }
 
     pub fn sealer(&self) -> Result<HmacSealer, KeysError> {
-        Ok(HmacSealer {
-            key: Self::decode("audit_hmac", &self.audit_hmac)?,
-        })
+        Ok(HmacSealer { key: Self::decode("audit_hmac", &self.audit_hmac)? })
     }
 
     pub fn vault(&self) -> Result<SnilsVault, KeysError> {
@@ -132,10 +125,7 @@ impl SnilsVault {
         let sealed = cipher
             .encrypt(
                 XNonce::from_slice(&nonce),
-                Payload {
-                    msg: snils.digits().as_bytes(),
-                    aad: uid.as_bytes(),
-                },
+                Payload { msg: snils.digits().as_bytes(), aad: uid.as_bytes() },
             )
             .unwrap_or_default();
         let mut out = Vec::with_capacity(1 + 24 + sealed.len());
@@ -153,10 +143,7 @@ impl SnilsVault {
         let plain = cipher
             .decrypt(
                 XNonce::from_slice(&data[1..25]),
-                Payload {
-                    msg: &data[25..],
-                    aad: uid.as_bytes(),
-                },
+                Payload { msg: &data[25..], aad: uid.as_bytes() },
             )
             .map_err(|_| KeysError::Decrypt)?;
         let text = String::from_utf8(plain).map_err(|_| KeysError::NotSnils)?;
@@ -185,10 +172,7 @@ mod tests {
         let mut flipped = c.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert!(matches!(
-            v.decrypt(&flipped, "uid-a"),
-            Err(KeysError::Decrypt)
-        ));
+        assert!(matches!(v.decrypt(&flipped, "uid-a"), Err(KeysError::Decrypt)));
         assert!(
             !c.windows(11).any(|w| w == s.digits().as_bytes()),
             "no clear text in the ciphertext"

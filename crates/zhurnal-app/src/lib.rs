@@ -39,10 +39,7 @@ pub struct RulesConfig {
 
 impl Default for RulesConfig {
     fn default() -> Self {
-        Self {
-            utc_offset_hours: 3,
-            rounding: RoundingRule::default(),
-        }
+        Self { utc_offset_hours: 3, rounding: RoundingRule::default() }
     }
 }
 
@@ -60,12 +57,7 @@ impl App {
         vault: SnilsVault,
         rules: RulesConfig,
     ) -> Self {
-        Self {
-            store,
-            clock,
-            vault,
-            rules,
-        }
+        Self { store, clock, vault, rules }
     }
 
     /// Microseconds since the epoch, the storage's instant.

@@ -109,11 +109,7 @@ impl Refusal {
 
 #[derive(Clone, Debug)]
 pub enum LoginOutcome {
-    Accepted {
-        person: Box<PersonRow>,
-        first_link: bool,
-        linked_children: usize,
-    },
+    Accepted { person: Box<PersonRow>, first_link: bool, linked_children: usize },
     Refused(Refusal),
 }
 
@@ -155,9 +151,7 @@ impl App {
             None => match self.match_by_snils(claims).await? {
                 Some(p) => (p, true),
                 None => {
-                    self.store
-                        .append_audit(refuse(Refusal::NoMatch, None))
-                        .await?;
+                    self.store.append_audit(refuse(Refusal::NoMatch, None)).await?;
                     return Ok(LoginOutcome::Refused(Refusal::NoMatch));
                 }
             },
@@ -192,26 +186,17 @@ impl App {
                 .actor(person.id.0, "person")
                 .target("person", &person.uid)
                 .details(serde_json::json!({ "esia_oid": claims.oid, "matched_by": "snils_and_birth_date" }));
-            self.store
-                .link_esia_oid(person.id, &claims.oid, audit)
-                .await?;
+            self.store.link_esia_oid(person.id, &claims.oid, audit).await?;
         }
         let linked_children = self.link_children(&person, kids, ctx).await?;
-        Ok(LoginOutcome::Accepted {
-            person: Box::new(person),
-            first_link,
-            linked_children,
-        })
+        Ok(LoginOutcome::Accepted { person: Box::new(person), first_link, linked_children })
     }
 
     async fn match_by_snils(&self, claims: &IdentityClaims) -> Result<Option<PersonRow>, AppError> {
         let Some(snils) = claims.snils.as_deref().and_then(|s| Snils::parse(s).ok()) else {
             return Ok(None);
         };
-        let found = self
-            .store
-            .find_person_by_snils_hmac(&self.vault.match_key(&snils))
-            .await?;
+        let found = self.store.find_person_by_snils_hmac(&self.vault.match_key(&snils)).await?;
         // A СНИЛС match with another birth date is treated as no match: the СНИЛС may have been
         // mistyped by the school, and linking the wrong child would expose another family's data.
         Ok(found.filter(|p| {
@@ -231,10 +216,8 @@ impl App {
             let Some(snils) = kid.snils.as_deref().and_then(|s| Snils::parse(s).ok()) else {
                 continue;
             };
-            let Some(child) = self
-                .store
-                .find_person_by_snils_hmac(&self.vault.match_key(&snils))
-                .await?
+            let Some(child) =
+                self.store.find_person_by_snils_hmac(&self.vault.match_key(&snils)).await?
             else {
                 continue;
             };
@@ -279,14 +262,8 @@ mod tests {
     #[test]
     fn age_counts_birthdays() {
         let b = NaiveDate::from_ymd_opt(2012, 11, 24).expect("date");
-        assert_eq!(
-            age_on(b, NaiveDate::from_ymd_opt(2026, 11, 23).expect("date")),
-            13
-        );
-        assert_eq!(
-            age_on(b, NaiveDate::from_ymd_opt(2026, 11, 24).expect("date")),
-            14
-        );
+        assert_eq!(age_on(b, NaiveDate::from_ymd_opt(2026, 11, 23).expect("date")), 13);
+        assert_eq!(age_on(b, NaiveDate::from_ymd_opt(2026, 11, 24).expect("date")), 14);
     }
 
     #[test]
@@ -300,10 +277,7 @@ mod tests {
         ] {
             assert!(!r.code().is_empty() && !r.title().is_empty());
             let text = r.explanation().to_lowercase();
-            assert!(
-                text.contains("обрат") || text.contains("подтвердите"),
-                "{r:?}"
-            );
+            assert!(text.contains("обрат") || text.contains("подтвердите"), "{r:?}");
         }
     }
 }

@@ -44,11 +44,7 @@ impl AttendanceKind {
 
     /// Parses what a teacher types into a cell: Cyrillic or Latin lookalikes, any case.
     pub fn from_abbreviation(input: &str) -> Option<Self> {
-        let upper = input
-            .trim()
-            .to_uppercase()
-            .replace('H', "Н")
-            .replace('B', "Б");
+        let upper = input.trim().to_uppercase().replace('H', "Н").replace('B', "Б");
         match upper.as_str() {
             "Н" => Some(Self::Absent),
             "Б" => Some(Self::Ill),
@@ -88,14 +84,8 @@ mod tests {
             assert_eq!(AttendanceKind::from_abbreviation(k.abbreviation()), Some(k));
             assert_eq!(AttendanceKind::from_code(k.code()), Some(k));
         }
-        assert_eq!(
-            AttendanceKind::from_abbreviation("h"),
-            Some(AttendanceKind::Absent)
-        );
-        assert_eq!(
-            AttendanceKind::from_abbreviation("оп"),
-            Some(AttendanceKind::Late)
-        );
+        assert_eq!(AttendanceKind::from_abbreviation("h"), Some(AttendanceKind::Absent));
+        assert_eq!(AttendanceKind::from_abbreviation("оп"), Some(AttendanceKind::Late));
         assert_eq!(AttendanceKind::from_abbreviation("X"), None);
     }
 

@@ -129,11 +129,7 @@ impl TryFrom<String> for MarkValue {
 
 /// Check a work-type weight at the edge.
 pub fn parse_weight(w: i64) -> Result<u8, MarkError> {
-    if (1..=10).contains(&w) {
-        Ok(w as u8)
-    } else {
-        Err(MarkError::WeightOutOfRange(w))
-    }
+    if (1..=10).contains(&w) { Ok(w as u8) } else { Err(MarkError::WeightOutOfRange(w)) }
 }
 
 /// A mark as the average sees it.
@@ -148,9 +144,7 @@ pub fn weighted_average(marks: &[WeightedMark]) -> Option<f64> {
     let (sum, weights) = marks
         .iter()
         .filter_map(|m| {
-            m.value
-                .points()
-                .map(|p| (f64::from(p) * f64::from(m.weight), f64::from(m.weight)))
+            m.value.points().map(|p| (f64::from(p) * f64::from(m.weight), f64::from(m.weight)))
         })
         .fold((0.0, 0.0), |(s, w), (ms, mw)| (s + ms, w + mw));
     (weights > 0.0).then(|| sum / weights)
@@ -233,10 +227,7 @@ pub struct RoundingRule {
 
 impl Default for RoundingRule {
     fn default() -> Self {
-        Self {
-            round_up_from: 0.5,
-            min_marks: 3,
-        }
+        Self { round_up_from: 0.5, min_marks: 3 }
     }
 }
 
@@ -282,10 +273,8 @@ pub struct AverageExplanation {
 
 impl AverageExplanation {
     pub fn explain(marks: &[WeightedMark], rule: &RoundingRule) -> Self {
-        let pts: Vec<(u8, u8)> = marks
-            .iter()
-            .filter_map(|m| m.value.points().map(|p| (p, m.weight)))
-            .collect();
+        let pts: Vec<(u8, u8)> =
+            marks.iter().filter_map(|m| m.value.points().map(|p| (p, m.weight))).collect();
         let weighted_sum: f64 = pts.iter().map(|(p, w)| f64::from(*p) * f64::from(*w)).sum();
         let total_weight: f64 = pts.iter().map(|(_, w)| f64::from(*w)).sum();
         let average = weighted_average(marks);
@@ -330,21 +319,13 @@ pub fn plan_target(
     let mut all: Vec<WeightedMark> = marks.to_vec();
     for count in 0..=max_marks {
         if count > 0 {
-            all.push(WeightedMark {
-                value: MarkValue::Points(value),
-                weight,
-            });
+            all.push(WeightedMark { value: MarkValue::Points(value), weight });
         }
         let n = all.iter().filter(|m| m.value.points().is_some()).count();
         if let Some(avg) = weighted_average(&all)
             && rule.suggest(avg, n).is_some_and(|s| s >= target)
         {
-            return Some(TargetStep {
-                count,
-                value,
-                weight,
-                resulting_average: avg,
-            });
+            return Some(TargetStep { count, value, weight, resulting_average: avg });
         }
     }
     None
@@ -355,10 +336,7 @@ mod tests {
     use super::*;
 
     fn m(v: u8, w: u8) -> WeightedMark {
-        WeightedMark {
-            value: MarkValue::Points(v),
-            weight: w,
-        }
+        WeightedMark { value: MarkValue::Points(v), weight: w }
     }
 
     #[test]
@@ -372,33 +350,15 @@ mod tests {
 
     #[test]
     fn pass_fail_marks_do_not_enter_the_average() {
-        let marks = [
-            m(4, 1),
-            WeightedMark {
-                value: MarkValue::Pass,
-                weight: 1,
-            },
-        ];
+        let marks = [m(4, 1), WeightedMark { value: MarkValue::Pass, weight: 1 }];
         assert_eq!(weighted_average(&marks), Some(4.0));
-        assert_eq!(
-            weighted_average(&[WeightedMark {
-                value: MarkValue::Fail,
-                weight: 1
-            }]),
-            None
-        );
+        assert_eq!(weighted_average(&[WeightedMark { value: MarkValue::Fail, weight: 1 }]), None);
     }
 
     #[test]
     fn rounding_threshold_is_a_setting() {
-        let half = RoundingRule {
-            round_up_from: 0.5,
-            min_marks: 1,
-        };
-        let strict = RoundingRule {
-            round_up_from: 0.6,
-            min_marks: 1,
-        };
+        let half = RoundingRule { round_up_from: 0.5, min_marks: 1 };
+        let strict = RoundingRule { round_up_from: 0.6, min_marks: 1 };
         assert_eq!(half.suggest(4.50, 3), Some(5));
         assert_eq!(half.suggest(4.49, 3), Some(4));
         assert_eq!(strict.suggest(4.50, 3), Some(4));
@@ -409,10 +369,7 @@ mod tests {
 
     #[test]
     fn too_few_marks_give_no_suggestion() {
-        let rule = RoundingRule {
-            round_up_from: 0.5,
-            min_marks: 3,
-        };
+        let rule = RoundingRule { round_up_from: 0.5, min_marks: 3 };
         assert_eq!(rule.suggest(5.0, 2), None);
         assert_eq!(rule.suggest(5.0, 3), Some(5));
     }
@@ -427,34 +384,22 @@ mod tests {
 
     #[test]
     fn target_planner_finds_the_fewest_marks() {
-        let rule = RoundingRule {
-            round_up_from: 0.5,
-            min_marks: 1,
-        };
+        let rule = RoundingRule { round_up_from: 0.5, min_marks: 1 };
         // 4,4,4 weight 1: two 5s of weight 2 give (12+20)/7 = 4.57 → 5; one gives 22/5 = 4.4 → 4.
         let step =
             plan_target(&[m(4, 1), m(4, 1), m(4, 1)], &rule, 5, 5, 2, 10).expect("reachable");
         assert_eq!(step.count, 2);
         assert!((step.resulting_average - 4.571).abs() < 1e-2);
         // Already there: zero marks needed.
-        assert_eq!(
-            plan_target(&[m(5, 1)], &rule, 5, 5, 1, 10).map(|s| s.count),
-            Some(0)
-        );
+        assert_eq!(plan_target(&[m(5, 1)], &rule, 5, 5, 1, 10).map(|s| s.count), Some(0));
         // 4s can never lift an average to 5.
         assert_eq!(plan_target(&[m(3, 1)], &rule, 5, 4, 1, 20), None);
     }
 
     #[test]
     fn mark_parsing_respects_subject_grading_and_grade_one() {
-        assert_eq!(
-            MarkValue::parse_for("5", Grading::FivePoint, 5),
-            Ok(MarkValue::Points(5))
-        );
-        assert_eq!(
-            MarkValue::parse_for("зач", Grading::PassFail, 5),
-            Ok(MarkValue::Pass)
-        );
+        assert_eq!(MarkValue::parse_for("5", Grading::FivePoint, 5), Ok(MarkValue::Points(5)));
+        assert_eq!(MarkValue::parse_for("зач", Grading::PassFail, 5), Ok(MarkValue::Pass));
         assert!(matches!(
             MarkValue::parse_for("5", Grading::PassFail, 5),
             Err(MarkError::PointsOnPassFail(_))
@@ -463,19 +408,10 @@ mod tests {
             MarkValue::parse_for("зач", Grading::FivePoint, 5),
             Err(MarkError::PassFailOnPoints(_))
         ));
-        assert_eq!(
-            MarkValue::parse_for("5", Grading::FivePoint, 1),
-            Err(MarkError::MarkFreeGrade)
-        );
-        assert!(matches!(
-            MarkValue::parse("6"),
-            Err(MarkError::Unrecognised(_))
-        ));
+        assert_eq!(MarkValue::parse_for("5", Grading::FivePoint, 1), Err(MarkError::MarkFreeGrade));
+        assert!(matches!(MarkValue::parse("6"), Err(MarkError::Unrecognised(_))));
         assert_eq!(PeriodMarkValue::parse("осв"), Ok(PeriodMarkValue::Exempt));
-        assert_eq!(
-            PeriodMarkValue::parse("н/а"),
-            Ok(PeriodMarkValue::NotAttested)
-        );
+        assert_eq!(PeriodMarkValue::parse("н/а"), Ok(PeriodMarkValue::NotAttested));
     }
 
     proptest::proptest! {

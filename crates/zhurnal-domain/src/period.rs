@@ -28,9 +28,7 @@ impl PeriodScheme {
         }
     }
     pub fn from_code(code: &str) -> Option<Self> {
-        [Self::Quarters, Self::Trimesters, Self::HalfYears]
-            .into_iter()
-            .find(|s| s.code() == code)
+        [Self::Quarters, Self::Trimesters, Self::HalfYears].into_iter().find(|s| s.code() == code)
     }
     pub fn count(self) -> u8 {
         match self {
@@ -50,11 +48,7 @@ impl PeriodScheme {
     }
     /// The common default: quarters for grades 1–9, half-years for 10–11.
     pub fn default_for_grade(grade: u8) -> Self {
-        if grade >= 10 {
-            Self::HalfYears
-        } else {
-            Self::Quarters
-        }
+        if grade >= 10 { Self::HalfYears } else { Self::Quarters }
     }
 }
 
@@ -67,10 +61,7 @@ pub enum PeriodError {
     #[error("дата {0} не входит ни в один учебный период")]
     OutsidePeriods(NaiveDate),
     #[error("период должен начинаться раньше, чем заканчивается ({starts_on} — {ends_on})")]
-    Inverted {
-        starts_on: NaiveDate,
-        ends_on: NaiveDate,
-    },
+    Inverted { starts_on: NaiveDate, ends_on: NaiveDate },
     #[error("периоды «{a}» и «{b}» пересекаются")]
     Overlap { a: String, b: String },
 }
@@ -98,39 +89,27 @@ impl Period {
     /// Marks, attendance and period marks of a closed period are locked.
     pub fn ensure_open(&self) -> Result<(), PeriodError> {
         match self.closed_on {
-            Some(closed_on) => Err(PeriodError::Closed {
-                name: self.name(),
-                closed_on,
-            }),
+            Some(closed_on) => Err(PeriodError::Closed { name: self.name(), closed_on }),
             None => Ok(()),
         }
     }
 
     /// The period of `date` among `periods` (of one scheme).
     pub fn for_date(periods: &[Period], date: NaiveDate) -> Result<&Period, PeriodError> {
-        periods
-            .iter()
-            .find(|p| p.contains(date))
-            .ok_or(PeriodError::OutsidePeriods(date))
+        periods.iter().find(|p| p.contains(date)).ok_or(PeriodError::OutsidePeriods(date))
     }
 
     /// Checks a set of periods of one scheme before it is saved.
     pub fn validate_set(periods: &[Period]) -> Result<(), PeriodError> {
         for p in periods {
             if p.starts_on > p.ends_on {
-                return Err(PeriodError::Inverted {
-                    starts_on: p.starts_on,
-                    ends_on: p.ends_on,
-                });
+                return Err(PeriodError::Inverted { starts_on: p.starts_on, ends_on: p.ends_on });
             }
         }
         for (i, a) in periods.iter().enumerate() {
             for b in &periods[i + 1..] {
                 if a.scheme == b.scheme && a.starts_on <= b.ends_on && b.starts_on <= a.ends_on {
-                    return Err(PeriodError::Overlap {
-                        a: a.name(),
-                        b: b.name(),
-                    });
+                    return Err(PeriodError::Overlap { a: a.name(), b: b.name() });
                 }
             }
         }
@@ -182,8 +161,7 @@ mod tests {
         assert_eq!(
             q1.ensure_open(),
             Err(PeriodError::Closed {
-                name: "1 четверть".into(),
-                closed_on: d(2026, 10, 30)
+                name: "1 четверть".into(), closed_on: d(2026, 10, 30)
             })
         );
         let q2 = quarter(2, d(2026, 11, 5), d(2026, 12, 28), None);
@@ -196,10 +174,7 @@ mod tests {
             quarter(1, d(2026, 9, 1), d(2026, 10, 24), None),
             quarter(2, d(2026, 11, 5), d(2026, 12, 28), None),
         ];
-        assert_eq!(
-            Period::for_date(&ps, d(2026, 11, 23)).map(|p| p.number),
-            Ok(2)
-        );
+        assert_eq!(Period::for_date(&ps, d(2026, 11, 23)).map(|p| p.number), Ok(2));
         assert_eq!(
             Period::for_date(&ps, d(2026, 11, 1)),
             Err(PeriodError::OutsidePeriods(d(2026, 11, 1)))
@@ -217,15 +192,9 @@ mod tests {
             quarter(1, d(2026, 9, 1), d(2026, 11, 10), None),
             quarter(2, d(2026, 11, 5), d(2026, 12, 28), None),
         ];
-        assert!(matches!(
-            Period::validate_set(&overlap),
-            Err(PeriodError::Overlap { .. })
-        ));
+        assert!(matches!(Period::validate_set(&overlap), Err(PeriodError::Overlap { .. })));
         let inverted = vec![quarter(1, d(2026, 10, 1), d(2026, 9, 1), None)];
-        assert!(matches!(
-            Period::validate_set(&inverted),
-            Err(PeriodError::Inverted { .. })
-        ));
+        assert!(matches!(Period::validate_set(&inverted), Err(PeriodError::Inverted { .. })));
     }
 
     #[test]
@@ -242,9 +211,6 @@ mod tests {
     fn senior_grades_default_to_half_years() {
         assert_eq!(PeriodScheme::default_for_grade(9), PeriodScheme::Quarters);
         assert_eq!(PeriodScheme::default_for_grade(10), PeriodScheme::HalfYears);
-        assert_eq!(
-            PeriodScheme::from_code("trimesters"),
-            Some(PeriodScheme::Trimesters)
-        );
+        assert_eq!(PeriodScheme::from_code("trimesters"), Some(PeriodScheme::Trimesters));
     }
 }

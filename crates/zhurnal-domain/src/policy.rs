@@ -84,24 +84,10 @@ pub struct Place {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Resource {
     School(Place),
-    Class {
-        place: Place,
-        class: ClassId,
-    },
-    Assignment {
-        place: Place,
-        class: ClassId,
-        assignment: AssignmentId,
-    },
-    Student {
-        place: Place,
-        class: ClassId,
-        student: PersonId,
-    },
-    Municipality {
-        region: RegionId,
-        municipality: MunicipalityId,
-    },
+    Class { place: Place, class: ClassId },
+    Assignment { place: Place, class: ClassId, assignment: AssignmentId },
+    Student { place: Place, class: ClassId, student: PersonId },
+    Municipality { region: RegionId, municipality: MunicipalityId },
     Region(RegionId),
 }
 
@@ -208,11 +194,7 @@ pub struct Denied {
 }
 
 fn deny(action: Action, reason: &'static str) -> Result<(), Denied> {
-    Err(Denied {
-        action,
-        action_title: action.title(),
-        reason,
-    })
+    Err(Denied { action, action_title: action.title(), reason })
 }
 
 /// Decides whether `actor` may do `action` on `resource`.
@@ -221,9 +203,7 @@ pub fn authorize(actor: &Actor, action: Action, resource: &Resource) -> Result<(
     let place = resource.place();
     let school = place.map(|p| p.school);
     let is_school_admin = school.is_some_and(|s| actor.has_school_role(Role::SchoolAdmin, s));
-    let is_class_teacher = resource
-        .class()
-        .is_some_and(|c| actor.class_teacher_of.contains(&c));
+    let is_class_teacher = resource.class().is_some_and(|c| actor.class_teacher_of.contains(&c));
 
     let allowed = match (action, resource) {
         (ViewSchool, Resource::School(p)) => {
@@ -279,11 +259,7 @@ pub fn authorize(actor: &Actor, action: Action, resource: &Resource) -> Result<(
         }
         _ => false,
     };
-    if allowed {
-        Ok(())
-    } else {
-        deny(action, reason_for(actor, action))
-    }
+    if allowed { Ok(()) } else { deny(action, reason_for(actor, action)) }
 }
 
 fn reason_for(actor: &Actor, action: Action) -> &'static str {
@@ -334,11 +310,7 @@ mod tests {
         Actor {
             person: PersonId(1),
             grants: vec![(Role::Teacher, RoleScope::School(SCHOOL))],
-            teaching: vec![Teaching {
-                assignment: ASSIGNMENT,
-                class: CLASS,
-                school: SCHOOL,
-            }],
+            teaching: vec![Teaching { assignment: ASSIGNMENT, class: CLASS, school: SCHOOL }],
             ..Actor::default()
         }
     }
@@ -346,60 +318,37 @@ mod tests {
     fn parent() -> Actor {
         Actor {
             person: PersonId(2),
-            children: vec![ChildLink {
-                child: CHILD,
-                visible_until: None,
-            }],
+            children: vec![ChildLink { child: CHILD, visible_until: None }],
             ..Actor::default()
         }
     }
 
     fn journal(assignment: AssignmentId, class: ClassId) -> Resource {
-        Resource::Assignment {
-            place: place(SCHOOL),
-            class,
-            assignment,
-        }
+        Resource::Assignment { place: place(SCHOOL), class, assignment }
     }
 
     fn diary(student: PersonId, class: ClassId) -> Resource {
-        Resource::Student {
-            place: place(SCHOOL),
-            class,
-            student,
-        }
+        Resource::Student { place: place(SCHOOL), class, student }
     }
 
     #[test]
     fn a_teacher_edits_only_their_own_assignment() {
         assert!(authorize(&teacher(), Action::EditJournal, &journal(ASSIGNMENT, CLASS)).is_ok());
         assert!(
-            authorize(
-                &teacher(),
-                Action::EditJournal,
-                &journal(OTHER_ASSIGNMENT, CLASS)
-            )
-            .is_err()
+            authorize(&teacher(), Action::EditJournal, &journal(OTHER_ASSIGNMENT, CLASS)).is_err()
         );
     }
 
     #[test]
     fn a_class_teacher_reads_every_journal_of_the_class_but_edits_none() {
-        let ct = Actor {
-            person: PersonId(3),
-            class_teacher_of: vec![CLASS],
-            ..Actor::default()
-        };
+        let ct = Actor { person: PersonId(3), class_teacher_of: vec![CLASS], ..Actor::default() };
         assert!(authorize(&ct, Action::ViewJournal, &journal(OTHER_ASSIGNMENT, CLASS)).is_ok());
         assert!(authorize(&ct, Action::EditJournal, &journal(OTHER_ASSIGNMENT, CLASS)).is_err());
         assert!(
             authorize(
                 &ct,
                 Action::ViewClassSummary,
-                &Resource::Class {
-                    place: place(SCHOOL),
-                    class: CLASS
-                }
+                &Resource::Class { place: place(SCHOOL), class: CLASS }
             )
             .is_ok()
         );
@@ -407,10 +356,7 @@ mod tests {
             authorize(
                 &ct,
                 Action::ViewClassSummary,
-                &Resource::Class {
-                    place: place(SCHOOL),
-                    class: OTHER_CLASS
-                }
+                &Resource::Class { place: place(SCHOOL), class: OTHER_CLASS }
             )
             .is_err()
         );
@@ -426,10 +372,7 @@ mod tests {
             authorize(
                 &parent(),
                 Action::ViewRoster,
-                &Resource::Class {
-                    place: place(SCHOOL),
-                    class: CLASS
-                }
+                &Resource::Class { place: place(SCHOOL), class: CLASS }
             )
             .is_err()
         );
@@ -437,11 +380,7 @@ mod tests {
 
     #[test]
     fn a_student_sees_only_their_own_diary() {
-        let s = Actor {
-            person: CHILD,
-            enrolled_in: vec![(SCHOOL, CLASS)],
-            ..Actor::default()
-        };
+        let s = Actor { person: CHILD, enrolled_in: vec![(SCHOOL, CLASS)], ..Actor::default() };
         assert!(authorize(&s, Action::ViewDiary, &diary(CHILD, CLASS)).is_ok());
         assert!(authorize(&s, Action::ViewDiary, &diary(OTHER_CHILD, CLASS)).is_err());
     }
@@ -453,30 +392,16 @@ mod tests {
             grants: vec![(Role::SchoolAdmin, RoleScope::School(SCHOOL))],
             ..Actor::default()
         };
+        assert!(authorize(&admin, Action::ManageSchool, &Resource::School(place(SCHOOL))).is_ok());
         assert!(
-            authorize(
-                &admin,
-                Action::ManageSchool,
-                &Resource::School(place(SCHOOL))
-            )
-            .is_ok()
-        );
-        assert!(
-            authorize(
-                &admin,
-                Action::ManageSchool,
-                &Resource::School(place(OTHER_SCHOOL))
-            )
-            .is_err()
+            authorize(&admin, Action::ManageSchool, &Resource::School(place(OTHER_SCHOOL)))
+                .is_err()
         );
         assert!(
             authorize(
                 &admin,
                 Action::ViewRoster,
-                &Resource::Class {
-                    place: place(SCHOOL),
-                    class: CLASS
-                }
+                &Resource::Class { place: place(SCHOOL), class: CLASS }
             )
             .is_ok()
         );
@@ -492,21 +417,13 @@ mod tests {
         };
         assert!(authorize(&muni, Action::ViewReports, &Resource::School(place(SCHOOL))).is_ok());
         assert!(
-            authorize(
-                &muni,
-                Action::ViewReports,
-                &Resource::School(place(OTHER_SCHOOL))
-            )
-            .is_err()
+            authorize(&muni, Action::ViewReports, &Resource::School(place(OTHER_SCHOOL))).is_err()
         );
         assert!(
             authorize(
                 &muni,
                 Action::ViewRoster,
-                &Resource::Class {
-                    place: place(SCHOOL),
-                    class: CLASS
-                }
+                &Resource::Class { place: place(SCHOOL), class: CLASS }
             )
             .is_err()
         );
@@ -535,10 +452,7 @@ mod tests {
 
     #[test]
     fn nobody_without_relations_gets_anything() {
-        let nobody = Actor {
-            person: PersonId(99),
-            ..Actor::default()
-        };
+        let nobody = Actor { person: PersonId(99), ..Actor::default() };
         for action in [
             Action::ViewSchool,
             Action::ViewRoster,
@@ -549,17 +463,11 @@ mod tests {
         ] {
             for r in [
                 Resource::School(place(SCHOOL)),
-                Resource::Class {
-                    place: place(SCHOOL),
-                    class: CLASS,
-                },
+                Resource::Class { place: place(SCHOOL), class: CLASS },
                 journal(ASSIGNMENT, CLASS),
                 diary(CHILD, CLASS),
             ] {
-                assert!(
-                    authorize(&nobody, action, &r).is_err(),
-                    "{action:?} on {r:?}"
-                );
+                assert!(authorize(&nobody, action, &r).is_err(), "{action:?} on {r:?}");
             }
         }
     }

@@ -55,11 +55,7 @@ impl Snils {
     }
 
     fn checksum(first_nine: &[u32]) -> u32 {
-        let sum: u32 = first_nine
-            .iter()
-            .enumerate()
-            .map(|(i, d)| d * (9 - i as u32))
-            .sum();
+        let sum: u32 = first_nine.iter().enumerate().map(|(i, d)| d * (9 - i as u32)).sum();
         match sum {
             s if s < 100 => s,
             100 | 101 => 0,
@@ -125,19 +121,13 @@ mod tests {
     fn a_wrong_checksum_is_rejected_with_the_expected_value() {
         assert_eq!(
             Snils::parse("112-233-445 96"),
-            Err(SnilsError::Checksum {
-                expected: 95,
-                given: 96
-            })
+            Err(SnilsError::Checksum { expected: 95, given: 96 })
         );
     }
 
     #[test]
     fn letters_and_wrong_lengths_are_rejected() {
-        assert_eq!(
-            Snils::parse("112-233-44a 95"),
-            Err(SnilsError::BadCharacter('a'))
-        );
+        assert_eq!(Snils::parse("112-233-44a 95"), Err(SnilsError::BadCharacter('a')));
         assert_eq!(Snils::parse("123"), Err(SnilsError::WrongLength(3)));
     }
 

@@ -317,17 +317,11 @@ mod tests {
         for c in TABLE {
             assert_eq!(c.code.len(), 11, "{}", c.code);
             assert!(c.code.starts_with("ESIA-007"), "{}", c.code);
-            assert!(
-                c.code[5..].chars().all(|ch| ch.is_ascii_digit()),
-                "{}",
-                c.code
-            );
+            assert!(c.code[5..].chars().all(|ch| ch.is_ascii_digit()), "{}", c.code);
             assert!(codes.insert(c.code), "duplicate code {}", c.code);
             assert!(reasons.insert(c.reason), "duplicate reason {}", c.reason);
             assert!(
-                c.reason
-                    .chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch == '_'),
+                c.reason.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'),
                 "reason not snake_case: {}",
                 c.reason
             );
@@ -365,10 +359,7 @@ mod tests {
 
     #[test]
     fn code_is_read_from_the_start_of_a_description() {
-        assert_eq!(
-            code_in("ESIA-007004: отказ").as_deref(),
-            Some("ESIA-007004")
-        );
+        assert_eq!(code_in("ESIA-007004: отказ").as_deref(), Some("ESIA-007004"));
         assert_eq!(code_in("esia-007053").as_deref(), Some("ESIA-007053"));
         assert_eq!(code_in("  ESIA-007008:x").as_deref(), Some("ESIA-007008"));
         assert_eq!(code_in("see ESIA-007004"), None);

@@ -102,36 +102,22 @@ impl SignerConfig {
     /// The certificate file of either variant.
     pub fn certificate_path(&self) -> &std::path::Path {
         match self {
-            SignerConfig::KeyFile {
-                certificate_path, ..
-            }
-            | SignerConfig::Command {
-                certificate_path, ..
-            } => certificate_path,
+            SignerConfig::KeyFile { certificate_path, .. }
+            | SignerConfig::Command { certificate_path, .. } => certificate_path,
         }
     }
 }
 
 /// `openid fullname birthdate gender snils email mobile`.
 pub fn default_scopes() -> Vec<String> {
-    [
-        "openid",
-        "fullname",
-        "birthdate",
-        "gender",
-        "snils",
-        "email",
-        "mobile",
-    ]
-    .map(String::from)
-    .to_vec()
+    ["openid", "fullname", "birthdate", "gender", "snils", "email", "mobile"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// `kid_fullname kid_birthdate kid_snils kid_gender` (unconfirmed names).
 pub fn default_kid_scopes() -> Vec<String> {
-    ["kid_fullname", "kid_birthdate", "kid_snils", "kid_gender"]
-        .map(String::from)
-        .to_vec()
+    ["kid_fullname", "kid_birthdate", "kid_snils", "kid_gender"].map(String::from).to_vec()
 }
 
 fn default_issuer() -> String {
@@ -219,10 +205,8 @@ mod tests {
         assert!(serde_json::from_str::<EsiaConfig>(&extra).is_err());
         let no_client = MINIMAL.replace("\"client_id\": \"ZHURNAL\",", "");
         assert!(serde_json::from_str::<EsiaConfig>(&no_client).is_err());
-        let bad_signer = MINIMAL.replace(
-            "\"kind\": \"key_file\",",
-            "\"kind\": \"key_file\", \"x\": 1,",
-        );
+        let bad_signer =
+            MINIMAL.replace("\"kind\": \"key_file\",", "\"kind\": \"key_file\", \"x\": 1,");
         assert!(serde_json::from_str::<EsiaConfig>(&bad_signer).is_err());
     }
 

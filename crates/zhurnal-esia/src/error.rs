@@ -59,16 +59,13 @@ impl EsiaError {
     /// The `ESIA-0070xx` row this error refers to, if any.
     pub fn esia_code(&self) -> Option<&'static codes::EsiaCode> {
         match self {
-            EsiaError::Callback {
-                code, description, ..
-            } => code.as_deref().and_then(codes::lookup).or_else(|| {
-                codes::code_in(description)
-                    .as_deref()
-                    .and_then(codes::lookup)
-            }),
-            EsiaError::TokenEndpoint { description, .. } => codes::code_in(description)
+            EsiaError::Callback { code, description, .. } => code
                 .as_deref()
-                .and_then(codes::lookup),
+                .and_then(codes::lookup)
+                .or_else(|| codes::code_in(description).as_deref().and_then(codes::lookup)),
+            EsiaError::TokenEndpoint { description, .. } => {
+                codes::code_in(description).as_deref().and_then(codes::lookup)
+            }
             _ => None,
         }
     }
@@ -117,12 +114,10 @@ impl EsiaError {
             EsiaError::Unavailable(_) => {
                 "Госуслуги (ЕСИА) сейчас недоступны. Попробуйте войти через несколько минут."
             }
-            EsiaError::InvalidToken {
-                reason: "code_replayed",
-            } => "Эта ссылка входа уже была использована. Начните вход заново со страницы журнала.",
-            EsiaError::InvalidToken {
-                reason: "expired" | "not_yet_valid",
-            } => {
+            EsiaError::InvalidToken { reason: "code_replayed" } => {
+                "Эта ссылка входа уже была использована. Начните вход заново со страницы журнала."
+            }
+            EsiaError::InvalidToken { reason: "expired" | "not_yet_valid" } => {
                 "Ответ Госуслуг устарел или пришёл раньше срока (возможно, неверно идут часы \
                  сервера). Начните вход заново; если ошибка повторится, сообщите администратору \
                  школы."
@@ -158,19 +153,10 @@ mod tests {
 
     #[test]
     fn reason_codes_come_from_the_table_when_a_code_is_known() {
-        assert_eq!(
-            callback(Some("ESIA-007004"), "ESIA-007004: x").reason_code(),
-            "user_cancelled"
-        );
+        assert_eq!(callback(Some("ESIA-007004"), "ESIA-007004: x").reason_code(), "user_cancelled");
         // The code may be known only from the description.
-        assert_eq!(
-            callback(None, "ESIA-007055: x").reason_code(),
-            "unconfirmed_account"
-        );
-        assert_eq!(
-            callback(None, "whatever").reason_code(),
-            "esia_callback_error"
-        );
+        assert_eq!(callback(None, "ESIA-007055: x").reason_code(), "unconfirmed_account");
+        assert_eq!(callback(None, "whatever").reason_code(), "esia_callback_error");
         let te = EsiaError::TokenEndpoint {
             status: 400,
             error: "invalid_grant".into(),
@@ -178,11 +164,8 @@ mod tests {
         };
         assert_eq!(te.reason_code(), "code_invalid");
         assert!(te.user_message_ru().contains("Ссылка входа"));
-        let te = EsiaError::TokenEndpoint {
-            status: 400,
-            error: "x".into(),
-            description: "y".into(),
-        };
+        let te =
+            EsiaError::TokenEndpoint { status: 400, error: "x".into(), description: "y".into() };
         assert_eq!(te.reason_code(), "token_endpoint_error");
         assert!(te.user_message_ru().contains("HTTP 400"));
     }
@@ -193,12 +176,8 @@ mod tests {
             callback(Some("ESIA-007004"), ""),
             EsiaError::StateMismatch,
             EsiaError::Unavailable("x".into()),
-            EsiaError::InvalidToken {
-                reason: "bad_signature",
-            },
-            EsiaError::InvalidToken {
-                reason: "code_replayed",
-            },
+            EsiaError::InvalidToken { reason: "bad_signature" },
+            EsiaError::InvalidToken { reason: "code_replayed" },
             EsiaError::InvalidToken { reason: "expired" },
             EsiaError::Config("x".into()),
             EsiaError::Signer("x".into()),
@@ -221,10 +200,6 @@ mod tests {
             assert!(m.ends_with('.'), "{m}");
             assert!(m.chars().any(|c| ('а'..='я').contains(&c)), "{m}");
         }
-        assert!(
-            callback(Some("ESIA-007004"), "")
-                .user_message_ru()
-                .contains("Разрешить")
-        );
+        assert!(callback(Some("ESIA-007004"), "").user_message_ru().contains("Разрешить"));
     }
 }

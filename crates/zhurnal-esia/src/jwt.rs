@@ -123,10 +123,7 @@ pub fn verify(
         return Err(invalid("malformed"));
     };
     let header = decode_json_segment(h)?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(invalid("malformed"))?;
+    let alg = header.get("alg").and_then(Value::as_str).ok_or(invalid("malformed"))?;
     if alg.eq_ignore_ascii_case("none") || !allowed_algs.iter().any(|a| a == alg) {
         return Err(invalid("alg_not_allowed"));
     }
@@ -142,8 +139,7 @@ pub fn verify(
         return Err(invalid("bad_signature"));
     }
     let signing_input = &token[..h.len() + 1 + p.len()];
-    key.verify(signing_input.as_bytes(), &sig)
-        .map_err(|_| invalid("bad_signature"))?;
+    key.verify(signing_input.as_bytes(), &sig).map_err(|_| invalid("bad_signature"))?;
     // Only now is the payload worth parsing.
     let claims = decode_json_segment(p)?;
     Ok(VerifiedClaims { header, claims })
@@ -223,31 +219,14 @@ mod tests {
     fn another_key_or_a_changed_payload_is_a_bad_signature() {
         let k = key();
         let t = sign(&header(), &json!({"sub": "1"}), &k);
-        assert_eq!(
-            reason(verify(&t, &key().verifying_key(), &algs())),
-            "bad_signature"
-        );
+        assert_eq!(reason(verify(&t, &key().verifying_key(), &algs())), "bad_signature");
         let parts: Vec<&str> = t.split('.').collect();
-        let forged = format!(
-            "{}.{}.{}",
-            parts[0],
-            base64url_nopad(br#"{"sub":"2"}"#),
-            parts[2]
-        );
-        assert_eq!(
-            reason(verify(&forged, &k.verifying_key(), &algs())),
-            "bad_signature"
-        );
+        let forged = format!("{}.{}.{}", parts[0], base64url_nopad(br#"{"sub":"2"}"#), parts[2]);
+        assert_eq!(reason(verify(&forged, &k.verifying_key(), &algs())), "bad_signature");
         let short = format!("{}.{}.{}", parts[0], parts[1], base64url_nopad(&[1, 2, 3]));
-        assert_eq!(
-            reason(verify(&short, &k.verifying_key(), &algs())),
-            "bad_signature"
-        );
+        assert_eq!(reason(verify(&short, &k.verifying_key(), &algs())), "bad_signature");
         let empty = format!("{}.{}.", parts[0], parts[1]);
-        assert_eq!(
-            reason(verify(&empty, &k.verifying_key(), &algs())),
-            "bad_signature"
-        );
+        assert_eq!(reason(verify(&empty, &k.verifying_key(), &algs())), "bad_signature");
     }
 
     #[test]
@@ -270,11 +249,7 @@ mod tests {
         assert!(verify(&t, &vk, &["GOST3410_2012".to_owned()]).is_ok());
         let t = sign(&json!({"typ": "JWT"}), &json!({}), &k);
         assert_eq!(reason(verify(&t, &vk, &algs())), "malformed");
-        let t = sign(
-            &json!({"alg": "GOST3410_2012_256", "crit": ["x"]}),
-            &json!({}),
-            &k,
-        );
+        let t = sign(&json!({"alg": "GOST3410_2012_256", "crit": ["x"]}), &json!({}), &k);
         assert_eq!(reason(verify(&t, &vk, &algs())), "malformed");
     }
 
@@ -321,10 +296,7 @@ mod tests {
         };
         // Expired, but within leeway: accepted; beyond: refused.
         c(json!({"exp": now - 30})).check_times(now, 60).unwrap();
-        assert_eq!(
-            r(c(json!({"exp": now - 61})).check_times(now, 60)),
-            "expired"
-        );
+        assert_eq!(r(c(json!({"exp": now - 61})).check_times(now, 60)), "expired");
         assert_eq!(r(c(json!({"exp": now})).check_times(now, 0)), "expired");
         assert_eq!(
             r(c(json!({"exp": now + 999, "nbf": now + 61})).check_times(now, 60)),
@@ -334,26 +306,16 @@ mod tests {
             r(c(json!({"exp": now + 999, "iat": now + 61})).check_times(now, 60)),
             "not_yet_valid"
         );
-        c(json!({"exp": now + 999, "nbf": now + 59}))
-            .check_times(now, 60)
-            .unwrap();
+        c(json!({"exp": now + 999, "nbf": now + 59})).check_times(now, 60).unwrap();
         assert_eq!(r(c(json!({"nbf": now})).check_times(now, 60)), "malformed");
-        assert_eq!(
-            r(c(json!({"exp": "soon"})).check_times(now, 60)),
-            "malformed"
-        );
-        c(json!({"exp": (now + 5) as f64 + 0.5}))
-            .check_times(now, 0)
-            .unwrap();
+        assert_eq!(r(c(json!({"exp": "soon"})).check_times(now, 60)), "malformed");
+        c(json!({"exp": (now + 5) as f64 + 0.5})).check_times(now, 0).unwrap();
     }
 
     #[test]
     fn ids_may_be_numbers_or_strings() {
         assert_eq!(id_value(&json!(1000299654)).as_deref(), Some("1000299654"));
-        assert_eq!(
-            id_value(&json!("1000299654")).as_deref(),
-            Some("1000299654")
-        );
+        assert_eq!(id_value(&json!("1000299654")).as_deref(), Some("1000299654"));
         assert_eq!(id_value(&json!("")), None);
         assert_eq!(id_value(&json!(1.5)), None);
         assert_eq!(id_value(&json!(null)), None);

@@ -208,16 +208,11 @@ impl std::fmt::Debug for EsiaClient {
 }
 
 fn join(base: &Url, path: &str) -> Result<Url, EsiaError> {
-    base.join(path)
-        .map_err(|e| EsiaError::Config(format!("cannot join {path} to {base}: {e}")))
+    base.join(path).map_err(|e| EsiaError::Config(format!("cannot join {path} to {base}: {e}")))
 }
 
 fn timestamp_of(secs: i64) -> Result<DateTime<Utc>, EsiaError> {
-    Utc.timestamp_opt(secs, 0)
-        .single()
-        .ok_or(EsiaError::InvalidToken {
-            reason: "malformed",
-        })
+    Utc.timestamp_opt(secs, 0).single().ok_or(EsiaError::InvalidToken { reason: "malformed" })
 }
 
 /// `fullname?oid=1000…` and `http://esia.gosuslugi.ru/fullname` → `fullname`. ESIA's exact
@@ -237,10 +232,7 @@ fn parse_esia_date(v: Option<&Value>) -> Result<Option<NaiveDate>, EsiaError> {
 }
 
 fn opt_str(v: &Value, name: &str) -> Option<String> {
-    v.get(name)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    v.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 fn req_str(v: &Value, name: &str, what: &str) -> Result<String, EsiaError> {
@@ -285,16 +277,10 @@ impl EsiaClient {
         let signer = signer_from_config(&config.signer, config.certificate_hash.as_deref())?;
         let path = &config.esia_certificate_path;
         let pem = std::fs::read_to_string(path).map_err(|e| {
-            EsiaError::Config(format!(
-                "cannot read ESIA certificate {}: {e}",
-                path.display()
-            ))
+            EsiaError::Config(format!("cannot read ESIA certificate {}: {e}", path.display()))
         })?;
         let cert = Certificate::from_pem(&pem).map_err(|e| {
-            EsiaError::Config(format!(
-                "cannot parse ESIA certificate {}: {e}",
-                path.display()
-            ))
+            EsiaError::Config(format!("cannot parse ESIA certificate {}: {e}", path.display()))
         })?;
         Self::from_parts(config, signer, &cert)
     }
@@ -320,15 +306,10 @@ impl EsiaClient {
             .chain(&config.kid_scopes)
             .any(|s| s.is_empty() || s.contains(char::is_whitespace))
         {
-            return Err(EsiaError::Config(
-                "a scope is empty or contains a space".into(),
-            ));
+            return Err(EsiaError::Config("a scope is empty or contains a space".into()));
         }
         if config.jwt_algorithms.is_empty()
-            || config
-                .jwt_algorithms
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case("none"))
+            || config.jwt_algorithms.iter().any(|a| a.eq_ignore_ascii_case("none"))
         {
             return Err(EsiaError::Config(
                 "jwt_algorithms must be non-empty and must not contain none".into(),
@@ -399,9 +380,7 @@ impl EsiaClient {
     fn check_common(&self, claims: &VerifiedClaims, now: i64) -> Result<(), EsiaError> {
         // Exact match: one issuer per deployment is our mix-up defence.
         if claims.str("iss") != Some(self.config.issuer.as_str()) {
-            return Err(EsiaError::InvalidToken {
-                reason: "wrong_issuer",
-            });
+            return Err(EsiaError::InvalidToken { reason: "wrong_issuer" });
         }
         claims.check_times(now, self.config.leeway_seconds)
     }
@@ -410,9 +389,7 @@ impl EsiaClient {
         let claims = jwt::verify(token, &self.esia_key, &self.config.jwt_algorithms)?;
         self.check_common(&claims, now)?;
         if claims.str("client_id") != Some(self.config.client_id.as_str()) {
-            return Err(EsiaError::InvalidToken {
-                reason: "wrong_audience",
-            });
+            return Err(EsiaError::InvalidToken { reason: "wrong_audience" });
         }
         Ok(claims)
     }
@@ -431,9 +408,7 @@ impl EsiaClient {
             _ => false,
         };
         if !aud_ok {
-            return Err(EsiaError::InvalidToken {
-                reason: "wrong_audience",
-            });
+            return Err(EsiaError::InvalidToken { reason: "wrong_audience" });
         }
         Ok(claims)
     }
@@ -449,15 +424,11 @@ impl EsiaClient {
         let state = uuid::Uuid::new_v4().to_string();
         let timestamp = format_timestamp(now);
         let redirect_uri = self.config.redirect_uri.as_str();
-        let message = format!(
-            "{}{scope}{timestamp}{state}{redirect_uri}{code}",
-            self.config.client_id
-        );
+        let message =
+            format!("{}{scope}{timestamp}{state}{redirect_uri}{code}", self.config.client_id);
         let signer = Arc::clone(&self.signer);
         let (sig, hash) = tokio::task::spawn_blocking(move || {
-            signer
-                .sign(message.as_bytes())
-                .map(|s| (s, signer.certificate_hash()))
+            signer.sign(message.as_bytes()).map(|s| (s, signer.certificate_hash()))
         })
         .await
         .map_err(|e| EsiaError::Signer(format!("signing task failed: {e}")))??;
@@ -479,10 +450,7 @@ impl EsiaClient {
         let resp = self
             .http
             .post(url)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(reqwest::header::ACCEPT, "application/json")
             .body(body)
             .send()
@@ -513,58 +481,39 @@ impl EsiaClient {
         }
         let tokens: TokenResponse = serde_json::from_slice(&bytes)
             .map_err(|e| EsiaError::Protocol(format!("token response: {e}")))?;
-        if tokens
-            .token_type
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-        {
+        if tokens.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer")) {
             return Err(EsiaError::Protocol("token_type is not Bearer".into()));
         }
         if !ct_eq(&tokens.state, &state) {
-            return Err(EsiaError::InvalidToken {
-                reason: "state_mismatch",
-            });
+            return Err(EsiaError::InvalidToken { reason: "state_mismatch" });
         }
 
         let now_s = now.timestamp();
         let access = self.verify_access_token(&tokens.access_token, now_s)?;
         let id = self.verify_id_token(&tokens.id_token, now_s)?;
-        let oid = access
-            .id("urn:esia:sbj_id")
-            .ok_or(EsiaError::InvalidToken {
-                reason: "malformed",
-            })?;
+        let oid =
+            access.id("urn:esia:sbj_id").ok_or(EsiaError::InvalidToken { reason: "malformed" })?;
         if oid.len() > 64 || !oid.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(EsiaError::InvalidToken {
-                reason: "malformed",
-            });
+            return Err(EsiaError::InvalidToken { reason: "malformed" });
         }
         if id.id("sub").as_deref() != Some(oid.as_str()) {
-            return Err(EsiaError::InvalidToken {
-                reason: "subject_mismatch",
-            });
+            return Err(EsiaError::InvalidToken { reason: "subject_mismatch" });
         }
         let sbj = id.get("urn:esia:sbj");
-        if let Some(sbj_oid) = sbj
-            .and_then(|s| s.get("urn:esia:sbj:oid"))
-            .and_then(jwt::id_value)
+        if let Some(sbj_oid) = sbj.and_then(|s| s.get("urn:esia:sbj:oid")).and_then(jwt::id_value)
             && sbj_oid != oid
         {
-            return Err(EsiaError::InvalidToken {
-                reason: "subject_mismatch",
-            });
+            return Err(EsiaError::InvalidToken { reason: "subject_mismatch" });
         }
         // Whether ESIA writes the flag as a boolean or a string is unconfirmed; accept both.
-        let trusted = matches!(
-            sbj.and_then(|s| s.get("urn:esia:sbj:is_tru")),
-            Some(Value::Bool(true))
-        ) || sbj
-            .and_then(|s| s.get("urn:esia:sbj:is_tru"))
-            .and_then(Value::as_str)
-            .is_some_and(|s| s.eq_ignore_ascii_case("true"));
-        let exp = access.numeric_date("exp")?.ok_or(EsiaError::InvalidToken {
-            reason: "malformed",
-        })?;
+        let trusted =
+            matches!(sbj.and_then(|s| s.get("urn:esia:sbj:is_tru")), Some(Value::Bool(true)))
+                || sbj
+                    .and_then(|s| s.get("urn:esia:sbj:is_tru"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        let exp =
+            access.numeric_date("exp")?.ok_or(EsiaError::InvalidToken { reason: "malformed" })?;
         let scopes = match access.str("scope") {
             Some(s) if !s.trim().is_empty() => s.split_whitespace().map(normalise_scope).collect(),
             _ => scope.split(' ').map(str::to_owned).collect(),
@@ -677,10 +626,8 @@ impl IdentityProvider for EsiaClient {
         let timestamp = format_timestamp(now);
         let redirect_uri = self.config.redirect_uri.as_str();
         let scope_org = "";
-        let message = format!(
-            "{}{scope}{scope_org}{timestamp}{state}{redirect_uri}",
-            self.config.client_id
-        );
+        let message =
+            format!("{}{scope}{scope_org}{timestamp}{state}{redirect_uri}", self.config.client_id);
         let client_secret = base64url_nopad(&self.signer.sign(message.as_bytes())?);
         let mut code_verifier = wire::pkce_verifier();
         if with_kid_scopes {
@@ -706,11 +653,7 @@ impl IdentityProvider for EsiaClient {
         }
         let mut url = join(&self.config.base_url, AUTHORIZE_PATH)?;
         url.set_query(Some(&encode_pairs(pairs)));
-        Ok(AuthorizationRequest {
-            url,
-            state,
-            code_verifier,
-        })
+        Ok(AuthorizationRequest { url, state, code_verifier })
     }
 
     fn parse_callback(
@@ -727,18 +670,10 @@ impl IdentityProvider for EsiaClient {
             }
             let description = query.get("error_description").cloned().unwrap_or_default();
             let code = codes::code_in(&description);
-            if code
-                .as_deref()
-                .and_then(codes::lookup)
-                .is_some_and(|c| c.transient)
-            {
+            if code.as_deref().and_then(codes::lookup).is_some_and(|c| c.transient) {
                 return Err(EsiaError::Unavailable(description));
             }
-            return Err(EsiaError::Callback {
-                code,
-                error: error.clone(),
-                description,
-            });
+            return Err(EsiaError::Callback { code, error: error.clone(), description });
         }
         match state {
             Some(s) if !expected_state.is_empty() && ct_eq(s, expected_state) => {}
@@ -746,9 +681,7 @@ impl IdentityProvider for EsiaClient {
         }
         match query.get("code") {
             Some(c) if !c.is_empty() && c.len() <= MAX_CODE_LEN => Ok(c.clone()),
-            _ => Err(EsiaError::Protocol(
-                "callback carries no usable code".into(),
-            )),
+            _ => Err(EsiaError::Protocol("callback carries no usable code".into())),
         }
     }
 
@@ -764,9 +697,7 @@ impl IdentityProvider for EsiaClient {
         // Refuse a replay before ESIA sees it; a failed exchange also consumes the code, as
         // ESIA does.
         if !self.consume_code(code, now.timestamp()) {
-            return Err(EsiaError::InvalidToken {
-                reason: "code_replayed",
-            });
+            return Err(EsiaError::InvalidToken { reason: "code_replayed" });
         }
         let result = self.exchange_inner(code, code_verifier, now).await;
         match &result {
@@ -842,11 +773,8 @@ impl IdentityProvider for EsiaClient {
 
     fn logout_url(&self) -> Url {
         // The constructor checked that base_url is a base ending in `/`, so join succeeds.
-        let mut url = self
-            .config
-            .base_url
-            .join(LOGOUT_PATH)
-            .unwrap_or_else(|_| self.config.base_url.clone());
+        let mut url =
+            self.config.base_url.join(LOGOUT_PATH).unwrap_or_else(|_| self.config.base_url.clone());
         url.set_query(Some(&encode_pairs([
             ("client_id", self.config.client_id.as_str()),
             ("redirect_url", self.config.logout_redirect_uri.as_str()),
@@ -866,30 +794,21 @@ mod tests {
         let key = SigningKey::generate(ParamSet::CryptoProA);
         let cert = Certificate::self_signed(&key, "rp", 1).unwrap();
         let signer = Arc::new(GostFileSigner::new(key, &cert, None).unwrap());
-        let config = EsiaConfig {
-            client_id: "ZHURNAL".into(),
-            ..EsiaConfig::default()
-        };
+        let config = EsiaConfig { client_id: "ZHURNAL".into(), ..EsiaConfig::default() };
         EsiaClient::from_parts(config, signer, &cert).unwrap()
     }
 
     #[test]
     fn scopes_are_normalised() {
         assert_eq!(normalise_scope("fullname?oid=1000"), "fullname");
-        assert_eq!(
-            normalise_scope("http://esia.gosuslugi.ru/usr_inf"),
-            "usr_inf"
-        );
+        assert_eq!(normalise_scope("http://esia.gosuslugi.ru/usr_inf"), "usr_inf");
         assert_eq!(normalise_scope("openid"), "openid");
     }
 
     #[test]
     fn kid_scopes_are_added_once_and_remembered_in_the_verifier() {
         let c = client();
-        assert_eq!(
-            c.scope_string(false),
-            "openid fullname birthdate gender snils email mobile"
-        );
+        assert_eq!(c.scope_string(false), "openid fullname birthdate gender snils email mobile");
         assert!(
             c.scope_string(true)
                 .ends_with("mobile kid_fullname kid_birthdate kid_snils kid_gender")
@@ -915,32 +834,14 @@ mod tests {
         let key = SigningKey::generate(ParamSet::CryptoProA);
         let cert = Certificate::self_signed(&key, "rp", 1).unwrap();
         let signer: Arc<dyn Signer> = Arc::new(GostFileSigner::new(key, &cert, None).unwrap());
-        let ok = EsiaConfig {
-            client_id: "ZHURNAL".into(),
-            ..EsiaConfig::default()
-        };
+        let ok = EsiaConfig { client_id: "ZHURNAL".into(), ..EsiaConfig::default() };
         let bad = [
             EsiaConfig::default(),
-            EsiaConfig {
-                jwt_algorithms: vec!["none".into()],
-                ..ok.clone()
-            },
-            EsiaConfig {
-                jwt_algorithms: vec![],
-                ..ok.clone()
-            },
-            EsiaConfig {
-                scopes: vec!["fullname".into()],
-                ..ok.clone()
-            },
-            EsiaConfig {
-                kid_scopes: vec!["kid fullname".into()],
-                ..ok.clone()
-            },
-            EsiaConfig {
-                base_url: Url::parse("http://127.0.0.1:1/esia").unwrap(),
-                ..ok.clone()
-            },
+            EsiaConfig { jwt_algorithms: vec!["none".into()], ..ok.clone() },
+            EsiaConfig { jwt_algorithms: vec![], ..ok.clone() },
+            EsiaConfig { scopes: vec!["fullname".into()], ..ok.clone() },
+            EsiaConfig { kid_scopes: vec!["kid fullname".into()], ..ok.clone() },
+            EsiaConfig { base_url: Url::parse("http://127.0.0.1:1/esia").unwrap(), ..ok.clone() },
         ];
         for cfg in bad {
             assert!(matches!(
@@ -965,25 +866,15 @@ mod tests {
     fn callback_parsing() {
         let c = client();
         let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
         };
-        assert_eq!(
-            c.parse_callback(&q(&[("code", "C"), ("state", "S")]), "S")
-                .unwrap(),
-            "C"
-        );
+        assert_eq!(c.parse_callback(&q(&[("code", "C"), ("state", "S")]), "S").unwrap(), "C");
         for bad in [
             q(&[("code", "C"), ("state", "T")]),
             q(&[("code", "C")]),
             q(&[("code", "C"), ("state", "")]),
         ] {
-            assert!(matches!(
-                c.parse_callback(&bad, "S"),
-                Err(EsiaError::StateMismatch)
-            ));
+            assert!(matches!(c.parse_callback(&bad, "S"), Err(EsiaError::StateMismatch)));
         }
         // An empty expected state never matches.
         assert!(matches!(
@@ -1002,25 +893,15 @@ mod tests {
         match c.parse_callback(&cancel, "S") {
             Err(e @ EsiaError::Callback { .. }) => {
                 assert_eq!(e.reason_code(), "user_cancelled");
-                let EsiaError::Callback { code, error, .. } = e else {
-                    unreachable!()
-                };
+                let EsiaError::Callback { code, error, .. } = e else { unreachable!() };
                 assert_eq!(code.as_deref(), Some("ESIA-007004"));
                 assert_eq!(error, "access_denied");
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            c.parse_callback(&cancel, "other"),
-            Err(EsiaError::StateMismatch)
-        ));
-        let overloaded = q(&[
-            ("error", "temporarily_unavailable"),
-            ("error_description", "ESIA-007008: busy"),
-        ]);
-        assert!(matches!(
-            c.parse_callback(&overloaded, "S"),
-            Err(EsiaError::Unavailable(_))
-        ));
+        assert!(matches!(c.parse_callback(&cancel, "other"), Err(EsiaError::StateMismatch)));
+        let overloaded =
+            q(&[("error", "temporarily_unavailable"), ("error_description", "ESIA-007008: busy")]);
+        assert!(matches!(c.parse_callback(&overloaded, "S"), Err(EsiaError::Unavailable(_))));
     }
 }

@@ -93,10 +93,7 @@ impl GostFileSigner {
                 "the signing key does not belong to the configured certificate".into(),
             ));
         }
-        Ok(GostFileSigner {
-            key,
-            certificate_hash: hash_for(certificate, hash_override)?,
-        })
+        Ok(GostFileSigner { key, certificate_hash: hash_for(certificate, hash_override)? })
     }
 }
 
@@ -132,12 +129,7 @@ impl CommandSigner {
         }
         let certificate = read_certificate(certificate_path)?;
         let certificate_hash = hash_for(&certificate, hash_override)?;
-        Ok(CommandSigner {
-            argv,
-            certificate,
-            certificate_hash,
-            timeout: COMMAND_SIGNER_TIMEOUT,
-        })
+        Ok(CommandSigner { argv, certificate, certificate_hash, timeout: COMMAND_SIGNER_TIMEOUT })
     }
 
     /// Overrides [`COMMAND_SIGNER_TIMEOUT`].
@@ -212,10 +204,7 @@ impl CommandSigner {
                 stderr = %stderr.trim(),
                 "external ESIA signer failed"
             );
-            return Err(EsiaError::Signer(format!(
-                "{} exited with {status}",
-                self.argv[0]
-            )));
+            return Err(EsiaError::Signer(format!("{} exited with {status}", self.argv[0])));
         }
         Ok(out)
     }
@@ -231,16 +220,13 @@ impl Signer for CommandSigner {
             )));
         }
         // Catches the CryptoPro byte-order trap and key/certificate mix-ups before ESIA does.
-        self.certificate
-            .public_key()
-            .verify(message, &sig)
-            .map_err(|_| {
-                EsiaError::Signer(
-                    "the external signature does not verify with the configured certificate \
+        self.certificate.public_key().verify(message, &sig).map_err(|_| {
+            EsiaError::Signer(
+                "the external signature does not verify with the configured certificate \
                      (wrong key, or CryptoPro output not byte-reversed to s||r big-endian?)"
-                        .into(),
-                )
-            })?;
+                    .into(),
+            )
+        })?;
         Ok(sig)
     }
 
@@ -256,22 +242,12 @@ pub fn signer_from_config(
     hash_override: Option<&str>,
 ) -> Result<Arc<dyn Signer>, EsiaError> {
     Ok(match config {
-        SignerConfig::KeyFile {
-            key_path,
-            certificate_path,
-        } => Arc::new(GostFileSigner::from_files(
-            key_path,
-            certificate_path,
-            hash_override,
-        )?),
-        SignerConfig::Command {
-            argv,
-            certificate_path,
-        } => Arc::new(CommandSigner::new(
-            argv.clone(),
-            certificate_path,
-            hash_override,
-        )?),
+        SignerConfig::KeyFile { key_path, certificate_path } => {
+            Arc::new(GostFileSigner::from_files(key_path, certificate_path, hash_override)?)
+        }
+        SignerConfig::Command { argv, certificate_path } => {
+            Arc::new(CommandSigner::new(argv.clone(), certificate_path, hash_override)?)
+        }
     })
 }
 
@@ -323,19 +299,13 @@ mod tests {
     fn file_signer_refuses_a_key_of_another_certificate() {
         let f = files();
         let other = SigningKey::generate(ParamSet::CryptoProA);
-        assert!(matches!(
-            GostFileSigner::new(other, &f.cert, None),
-            Err(EsiaError::Config(_))
-        ));
+        assert!(matches!(GostFileSigner::new(other, &f.cert, None), Err(EsiaError::Config(_))));
         assert!(GostFileSigner::new(f.key.clone(), &f.cert, None).is_ok());
         let missing = SignerConfig::KeyFile {
             key_path: f.dir.path().join("nope.pem"),
             certificate_path: f.dir.path().join("cert.pem"),
         };
-        assert!(matches!(
-            signer_from_config(&missing, None),
-            Err(EsiaError::Config(_))
-        ));
+        assert!(matches!(signer_from_config(&missing, None), Err(EsiaError::Config(_))));
     }
 
     #[test]
@@ -359,10 +329,7 @@ mod tests {
         let cert_path = f.dir.path().join("cert.pem");
         for script in ["exit 3", "printf abc", "cat"] {
             let s = CommandSigner::new(sh(script), &cert_path, None).unwrap();
-            assert!(
-                matches!(s.sign(b"0123456789"), Err(EsiaError::Signer(_))),
-                "{script}"
-            );
+            assert!(matches!(s.sign(b"0123456789"), Err(EsiaError::Signer(_))), "{script}");
         }
         let s = CommandSigner::new(vec!["/nonexistent/signer".into()], &cert_path, None).unwrap();
         assert!(matches!(s.sign(b"x"), Err(EsiaError::Signer(_))));
@@ -395,17 +362,9 @@ mod tests {
         }
         let f = files();
         let key = f.dir.path().join("key.pem").display().to_string();
-        let argv = [
-            "openssl",
-            "dgst",
-            "-engine",
-            "gost",
-            "-md_gost12_256",
-            "-sign",
-            key.as_str(),
-        ]
-        .map(String::from)
-        .to_vec();
+        let argv = ["openssl", "dgst", "-engine", "gost", "-md_gost12_256", "-sign", key.as_str()]
+            .map(String::from)
+            .to_vec();
         let s = CommandSigner::new(argv, &f.dir.path().join("cert.pem"), None).unwrap();
         let msg = "ZHURNALopenid fullname2026.11.22 16:05:31 +0000\
                    0b5c8d3e-6f1a-4b2c-9d7e-8f9a0b1c2d3ehttp://127.0.0.1:8080/auth/callback";

@@ -93,10 +93,7 @@ mod tests {
     #[test]
     fn timestamp_parsing_is_strict() {
         let t = parse_timestamp("2026.11.22 17:02:15 +0300").unwrap();
-        assert_eq!(
-            t.with_timezone(&Utc),
-            Utc.with_ymd_and_hms(2026, 11, 22, 14, 2, 15).unwrap()
-        );
+        assert_eq!(t.with_timezone(&Utc), Utc.with_ymd_and_hms(2026, 11, 22, 14, 2, 15).unwrap());
         for bad in [
             "2026.11.22 17:02:15  0300", // the un-encoded `+` decoded to a space
             "2026-11-22T17:02:15+0300",
@@ -118,10 +115,7 @@ mod tests {
         );
         let v = pkce_verifier();
         assert_eq!(v.len(), 43);
-        assert!(
-            v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        );
+        assert!(v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(v, pkce_verifier());
     }
 
@@ -136,9 +130,8 @@ mod tests {
         assert_eq!(encode_pairs([("a b", "c&d"), ("e", "")]), "a%20b=c%26d&e=");
         // Our encoding round-trips through a form decoder (what ESIA and axum use).
         let q = encode_pairs([("timestamp", "2026.11.22 16:05:31 +0000")]);
-        let decoded: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect();
+        let decoded: Vec<(String, String)> =
+            url::form_urlencoded::parse(q.as_bytes()).into_owned().collect();
         assert_eq!(decoded[0].1, "2026.11.22 16:05:31 +0000");
     }
 

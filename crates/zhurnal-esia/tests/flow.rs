@@ -46,12 +46,7 @@ async fn start() -> Env {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
     tokio::spawn(sim::serve(listener, sim.clone()));
-    Env {
-        sim,
-        base,
-        dir,
-        cert,
-    }
+    Env { sim, base, dir, cert }
 }
 
 impl Env {
@@ -83,8 +78,7 @@ impl Env {
         kids: bool,
     ) -> Result<VerifiedLogin, EsiaError> {
         let (req, code) = self.code_for(rp, persona, kids).await?;
-        rp.exchange_code(&code, &req.code_verifier, Utc::now())
-            .await
+        rp.exchange_code(&code, &req.code_verifier, Utc::now()).await
     }
 
     /// Steps 1–2 only: the authorization request and the parsed callback.
@@ -107,10 +101,7 @@ impl Env {
 
 /// A browser that does not follow redirects, so the test can read where ESIA sends it.
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// GETs the authorization URL (with `login_hint`) and returns the callback's query pairs.
@@ -121,22 +112,13 @@ async fn callback(url: &Url) -> HashMap<String, String> {
 
 async fn location_query(resp: reqwest::Response) -> HashMap<String, String> {
     let status = resp.status();
-    let location = resp
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
+    let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
     let Some(location) = location else {
-        panic!(
-            "expected a redirect, got {status}: {}",
-            resp.text().await.unwrap()
-        );
+        panic!("expected a redirect, got {status}: {}", resp.text().await.unwrap());
     };
     assert_eq!(status, 303);
     let loc = Url::parse(&location).unwrap();
-    assert!(
-        loc.as_str().starts_with(REDIRECT),
-        "redirected to {loc}, not the registered callback"
-    );
+    assert!(loc.as_str().starts_with(REDIRECT), "redirected to {loc}, not the registered callback");
     loc.query_pairs().into_owned().collect()
 }
 
@@ -155,9 +137,7 @@ fn query_of(url: &Url) -> HashMap<String, String> {
 async fn authorization_url_is_encoded_and_signed() {
     let env = start().await;
     let rp = env.client();
-    let req = rp
-        .authorization_request(Some("parent"), true, Utc::now())
-        .unwrap();
+    let req = rp.authorization_request(Some("parent"), true, Utc::now()).unwrap();
     assert_eq!(req.url.path(), "/aas/oauth2/v2/ac");
     let raw = req.url.query().unwrap();
     // The offset's `+` is percent-encoded; no literal `+` anywhere (it would decode to a space).
@@ -182,28 +162,17 @@ async fn authorization_url_is_encoded_and_signed() {
     );
     assert_eq!(q["client_certificate_hash"], env.cert.streebog_hash_hex());
     assert_eq!(q["code_challenge_method"], "S256");
-    assert_eq!(
-        q["code_challenge"],
-        zhurnal_esia::wire::pkce_challenge(&req.code_verifier)
-    );
+    assert_eq!(q["code_challenge"], zhurnal_esia::wire::pkce_challenge(&req.code_verifier));
     // client_secret = base64url(GOST signature over client_id+scope+scope_org+timestamp+state+redirect_uri).
     let msg = format!("{CLIENT_ID}{}{}{}{REDIRECT}", q["scope"], ts, req.state);
     let sig = base64url_decode(&q["client_secret"]).unwrap();
     assert_eq!(sig.len(), 64);
     env.cert.public_key().verify(msg.as_bytes(), &sig).unwrap();
-    assert!(
-        env.cert
-            .public_key()
-            .verify(format!("{msg}x").as_bytes(), &sig)
-            .is_err()
-    );
+    assert!(env.cert.public_key().verify(format!("{msg}x").as_bytes(), &sig).is_err());
     // Without the kid flag and hint: base scopes only, no login_hint.
     let req = rp.authorization_request(None, false, Utc::now()).unwrap();
     let q = query_of(&req.url);
-    assert_eq!(
-        q["scope"],
-        "openid fullname birthdate gender snils email mobile"
-    );
+    assert_eq!(q["scope"], "openid fullname birthdate gender snils email mobile");
     assert!(!q.contains_key("login_hint"));
 }
 
@@ -211,9 +180,7 @@ async fn authorization_url_is_encoded_and_signed() {
 async fn unencoded_plus_in_timestamp_is_refused_by_the_simulator() {
     let env = start().await;
     let rp = env.client();
-    let req = rp
-        .authorization_request(Some("teacher"), false, Utc::now())
-        .unwrap();
+    let req = rp.authorization_request(Some("teacher"), false, Utc::now()).unwrap();
     let mut bad = req.url.clone();
     bad.set_query(Some(&req.url.query().unwrap().replace("%2B0000", "+0000")));
     let q = callback(&bad).await;
@@ -233,11 +200,7 @@ async fn happy_path_trusted_teacher() {
     assert_eq!(login.oid, "1000000001");
     assert!(login.trusted);
     for s in ["openid", "fullname", "snils", "email", "mobile"] {
-        assert!(
-            login.scopes.iter().any(|g| g == s),
-            "{s} in {:?}",
-            login.scopes
-        );
+        assert!(login.scopes.iter().any(|g| g == s), "{s} in {:?}", login.scopes);
     }
     assert!(login.expires_at > before + Duration::seconds(3500));
     assert!(login.expires_at <= Utc::now() + Duration::seconds(3601));
@@ -258,10 +221,7 @@ async fn happy_path_trusted_teacher() {
     let eml = c.iter().find(|c| c.kind == "EML").unwrap();
     assert_eq!(eml.value, "a.smirnova@example.ru");
     assert!(eml.verified);
-    assert!(
-        c.iter()
-            .any(|c| c.kind == "MBT" && c.value == "+7(900)0000001")
-    );
+    assert!(c.iter().any(|c| c.kind == "MBT" && c.value == "+7(900)0000001"));
 
     // No kid scopes requested: /kids is refused by ESIA, which the RP reports.
     let (r, _) = reason(rp.kids(&login).await);
@@ -289,10 +249,7 @@ async fn parent_sees_two_kids() {
     // The kid record id is the parent's record, not the child's own login oid.
     assert_ne!(ivan.id, "1000000005");
     let maria = kids.iter().find(|k| k.first_name == "Мария").unwrap();
-    assert_eq!(
-        maria.birth_date,
-        chrono::NaiveDate::from_ymd_opt(2011, 5, 20)
-    );
+    assert_eq!(maria.birth_date, chrono::NaiveDate::from_ymd_opt(2011, 5, 20));
     assert_ne!(maria.id, ivan.id);
     let p = rp.person(&login).await.unwrap();
     assert_eq!(p.last_name, "Кузнецов");
@@ -378,9 +335,7 @@ async fn token_faults_are_refused_with_stable_reasons() {
 async fn callback_state_must_match() {
     let env = start().await;
     let rp = env.client();
-    let req = rp
-        .authorization_request(Some("teacher"), false, Utc::now())
-        .unwrap();
+    let req = rp.authorization_request(Some("teacher"), false, Utc::now()).unwrap();
     let q = callback(&req.url).await;
     // Another browser's state (login CSRF).
     let other = rp.authorization_request(None, false, Utc::now()).unwrap();
@@ -390,23 +345,15 @@ async fn callback_state_must_match() {
     // Missing state.
     let mut no_state = q.clone();
     no_state.remove("state");
-    assert!(matches!(
-        rp.parse_callback(&no_state, &req.state),
-        Err(EsiaError::StateMismatch)
-    ));
+    assert!(matches!(rp.parse_callback(&no_state, &req.state), Err(EsiaError::StateMismatch)));
     assert!(rp.parse_callback(&q, &req.state).is_ok());
 
     // The simulator sends back a different state.
     env.sim.set_fault(Some(Fault::WrongState));
-    let req = rp
-        .authorization_request(Some("teacher"), false, Utc::now())
-        .unwrap();
+    let req = rp.authorization_request(Some("teacher"), false, Utc::now()).unwrap();
     let q = callback(&req.url).await;
     assert_ne!(q["state"], req.state);
-    assert!(matches!(
-        rp.parse_callback(&q, &req.state),
-        Err(EsiaError::StateMismatch)
-    ));
+    assert!(matches!(rp.parse_callback(&q, &req.state), Err(EsiaError::StateMismatch)));
 }
 
 #[tokio::test]
@@ -417,11 +364,7 @@ async fn user_cancel_is_a_callback_error() {
     let (r, e) = reason(env.code_for(&rp, "teacher", false).await);
     assert_eq!(r, "user_cancelled");
     match &e {
-        EsiaError::Callback {
-            code,
-            error,
-            description,
-        } => {
+        EsiaError::Callback { code, error, description } => {
             assert_eq!(code.as_deref(), Some("ESIA-007004"));
             assert_eq!(error, "access_denied");
             assert!(description.starts_with("ESIA-007004:"));
@@ -443,10 +386,7 @@ async fn esia_overload_is_unavailable_everywhere() {
     let (r, e) = reason(env.code_for(&rp, "teacher", false).await);
     assert_eq!(r, "esia_unavailable", "callback: {e:?}");
     assert!(matches!(e, EsiaError::Unavailable(_)));
-    let (_, e) = reason(
-        rp.exchange_code(&code, &req.code_verifier, Utc::now())
-            .await,
-    );
+    let (_, e) = reason(rp.exchange_code(&code, &req.code_verifier, Utc::now()).await);
     assert!(matches!(e, EsiaError::Unavailable(_)), "token: {e:?}");
     assert_eq!(e.reason_code(), "esia_unavailable");
     let (_, e) = reason(rp.person(&login).await);
@@ -461,11 +401,7 @@ async fn unreachable_esia_is_unavailable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
     drop(listener);
-    let rp = EsiaClient::new(EsiaConfig {
-        base_url: dead,
-        ..env.config()
-    })
-    .unwrap();
+    let rp = EsiaClient::new(EsiaConfig { base_url: dead, ..env.config() }).unwrap();
     let (_, e) = reason(rp.exchange_code("abc", "verifier", Utc::now()).await);
     assert!(matches!(e, EsiaError::Unavailable(_)), "{e:?}");
 }
@@ -473,17 +409,10 @@ async fn unreachable_esia_is_unavailable() {
 #[tokio::test]
 async fn slow_token_endpoint_times_out() {
     let env = start().await;
-    let rp = EsiaClient::new(EsiaConfig {
-        http_timeout_seconds: 1,
-        ..env.config()
-    })
-    .unwrap();
+    let rp = EsiaClient::new(EsiaConfig { http_timeout_seconds: 1, ..env.config() }).unwrap();
     let (req, code) = env.code_for(&rp, "teacher", false).await.unwrap();
     env.sim.set_fault(Some(Fault::Slow));
-    let (_, e) = reason(
-        rp.exchange_code(&code, &req.code_verifier, Utc::now())
-            .await,
-    );
+    let (_, e) = reason(rp.exchange_code(&code, &req.code_verifier, Utc::now()).await);
     assert!(matches!(e, EsiaError::Unavailable(_)), "{e:?}");
 }
 
@@ -498,17 +427,10 @@ async fn bad_signature_is_esia_007053() {
     assert_eq!(r, "client_secret_wrong");
     assert!(matches!(&e, EsiaError::Callback { code: Some(c), .. } if c == "ESIA-007053"));
     // At the token endpoint: HTTP 400 with the JSON error.
-    let (r, e) = reason(
-        rp.exchange_code(&code, &req.code_verifier, Utc::now())
-            .await,
-    );
+    let (r, e) = reason(rp.exchange_code(&code, &req.code_verifier, Utc::now()).await);
     assert_eq!(r, "client_secret_wrong");
     match e {
-        EsiaError::TokenEndpoint {
-            status,
-            error,
-            description,
-        } => {
+        EsiaError::TokenEndpoint { status, error, description } => {
             assert_eq!(status, 400);
             assert_eq!(error, "invalid_client");
             assert!(description.starts_with("ESIA-007053"));
@@ -525,12 +447,8 @@ async fn a_client_with_another_key_is_rejected() {
 
     // Right hash (copied from the registered certificate), wrong key: the signature fails.
     let signer = Arc::new(
-        GostFileSigner::new(
-            other_key.clone(),
-            &other_cert,
-            Some(&env.cert.streebog_hash_hex()),
-        )
-        .unwrap(),
+        GostFileSigner::new(other_key.clone(), &other_cert, Some(&env.cert.streebog_hash_hex()))
+            .unwrap(),
     );
     let esia_cert = Certificate::from_pem(&env.sim.certificate_pem()).unwrap();
     let rp = EsiaClient::from_parts(env.config(), signer, &esia_cert).unwrap();
@@ -545,9 +463,7 @@ async fn a_client_with_another_key_is_rejected() {
 
     // A tampered client_secret from the genuine client.
     let good = env.client();
-    let req = good
-        .authorization_request(Some("teacher"), false, Utc::now())
-        .unwrap();
+    let req = good.authorization_request(Some("teacher"), false, Utc::now()).unwrap();
     let mut q = query_of(&req.url);
     let mut sig = base64url_decode(&q["client_secret"]).unwrap();
     sig[10] ^= 1;
@@ -566,9 +482,7 @@ async fn a_code_is_redeemed_once() {
     let env = start().await;
     let a = env.client();
     let (req, code) = env.code_for(&a, "teacher", false).await.unwrap();
-    a.exchange_code(&code, &req.code_verifier, Utc::now())
-        .await
-        .unwrap();
+    a.exchange_code(&code, &req.code_verifier, Utc::now()).await.unwrap();
     // A second process without our replay memory: the simulator refuses.
     let b = env.client();
     let (r, e) = reason(b.exchange_code(&code, &req.code_verifier, Utc::now()).await);
@@ -585,19 +499,13 @@ async fn replay_is_refused_by_the_relying_party_itself() {
     env.sim.set_fault(Some(Fault::ReusedCode));
     let a = env.client();
     let (req, code) = env.code_for(&a, "teacher", false).await.unwrap();
-    a.exchange_code(&code, &req.code_verifier, Utc::now())
-        .await
-        .unwrap();
+    a.exchange_code(&code, &req.code_verifier, Utc::now()).await.unwrap();
     let (r, e) = reason(a.exchange_code(&code, &req.code_verifier, Utc::now()).await);
     assert_eq!(r, "code_replayed");
     assert!(matches!(e, EsiaError::InvalidToken { .. }));
     // The simulator really does accept the replay under this fault (so the refusal above is ours).
     let b = env.client();
-    assert!(
-        b.exchange_code(&code, &req.code_verifier, Utc::now())
-            .await
-            .is_ok()
-    );
+    assert!(b.exchange_code(&code, &req.code_verifier, Utc::now()).await.is_ok());
 }
 
 #[tokio::test]
@@ -610,11 +518,7 @@ async fn pkce_verifier_must_match() {
     assert_eq!(r, "pkce_verifier_mismatch", "{e:?}");
     // The failed attempt consumed the code at the simulator too.
     let other = env.client();
-    let (r, _) = reason(
-        other
-            .exchange_code(&code, &req.code_verifier, Utc::now())
-            .await,
-    );
+    let (r, _) = reason(other.exchange_code(&code, &req.code_verifier, Utc::now()).await);
     assert_eq!(r, "code_invalid");
 }
 
@@ -624,10 +528,7 @@ async fn expired_codes_are_refused() {
     let rp = env.client();
     let (req, code) = env.code_for(&rp, "teacher", false).await.unwrap();
     env.sim.set_fault(Some(Fault::ExpiredCode));
-    let (r, _) = reason(
-        rp.exchange_code(&code, &req.code_verifier, Utc::now())
-            .await,
-    );
+    let (r, _) = reason(rp.exchange_code(&code, &req.code_verifier, Utc::now()).await);
     assert_eq!(r, "code_invalid");
     env.sim.set_fault(None);
 
@@ -642,11 +543,7 @@ async fn expired_codes_are_refused() {
     let (req, code) = env.code_for(&rp, "teacher", false).await.unwrap();
     let soon = Utc::now() + Duration::seconds(200);
     env.sim.set_clock(Some(soon));
-    assert!(
-        rp.exchange_code(&code, &req.code_verifier, soon)
-            .await
-            .is_ok()
-    );
+    assert!(rp.exchange_code(&code, &req.code_verifier, soon).await.is_ok());
 }
 
 #[tokio::test]
@@ -667,9 +564,8 @@ async fn tokens_are_checked_against_the_relying_partys_clock() {
     let (r, _) = reason(rp.exchange_code(&code, &req.code_verifier, rp_ahead).await);
     assert_eq!(r, "bad_timestamp");
     // At the authorization endpoint too.
-    let req = rp
-        .authorization_request(Some("teacher"), false, issued - Duration::hours(1))
-        .unwrap();
+    let req =
+        rp.authorization_request(Some("teacher"), false, issued - Duration::hours(1)).unwrap();
     let q = callback(&req.url).await;
     let (r, _) = reason(rp.parse_callback(&q, &req.state));
     assert_eq!(r, "bad_timestamp");
@@ -683,20 +579,14 @@ async fn untrusted_redirect_uri_gets_an_error_page_not_a_redirect() {
         ..env.config()
     })
     .unwrap();
-    let req = rp
-        .authorization_request(Some("teacher"), false, Utc::now())
-        .unwrap();
+    let req = rp.authorization_request(Some("teacher"), false, Utc::now()).unwrap();
     let resp = browser().get(req.url.clone()).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().get("location").is_none());
     let body = resp.text().await.unwrap();
     assert!(body.contains("ESIA-007023"), "{body}");
 
-    let rp = EsiaClient::new(EsiaConfig {
-        client_id: "UNKNOWN".into(),
-        ..env.config()
-    })
-    .unwrap();
+    let rp = EsiaClient::new(EsiaConfig { client_id: "UNKNOWN".into(), ..env.config() }).unwrap();
     let req = rp.authorization_request(None, false, Utc::now()).unwrap();
     let resp = browser().get(req.url.clone()).send().await.unwrap();
     assert_eq!(resp.status(), 400);
@@ -704,9 +594,7 @@ async fn untrusted_redirect_uri_gets_an_error_page_not_a_redirect() {
 
     // A duplicated parameter is ambiguous: refused, no redirect.
     let rp = env.client();
-    let req = rp
-        .authorization_request(Some("teacher"), false, Utc::now())
-        .unwrap();
+    let req = rp.authorization_request(Some("teacher"), false, Utc::now()).unwrap();
     let mut dup = req.url.clone();
     dup.set_query(Some(&format!("{}&state=x", req.url.query().unwrap())));
     let resp = browser().get(dup).send().await.unwrap();
@@ -759,10 +647,7 @@ async fn person_picker_allows_and_denies() {
     };
     let q = location_query(post(form("parent", "allow")).await.unwrap()).await;
     let code = rp.parse_callback(&q, &req.state).unwrap();
-    let login = rp
-        .exchange_code(&code, &req.code_verifier, Utc::now())
-        .await
-        .unwrap();
+    let login = rp.exchange_code(&code, &req.code_verifier, Utc::now()).await.unwrap();
     assert_eq!(login.oid, "1000000002");
     assert_eq!(rp.kids(&login).await.unwrap().len(), 2);
     // The picker request is single use.
@@ -771,14 +656,7 @@ async fn person_picker_allows_and_denies() {
 
     // «Отказаться».
     let req = rp.authorization_request(None, false, Utc::now()).unwrap();
-    let html = browser()
-        .get(req.url.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = browser().get(req.url.clone()).send().await.unwrap().text().await.unwrap();
     let request_id = hidden_request_id(&html);
     let body = zhurnal_esia::wire::encode_pairs([
         ("request_id", request_id.as_str()),
@@ -806,12 +684,7 @@ async fn rest_endpoints_check_the_bearer_token() {
     let http = browser();
     let me = env.url("rs/prns/1000000001");
     assert_eq!(http.get(me.clone()).send().await.unwrap().status(), 401);
-    let resp = http
-        .get(me.clone())
-        .bearer_auth("x.y.z")
-        .send()
-        .await
-        .unwrap();
+    let resp = http.get(me.clone()).bearer_auth("x.y.z").send().await.unwrap();
     assert_eq!(resp.status(), 401);
     let resp = http
         .get(env.url("rs/prns/1000000002"))
@@ -820,12 +693,7 @@ async fn rest_endpoints_check_the_bearer_token() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 403, "another person's data");
-    let resp = http
-        .get(me.clone())
-        .bearer_auth(&login.access_token)
-        .send()
-        .await
-        .unwrap();
+    let resp = http.get(me.clone()).bearer_auth(&login.access_token).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 
     // Without embed, collections are URLs, and the URLs resolve.
@@ -853,14 +721,8 @@ async fn rest_endpoints_check_the_bearer_token() {
     assert_eq!(el["type"], "EML");
 
     // An expired token is refused once the simulator's clock passes `exp`.
-    env.sim
-        .set_clock(Some(login.expires_at + Duration::seconds(1)));
-    let resp = http
-        .get(me)
-        .bearer_auth(&login.access_token)
-        .send()
-        .await
-        .unwrap();
+    env.sim.set_clock(Some(login.expires_at + Duration::seconds(1)));
+    let resp = http.get(me).bearer_auth(&login.access_token).send().await.unwrap();
     assert_eq!(resp.status(), 401);
 }
 
@@ -901,11 +763,7 @@ async fn token_endpoint_validates_the_request() {
     assert_eq!(resp.status(), 400);
     assert_eq!(esia_code(resp.json().await.unwrap()), "ESIA-007012");
     // The code is still good for the genuine request.
-    assert!(
-        rp.exchange_code(&code, &req.code_verifier, Utc::now())
-            .await
-            .is_ok()
-    );
+    assert!(rp.exchange_code(&code, &req.code_verifier, Utc::now()).await.is_ok());
 }
 
 #[tokio::test]
@@ -921,9 +779,7 @@ async fn logout_returns_to_the_registered_address() {
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], LOGOUT_BACK);
     let mut evil = env.url("idp/ext/Logout");
-    evil.set_query(Some(
-        "client_id=ZHURNAL&redirect_url=https%3A%2F%2Fevil.example%2F",
-    ));
+    evil.set_query(Some("client_id=ZHURNAL&redirect_url=https%3A%2F%2Fevil.example%2F"));
     let resp = browser().get(evil).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("Вы вышли"));
@@ -933,24 +789,11 @@ async fn logout_returns_to_the_registered_address() {
 async fn helper_endpoints() {
     let env = start().await;
     let http = browser();
-    let health: serde_json::Value = http
-        .get(env.url("sim/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value =
+        http.get(env.url("sim/health")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["issuer"], sim::DEFAULT_ISSUER);
-    let pem = http
-        .get(env.url("sim/esia-cert.pem"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pem = http.get(env.url("sim/esia-cert.pem")).send().await.unwrap().text().await.unwrap();
     assert_eq!(pem, env.sim.certificate_pem());
     Certificate::from_pem(&pem).unwrap();
 
@@ -960,10 +803,7 @@ async fn helper_endpoints() {
             .body(body)
             .send()
     };
-    assert_eq!(
-        set(r#"{"fault": "user_cancel"}"#).await.unwrap().status(),
-        200
-    );
+    assert_eq!(set(r#"{"fault": "user_cancel"}"#).await.unwrap().status(), 200);
     assert_eq!(env.sim.fault(), Some(Fault::UserCancel));
     assert_eq!(set(r#"{"fault": "bogus"}"#).await.unwrap().status(), 400);
     assert_eq!(env.sim.fault(), Some(Fault::UserCancel));
@@ -979,9 +819,7 @@ async fn simulator_client_from_relying_party_config() {
     assert_eq!(c.redirect_uris, vec![REDIRECT.to_owned()]);
     assert_eq!(c.logout_redirect_uris, vec![LOGOUT_BACK.to_owned()]);
     assert_eq!(
-        Certificate::from_pem(&c.certificate_pem)
-            .unwrap()
-            .streebog_hash_hex(),
+        Certificate::from_pem(&c.certificate_pem).unwrap().streebog_hash_hex(),
         env.cert.streebog_hash_hex()
     );
 }

@@ -52,9 +52,7 @@ impl Certificate {
             )));
         }
         if valid_days == 0 {
-            return Err(GostError::InvalidInput(
-                "valid_days must be positive".into(),
-            ));
+            return Err(GostError::InvalidInput("valid_days must be positive".into()));
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -80,11 +78,7 @@ impl Certificate {
         let extensions = der::seq(&[
             &extension(OID_BASIC_CONSTRAINTS, true, &der::seq(&[])),
             // digitalSignature | nonRepudiation: the key signs client_secret / tokens only.
-            &extension(
-                OID_KEY_USAGE,
-                true,
-                &der::tlv(der::TAG_BIT_STRING, &[0x06, 0xc0]),
-            ),
+            &extension(OID_KEY_USAGE, true, &der::tlv(der::TAG_BIT_STRING, &[0x06, 0xc0])),
             &extension(OID_SUBJECT_KEY_ID, false, &der::octet_string(key_id)),
         ]);
         let sig_alg = der::seq(&[&der::oid(OID_SIGN_WITH_DIGEST_256)]);
@@ -191,11 +185,7 @@ impl Certificate {
 
 fn extension(oid: &str, critical: bool, value: &[u8]) -> Vec<u8> {
     if critical {
-        der::seq(&[
-            &der::oid(oid),
-            &der::tlv(der::TAG_BOOLEAN, &[0xff]),
-            &der::octet_string(value),
-        ])
+        der::seq(&[&der::oid(oid), &der::tlv(der::TAG_BOOLEAN, &[0xff]), &der::octet_string(value)])
     } else {
         der::seq(&[&der::oid(oid), &der::octet_string(value)])
     }
@@ -206,9 +196,7 @@ fn common_name(name: &[u8]) -> Option<String> {
     while !rdns.is_empty() {
         let mut rdn = rdns.read_nested(der::TAG_SET, "RDN").ok()?;
         while !rdn.is_empty() {
-            let mut atv = rdn
-                .read_nested(der::TAG_SEQUENCE, "AttributeTypeAndValue")
-                .ok()?;
+            let mut atv = rdn.read_nested(der::TAG_SEQUENCE, "AttributeTypeAndValue").ok()?;
             let oid = atv.read_oid().ok()?;
             let value = atv.read_any().ok()?;
             if oid == OID_COMMON_NAME {

@@ -158,13 +158,8 @@ impl ParamSet {
     }
 
     pub(crate) fn curve(&self) -> &'static Curve {
-        static CURVES: [OnceLock<Curve>; 5] = [
-            OnceLock::new(),
-            OnceLock::new(),
-            OnceLock::new(),
-            OnceLock::new(),
-            OnceLock::new(),
-        ];
+        static CURVES: [OnceLock<Curve>; 5] =
+            [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
         let idx = match self {
             ParamSet::CryptoProA => 0,
             ParamSet::CryptoProB => 1,
@@ -237,19 +232,11 @@ impl Curve {
     }
 
     fn infinity() -> Jacobian {
-        Jacobian {
-            x: BigUint::one(),
-            y: BigUint::one(),
-            z: BigUint::zero(),
-        }
+        Jacobian { x: BigUint::one(), y: BigUint::one(), z: BigUint::zero() }
     }
 
     fn to_jacobian(point: &(BigUint, BigUint)) -> Jacobian {
-        Jacobian {
-            x: point.0.clone(),
-            y: point.1.clone(),
-            z: BigUint::one(),
-        }
+        Jacobian { x: point.0.clone(), y: point.1.clone(), z: BigUint::one() }
     }
 
     fn to_affine(&self, pt: &Jacobian) -> Affine {
@@ -285,11 +272,7 @@ impl Curve {
             &self.mul_mod(&BigUint::from(8u8), &yyyy),
         );
         let z3 = self.mul_mod(&self.add_mod(&pt.y, &pt.y), &pt.z);
-        Jacobian {
-            x: x3,
-            y: y3,
-            z: z3,
-        }
+        Jacobian { x: x3, y: y3, z: z3 }
     }
 
     fn add(&self, p1: &Jacobian, p2: &Jacobian) -> Jacobian {
@@ -306,31 +289,17 @@ impl Curve {
         let s1 = self.mul_mod(&p1.y, &self.mul_mod(&p2.z, &z2z2));
         let s2 = self.mul_mod(&p2.y, &self.mul_mod(&p1.z, &z1z1));
         if u1 == u2 {
-            return if s1 == s2 {
-                self.double(p1)
-            } else {
-                Self::infinity()
-            };
+            return if s1 == s2 { self.double(p1) } else { Self::infinity() };
         }
         let h = self.sub_mod(&u2, &u1);
         let r = self.sub_mod(&s2, &s1);
         let hh = self.mul_mod(&h, &h);
         let hhh = self.mul_mod(&h, &hh);
         let v = self.mul_mod(&u1, &hh);
-        let x3 = self.sub_mod(
-            &self.sub_mod(&self.mul_mod(&r, &r), &hhh),
-            &self.add_mod(&v, &v),
-        );
-        let y3 = self.sub_mod(
-            &self.mul_mod(&r, &self.sub_mod(&v, &x3)),
-            &self.mul_mod(&s1, &hhh),
-        );
+        let x3 = self.sub_mod(&self.sub_mod(&self.mul_mod(&r, &r), &hhh), &self.add_mod(&v, &v));
+        let y3 = self.sub_mod(&self.mul_mod(&r, &self.sub_mod(&v, &x3)), &self.mul_mod(&s1, &hhh));
         let z3 = self.mul_mod(&self.mul_mod(&p1.z, &p2.z), &h);
-        Jacobian {
-            x: x3,
-            y: y3,
-            z: z3,
-        }
+        Jacobian { x: x3, y: y3, z: z3 }
     }
 
     fn mul_jacobian(&self, k: &BigUint, point: &(BigUint, BigUint)) -> Jacobian {
@@ -373,10 +342,7 @@ mod tests {
     fn constants_are_consistent() {
         for ps in ParamSet::ALL {
             let c = ps.curve();
-            assert!(
-                c.is_on_curve(&c.g.0, &c.g.1),
-                "{ps:?}: base point not on curve"
-            );
+            assert!(c.is_on_curve(&c.g.0, &c.g.1), "{ps:?}: base point not on curve");
             assert!(c.mul(&c.q, &c.g).is_none(), "{ps:?}: q*G is not infinity");
             // A wrong q that still had q*G = O would have to be a multiple of the true order;
             // (q-1)*G = -G rules out the trivial mistakes.
@@ -396,11 +362,7 @@ mod tests {
             let mut acc = Curve::infinity();
             for k in 1u32..=9 {
                 acc = c.add(&acc, &g);
-                assert_eq!(
-                    c.to_affine(&acc),
-                    c.mul(&BigUint::from(k), &c.g),
-                    "{ps:?} k={k}"
-                );
+                assert_eq!(c.to_affine(&acc), c.mul(&BigUint::from(k), &c.g), "{ps:?} k={k}");
             }
         }
     }

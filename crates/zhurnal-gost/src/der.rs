@@ -144,15 +144,11 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn read_any(&mut self) -> Result<Tlv<'a>, GostError> {
         let data = self.data;
-        let (&tag, rest) = data
-            .split_first()
-            .ok_or_else(|| der_err("unexpected end"))?;
+        let (&tag, rest) = data.split_first().ok_or_else(|| der_err("unexpected end"))?;
         if tag & 0x1f == 0x1f {
             return Err(der_err("high tag numbers are not supported"));
         }
-        let (&first, rest) = rest
-            .split_first()
-            .ok_or_else(|| der_err("missing length"))?;
+        let (&first, rest) = rest.split_first().ok_or_else(|| der_err("missing length"))?;
         let (len, rest) = if first < 0x80 {
             (usize::from(first), rest)
         } else {
@@ -164,20 +160,14 @@ impl<'a> Reader<'a> {
                 return Err(der_err("length too large"));
             }
             let bytes = rest.get(..n).ok_or_else(|| der_err("truncated length"))?;
-            let len = bytes
-                .iter()
-                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
             (len, &rest[n..])
         };
         let content = rest.get(..len).ok_or_else(|| der_err("truncated value"))?;
         let header = data.len() - rest.len();
         let total = header + len;
         self.data = &data[total..];
-        Ok(Tlv {
-            tag,
-            content,
-            raw: &data[..total],
-        })
+        Ok(Tlv { tag, content, raw: &data[..total] })
     }
 
     pub(crate) fn read(&mut self, tag: u8, what: &str) -> Result<Tlv<'a>, GostError> {
@@ -271,11 +261,7 @@ pub(crate) fn decode_oid(content: &[u8]) -> Result<String, GostError> {
     if in_arc {
         return Err(der_err("truncated OBJECT IDENTIFIER"));
     }
-    Ok(arcs
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join("."))
+    Ok(arcs.iter().map(u64::to_string).collect::<Vec<_>>().join("."))
 }
 
 #[cfg(test)]
@@ -285,21 +271,13 @@ mod tests {
 
     #[test]
     fn oid_round_trip() {
-        for o in [
-            "1.2.643.7.1.1.1.1",
-            "1.2.643.2.2.35.1",
-            "2.5.4.3",
-            "1.2.840.113549.1.1.1",
-        ] {
+        for o in ["1.2.643.7.1.1.1.1", "1.2.643.2.2.35.1", "2.5.4.3", "1.2.840.113549.1.1.1"] {
             let enc = oid(o);
             let t = parse_single(&enc, TAG_OID, "oid").unwrap();
             assert_eq!(decode_oid(t.content).unwrap(), o);
         }
         // 1.2.643.7.1.1.1.1 as OpenSSL writes it.
-        assert_eq!(
-            hex::encode(oid("1.2.643.7.1.1.1.1")),
-            "06082a85030701010101"
-        );
+        assert_eq!(hex::encode(oid("1.2.643.7.1.1.1.1")), "06082a85030701010101");
     }
 
     #[test]
@@ -322,11 +300,7 @@ mod tests {
     fn truncated_input_is_an_error() {
         assert!(Reader::new(&[0x30, 0x05, 0x01]).read_any().is_err());
         assert!(Reader::new(&[0x30, 0x80]).read_any().is_err());
-        assert!(
-            Reader::new(&[0x30, 0x85, 1, 1, 1, 1, 1])
-                .read_any()
-                .is_err()
-        );
+        assert!(Reader::new(&[0x30, 0x85, 1, 1, 1, 1, 1]).read_any().is_err());
         assert!(decode_oid(&[0x2a, 0x85]).is_err());
     }
 }

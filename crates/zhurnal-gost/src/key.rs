@@ -34,9 +34,7 @@ pub struct VerifyingKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("params", &self.params)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("params", &self.params).finish_non_exhaustive()
     }
 }
 
@@ -112,11 +110,7 @@ impl SigningKey {
     pub fn verifying_key(&self) -> VerifyingKey {
         let curve = self.params.curve();
         match curve.mul(&self.d, &curve.g) {
-            Some((x, y)) => VerifyingKey {
-                params: self.params,
-                x,
-                y,
-            },
+            Some((x, y)) => VerifyingKey { params: self.params, x, y },
             // d is in [1, q-1] by construction and P has prime order q, so d·P is never O.
             None => unreachable!("d·P is never infinity for 0 < d < q"),
         }
@@ -260,14 +254,8 @@ impl VerifyingKey {
         let z1 = (&s * &v).mod_floor(q);
         let z2 = ((q - &r) * &v).mod_floor(q);
         let point = (self.x.clone(), self.y.clone());
-        let (cx, _) = curve
-            .mul_add(&z1, &z2, &point)
-            .ok_or(GostError::InvalidSignature)?;
-        if cx.mod_floor(q) == r {
-            Ok(())
-        } else {
-            Err(GostError::InvalidSignature)
-        }
+        let (cx, _) = curve.mul_add(&z1, &z2, &point).ok_or(GostError::InvalidSignature)?;
+        if cx.mod_floor(q) == r { Ok(()) } else { Err(GostError::InvalidSignature) }
     }
 }
 
@@ -362,14 +350,8 @@ mod tests {
         assert!(SigningKey::from_scalar_be(ps, &[]).is_err());
         assert!(SigningKey::from_scalar_be(ps, &q).is_err());
         let key = SigningKey::from_scalar_be(ps, &[1]).unwrap();
-        assert!(matches!(
-            key.sign_with_k(b"m", &[0]),
-            Err(GostError::InvalidNonce)
-        ));
-        assert!(matches!(
-            key.sign_with_k(b"m", &q),
-            Err(GostError::InvalidNonce)
-        ));
+        assert!(matches!(key.sign_with_k(b"m", &[0]), Err(GostError::InvalidNonce)));
+        assert!(matches!(key.sign_with_k(b"m", &q), Err(GostError::InvalidNonce)));
 
         let vk = key.verifying_key();
         let sig = key.sign(b"m");
@@ -386,10 +368,7 @@ mod tests {
             (&[0xff; 32][..], &sig[32..]),
         ] {
             let bad = [s, r].concat();
-            assert!(matches!(
-                vk.verify(b"m", &bad),
-                Err(GostError::InvalidSignature)
-            ));
+            assert!(matches!(vk.verify(b"m", &bad), Err(GostError::InvalidSignature)));
         }
     }
 
@@ -397,10 +376,7 @@ mod tests {
     fn public_key_validation() {
         let vk = SigningKey::generate(ParamSet::Tc26A).verifying_key();
         let le = vk.to_bytes_le();
-        assert_eq!(
-            VerifyingKey::from_bytes_le(ParamSet::Tc26A, &le).unwrap(),
-            vk
-        );
+        assert_eq!(VerifyingKey::from_bytes_le(ParamSet::Tc26A, &le).unwrap(), vk);
         let mut bad = le;
         bad[0] ^= 1;
         assert!(VerifyingKey::from_bytes_le(ParamSet::Tc26A, &bad).is_err());
@@ -414,9 +390,6 @@ mod tests {
         let key = SigningKey::from_scalar_be(ParamSet::Rfc7091Test, &h(D)).unwrap();
         let dbg = format!("{key:?}");
         assert!(!dbg.to_uppercase().contains("7A929A"), "{dbg}");
-        assert!(
-            !dbg.contains(&BigUint::from_bytes_be(&h(D)).to_string()),
-            "{dbg}"
-        );
+        assert!(!dbg.contains(&BigUint::from_bytes_be(&h(D)).to_string()), "{dbg}");
     }
 }

@@ -117,9 +117,7 @@ pub fn base64url_decode(s: &str) -> Result<Vec<u8>, GostError> {
     if s.len() - trimmed.len() > 2 {
         return Err(GostError::Base64("too much padding".into()));
     }
-    URL_SAFE_NO_PAD
-        .decode(trimmed)
-        .map_err(|e| GostError::Base64(e.to_string()))
+    URL_SAFE_NO_PAD.decode(trimmed).map_err(|e| GostError::Base64(e.to_string()))
 }
 
 #[cfg(test)]

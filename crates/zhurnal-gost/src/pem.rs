@@ -22,27 +22,16 @@ pub(crate) fn encode(label: &str, der: &[u8]) -> String {
 pub(crate) fn decode(text: &str, label: &str) -> Result<Vec<u8>, GostError> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
-    let start = text
-        .find(&begin)
-        .ok_or_else(|| GostError::Pem(format!("no \"{begin}\" line")))?
+    let start = text.find(&begin).ok_or_else(|| GostError::Pem(format!("no \"{begin}\" line")))?
         + begin.len();
     let rest = &text[start..];
-    let stop = rest
-        .find(&end)
-        .ok_or_else(|| GostError::Pem(format!("no \"{end}\" line")))?;
-    let body: String = rest[..stop]
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+    let stop = rest.find(&end).ok_or_else(|| GostError::Pem(format!("no \"{end}\" line")))?;
+    let body: String = rest[..stop].chars().filter(|c| !c.is_ascii_whitespace()).collect();
     if body.contains(':') {
         // Encrypted legacy PEM ("Proc-Type: 4,ENCRYPTED") is not supported.
-        return Err(GostError::Pem(
-            "PEM headers (encrypted keys) are not supported".into(),
-        ));
+        return Err(GostError::Pem("PEM headers (encrypted keys) are not supported".into()));
     }
-    STANDARD
-        .decode(body.as_bytes())
-        .map_err(|e| GostError::Pem(format!("bad base64: {e}")))
+    STANDARD.decode(body.as_bytes()).map_err(|e| GostError::Pem(format!("bad base64: {e}")))
 }
 
 #[cfg(test)]
@@ -55,10 +44,7 @@ mod tests {
         let data: Vec<u8> = (0..=255).collect();
         let pem = encode("CERTIFICATE", &data);
         assert!(pem.lines().all(|l| l.len() <= 64));
-        assert_eq!(
-            decode(&format!("junk\n{pem}more"), "CERTIFICATE").unwrap(),
-            data
-        );
+        assert_eq!(decode(&format!("junk\n{pem}more"), "CERTIFICATE").unwrap(), data);
         assert!(decode(&pem, "PRIVATE KEY").is_err());
         assert!(decode("-----BEGIN X-----\n!!!\n-----END X-----\n", "X").is_err());
         assert!(decode("-----BEGIN X-----\nAAAA\n", "X").is_err());

@@ -33,9 +33,7 @@ pub(crate) fn parse_algorithm_identifier(mut alg: Reader<'_>) -> Result<ParamSet
     match oid.as_str() {
         OID_GOST3410_12_256 => {}
         OID_GOST3410_12_512 => {
-            return Err(GostError::UnsupportedParamSet(
-                "GOST R 34.10-2012 512-bit keys".into(),
-            ));
+            return Err(GostError::UnsupportedParamSet("GOST R 34.10-2012 512-bit keys".into()));
         }
         OID_GOST3410_2001 => {
             return Err(GostError::UnsupportedParamSet(
@@ -43,9 +41,7 @@ pub(crate) fn parse_algorithm_identifier(mut alg: Reader<'_>) -> Result<ParamSet
             ));
         }
         other => {
-            return Err(GostError::UnsupportedParamSet(format!(
-                "key algorithm {other}"
-            )));
+            return Err(GostError::UnsupportedParamSet(format!("key algorithm {other}")));
         }
     }
     let mut params = alg.read_nested(der::TAG_SEQUENCE, "GOST key parameters")?;
@@ -104,10 +100,7 @@ pub(crate) fn private_key_from_der(data: &[u8]) -> Result<SigningKey, GostError>
 fn decode_private_scalar(private: &[u8], q: &BigUint) -> Result<BigUint, GostError> {
     if !private.is_empty() && private.len().is_multiple_of(FIELD_BYTES) {
         let mut chunks = private.chunks_exact(FIELD_BYTES);
-        let mut d = chunks
-            .next()
-            .map(BigUint::from_bytes_le)
-            .unwrap_or_default();
+        let mut d = chunks.next().map(BigUint::from_bytes_le).unwrap_or_default();
         for mask in chunks {
             d = (d * BigUint::from_bytes_le(mask)) % q;
         }
@@ -129,10 +122,7 @@ fn decode_private_scalar(private: &[u8], q: &BigUint) -> Result<BigUint, GostErr
 
 pub(crate) fn public_key_to_der(key: &VerifyingKey) -> Vec<u8> {
     let point = der::octet_string(&key.to_bytes_le());
-    der::seq(&[
-        &algorithm_identifier(key.params()),
-        &der::bit_string(&point),
-    ])
+    der::seq(&[&algorithm_identifier(key.params()), &der::bit_string(&point)])
 }
 
 /// Parses a SubjectPublicKeyInfo already split into its reader.
@@ -213,14 +203,8 @@ mod tests {
             assert_eq!(back.verifying_key(), key.verifying_key());
 
             let vk = key.verifying_key();
-            assert_eq!(
-                VerifyingKey::from_public_key_der(&vk.to_public_key_der()).unwrap(),
-                vk
-            );
-            assert_eq!(
-                VerifyingKey::from_public_key_pem(&vk.to_public_key_pem()).unwrap(),
-                vk
-            );
+            assert_eq!(VerifyingKey::from_public_key_der(&vk.to_public_key_der()).unwrap(), vk);
+            assert_eq!(VerifyingKey::from_public_key_pem(&vk.to_public_key_pem()).unwrap(), vk);
         }
     }
 
@@ -233,25 +217,15 @@ mod tests {
         let expected_prefix = "3046020100301f06082a85030701010101301306072a8503020223010608\
                                2a85030701010202 0420 030201";
         let expected_prefix: String = expected_prefix.split_whitespace().collect();
-        assert!(
-            hex::encode(&der).starts_with(&expected_prefix),
-            "{}",
-            hex::encode(&der)
-        );
+        assert!(hex::encode(&der).starts_with(&expected_prefix), "{}", hex::encode(&der));
         assert_eq!(der.len(), 72);
         // TC26 sets carry no digest OID.
-        let tc = SigningKey::from_scalar_be(ParamSet::Tc26A, &[1])
-            .unwrap()
-            .to_pkcs8_der();
+        let tc = SigningKey::from_scalar_be(ParamSet::Tc26A, &[1]).unwrap().to_pkcs8_der();
         assert!(hex::encode(&tc).starts_with("303e020100301706082a85030701010101300b"));
     }
 
     fn pkcs8_with(params: ParamSet, private: &[u8]) -> Vec<u8> {
-        der::seq(&[
-            &der::uint(&[0]),
-            &algorithm_identifier(params),
-            &der::octet_string(private),
-        ])
+        der::seq(&[&der::uint(&[0]), &algorithm_identifier(params), &der::octet_string(private)])
     }
 
     #[test]
@@ -260,9 +234,7 @@ mod tests {
         let key = SigningKey::from_scalar_be(ps, &[0x80, 0, 7]).unwrap();
         let from_int = pkcs8_with(ps, &der::uint(&[0x80, 0, 7]));
         assert_eq!(
-            SigningKey::from_pkcs8_der(&from_int)
-                .unwrap()
-                .to_scalar_be(),
+            SigningKey::from_pkcs8_der(&from_int).unwrap().to_scalar_be(),
             key.to_scalar_be()
         );
         let wrapped = pkcs8_with(ps, &der::octet_string(&to_le32(key.scalar())));
@@ -290,14 +262,8 @@ mod tests {
             ]),
             &der::octet_string(&der::octet_string(&[1; 64])),
         ]);
-        assert!(matches!(
-            SigningKey::from_pkcs8_der(&der),
-            Err(GostError::UnsupportedParamSet(_))
-        ));
+        assert!(matches!(SigningKey::from_pkcs8_der(&der), Err(GostError::UnsupportedParamSet(_))));
         let zero = pkcs8_with(ParamSet::CryptoProA, &[0; 32]);
-        assert!(matches!(
-            SigningKey::from_pkcs8_der(&zero),
-            Err(GostError::InvalidKey)
-        ));
+        assert!(matches!(SigningKey::from_pkcs8_der(&zero), Err(GostError::InvalidKey)));
     }
 }

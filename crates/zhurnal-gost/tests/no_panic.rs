@@ -121,10 +121,7 @@ fn garbage_pem_is_an_error() {
         assert!(Certificate::from_pem(text).is_err(), "{text:?}");
         assert!(VerifyingKey::from_public_key_pem(text).is_err(), "{text:?}");
     }
-    assert!(matches!(
-        SigningKey::from_pkcs8_pem("nothing"),
-        Err(GostError::Pem(_))
-    ));
+    assert!(matches!(SigningKey::from_pkcs8_pem("nothing"), Err(GostError::Pem(_))));
     assert!(matches!(
         SigningKey::from_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----"),
         Err(GostError::Der(_))

@@ -10,11 +10,7 @@ use std::process::{Command, Output};
 use zhurnal_gost::{Certificate, ParamSet, SigningKey};
 
 fn openssl(args: &[&str], dir: &Path) -> Output {
-    Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
+    Command::new("openssl").args(args).current_dir(dir).output().unwrap()
 }
 
 fn gost_engine_available() -> bool {
@@ -103,30 +99,14 @@ fn openssl_accepts_our_keys_signatures_and_certificates() {
         let cert = Certificate::self_signed(&key, "Zhurnal oracle", 30).unwrap();
         std::fs::write(d.join("cert.pem"), cert.to_pem()).unwrap();
         let out = openssl(
-            &[
-                "verify",
-                "-engine",
-                "gost",
-                "-CAfile",
-                "cert.pem",
-                "-check_ss_sig",
-                "cert.pem",
-            ],
+            &["verify", "-engine", "gost", "-CAfile", "cert.pem", "-check_ss_sig", "cert.pem"],
             d,
         );
         assert_ok(&out, &format!("{name}: openssl verify"));
-        let out = openssl(
-            &[
-                "x509", "-in", "cert.pem", "-outform", "DER", "-out", "cert.der",
-            ],
-            d,
-        );
+        let out = openssl(&["x509", "-in", "cert.pem", "-outform", "DER", "-out", "cert.der"], d);
         assert_ok(&out, &format!("{name}: openssl x509"));
         assert_eq!(std::fs::read(d.join("cert.der")).unwrap(), cert.der());
-        let out = openssl(
-            &["dgst", "-engine", "gost", "-md_gost12_256", "cert.der"],
-            d,
-        );
+        let out = openssl(&["dgst", "-engine", "gost", "-md_gost12_256", "cert.der"], d);
         assert_ok(&out, &format!("{name}: openssl dgst cert.der"));
         let stdout = String::from_utf8_lossy(&out.stdout);
         let hash = stdout.trim().rsplit("= ").next().unwrap();

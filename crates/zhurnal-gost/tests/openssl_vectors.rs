@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use zhurnal_gost::{Certificate, ParamSet, SigningKey, VerifyingKey, streebog256};
 
 fn vector_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(name)
 }
 
 fn read(name: &str) -> Vec<u8> {
@@ -38,18 +36,10 @@ fn be32_from_hex(h: &str) -> [u8; 32] {
 fn engine_key_text(name: &str) -> EngineKeyText {
     let text = read_text(name);
     let field = |prefix: &str| {
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with(prefix))
-            .unwrap();
+        let line = text.lines().map(str::trim).find(|l| l.starts_with(prefix)).unwrap();
         be32_from_hex(&line[prefix.len()..])
     };
-    EngineKeyText {
-        d: field("Private key:"),
-        x: field("X:"),
-        y: field("Y:"),
-    }
+    EngineKeyText { d: field("Private key:"), x: field("X:"), y: field("Y:") }
 }
 
 const SETS: [(&str, ParamSet); 4] = [
@@ -87,11 +77,7 @@ fn parameter_set_aliases_map_to_the_right_curves() {
         let expected = engine_key_text(&format!("alias_{tag}.txt"));
         assert_eq!(key.params(), ps, "{tag}");
         assert_eq!(key.to_scalar_be(), expected.d, "{tag}");
-        assert_eq!(
-            key.verifying_key().to_affine_be(),
-            (expected.x, expected.y),
-            "{tag}"
-        );
+        assert_eq!(key.verifying_key().to_affine_be(), (expected.x, expected.y), "{tag}");
     }
 }
 
@@ -102,11 +88,7 @@ fn our_encodings_are_byte_identical_to_the_engine() {
         let key = SigningKey::from_pkcs8_pem(&pem).unwrap();
         assert_eq!(key.to_pkcs8_pem(), pem, "{tag}: PKCS#8");
         let pub_pem = read_text(&format!("pub_{tag}.pem"));
-        assert_eq!(
-            key.verifying_key().to_public_key_pem(),
-            pub_pem,
-            "{tag}: SPKI"
-        );
+        assert_eq!(key.verifying_key().to_public_key_pem(), pub_pem, "{tag}: SPKI");
     }
 }
 
@@ -119,11 +101,7 @@ fn other_private_key_forms_read_as_the_engine_reads_them() {
         let key = SigningKey::from_pkcs8_pem(&read_text(&format!("{name}.pem"))).unwrap();
         let expected = engine_key_text(&format!("{name}.txt"));
         assert_eq!(key.to_scalar_be(), expected.d, "{name}");
-        assert_eq!(
-            key.verifying_key().to_affine_be(),
-            (expected.x, expected.y),
-            "{name}"
-        );
+        assert_eq!(key.verifying_key().to_affine_be(), (expected.x, expected.y), "{name}");
     }
 }
 
@@ -141,16 +119,10 @@ fn engine_signatures_verify_and_the_layout_is_s_then_r_with_little_endian_e() {
         assert!(vk.verify(&msg, &r_then_s).is_err(), "{tag}: r||s must fail");
         let mut reversed = sig.clone();
         reversed.reverse();
-        assert!(
-            vk.verify(&msg, &reversed).is_err(),
-            "{tag}: reversed must fail"
-        );
+        assert!(vk.verify(&msg, &reversed).is_err(), "{tag}: reversed must fail");
         // e is the digest read little-endian, i.e. the reversed bytes as a big-endian number.
         let mut digest = streebog256(&msg);
-        assert!(
-            vk.verify_digest(&digest, &sig).is_err(),
-            "{tag}: big-endian e must fail"
-        );
+        assert!(vk.verify_digest(&digest, &sig).is_err(), "{tag}: big-endian e must fail");
         digest.reverse();
         vk.verify_digest(&digest, &sig).unwrap();
 
@@ -165,10 +137,7 @@ fn engine_signatures_verify_and_the_layout_is_s_then_r_with_little_endian_e() {
 
 #[test]
 fn engine_certificates_parse_hash_and_verify() {
-    for (tag, cn) in [
-        ("A", "Zhurnal OpenSSL test"),
-        ("TCA", "Zhurnal TC26-A test"),
-    ] {
+    for (tag, cn) in [("A", "Zhurnal OpenSSL test"), ("TCA", "Zhurnal TC26-A test")] {
         let cert = Certificate::from_pem(&read_text(&format!("cert_{tag}.pem"))).unwrap();
         let key = SigningKey::from_pkcs8_pem(&read_text(&format!("key_{tag}.pem"))).unwrap();
         assert_eq!(cert.public_key(), &key.verifying_key(), "{tag}");

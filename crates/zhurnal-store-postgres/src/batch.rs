@@ -87,11 +87,8 @@ impl Ctx<'_> {
                 self.stats.unchanged += 1;
                 return Ok(id);
             }
-            let assigns: Vec<String> = set
-                .iter()
-                .enumerate()
-                .map(|(i, (c, _))| format!("{c} = ${}", i + 1))
-                .collect();
+            let assigns: Vec<String> =
+                set.iter().enumerate().map(|(i, (c, _))| format!("{c} = ${}", i + 1)).collect();
             let differs: Vec<String> = set
                 .iter()
                 .enumerate()
@@ -194,10 +191,7 @@ impl Ctx<'_> {
                     kind: "вид работы",
                     external_id: code.to_string(),
                 })?;
-        let w = (
-            row.try_get(0).map_err(map_err)?,
-            row.try_get(1).map_err(map_err)?,
-        );
+        let w = (row.try_get(0).map_err(map_err)?, row.try_get(1).map_err(map_err)?);
         self.work_types.insert((school, code.to_string()), w);
         Ok(w)
     }
@@ -235,9 +229,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, b: &Batch) -> StoreResult<Bat
         cx.remember("municipalities", &m.external_id, id);
     }
     for s in &b.schools {
-        let muni = cx
-            .id_of("municipalities", "муниципалитет", &s.municipality)
-            .await?;
+        let muni = cx.id_of("municipalities", "муниципалитет", &s.municipality).await?;
         let id = cx
             .upsert(
                 "schools",
@@ -309,10 +301,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, b: &Batch) -> StoreResult<Bat
         cx.upsert(
             "work_types",
             &[("school_id", V::I(school)), ("code", V::T(w.code.clone()))],
-            &[
-                ("name", V::T(w.name.clone())),
-                ("weight", V::I(i64::from(w.weight))),
-            ],
+            &[("name", V::T(w.name.clone())), ("weight", V::I(i64::from(w.weight)))],
             &[],
         )
         .await?;
@@ -433,8 +422,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, b: &Batch) -> StoreResult<Bat
                 cx.id_of("schools", "школа", &r.scope).await?,
             )),
             "municipality" => RoleScope::Municipality(zhurnal_domain::MunicipalityId(
-                cx.id_of("municipalities", "муниципалитет", &r.scope)
-                    .await?,
+                cx.id_of("municipalities", "муниципалитет", &r.scope).await?,
             )),
             _ => RoleScope::Region(zhurnal_domain::RegionId(
                 cx.id_of("regions", "регион", &r.scope).await?,
@@ -494,19 +482,12 @@ pub(crate) async fn apply(conn: &mut PgConnection, b: &Batch) -> StoreResult<Bat
         .await?;
     }
     for s in &b.substitutions {
-        let slot = cx
-            .id_of("timetable_slots", "слот расписания", &s.slot)
-            .await?;
-        let substitute = cx
-            .id_of("persons", "заменяющий учитель", &s.substitute)
-            .await?;
+        let slot = cx.id_of("timetable_slots", "слот расписания", &s.slot).await?;
+        let substitute = cx.id_of("persons", "заменяющий учитель", &s.substitute).await?;
         cx.upsert(
             "substitutions",
             &[("slot_id", V::I(slot)), ("on_date", V::D(s.date))],
-            &[
-                ("substitute_id", V::I(substitute)),
-                ("reason", V::OT(s.reason.clone())),
-            ],
+            &[("substitute_id", V::I(substitute)), ("reason", V::OT(s.reason.clone()))],
             &[],
         )
         .await?;
@@ -561,10 +542,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, b: &Batch) -> StoreResult<Bat
                 ("comment", V::OT(m.comment.clone())),
                 ("author_id", V::I(author)),
             ],
-            &[
-                ("created_at", V::I(m.created_at)),
-                ("updated_at", V::I(m.created_at)),
-            ],
+            &[("created_at", V::I(m.created_at)), ("updated_at", V::I(m.created_at))],
         )
         .await?;
     }

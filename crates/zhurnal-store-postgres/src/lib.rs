@@ -76,10 +76,7 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Other(Box::new(e)))?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Other(Box::new(e)))?;
         Ok(Self { pool, sealer })
     }
 
@@ -114,9 +111,7 @@ pub async fn create_test_database(admin_url: &str) -> StoreResult<String> {
 pub async fn drop_test_database(admin_url: &str, database_url: &str) -> StoreResult<()> {
     let name = database_name(database_url);
     if !name.starts_with("zt_") || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(StoreError::Other(
-            format!("{name:?} is not a test database").into(),
-        ));
+        return Err(StoreError::Other(format!("{name:?} is not a test database").into()));
     }
     let mut conn = admin_connection(admin_url).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
@@ -139,9 +134,7 @@ fn with_database(url: &str, name: &str) -> String {
         None => (url, None),
     };
     let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
+    let path_start = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
     let mut out = format!("{}/{name}", &base[..path_start]);
     if let Some(q) = query {
         out.push('?');
@@ -154,9 +147,7 @@ fn with_database(url: &str, name: &str) -> String {
 fn database_name(url: &str) -> &str {
     let base = url.split_once('?').map_or(url, |(b, _)| b);
     let authority_start = base.find("://").map_or(0, |i| i + 3);
-    base[authority_start..]
-        .find('/')
-        .map_or("", |i| &base[authority_start + i + 1..])
+    base[authority_start..].find('/').map_or("", |i| &base[authority_start + i + 1..])
 }
 
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
@@ -166,9 +157,8 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             if code.starts_with("23") {
                 // Class 23, integrity constraint violation: unique, foreign key, check, not null.
-                let constraint = db
-                    .constraint()
-                    .map_or_else(|| db.message().to_string(), str::to_string);
+                let constraint =
+                    db.constraint().map_or_else(|| db.message().to_string(), str::to_string);
                 StoreError::Conflict { constraint }
             } else if code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") {
                 // Connection exceptions, insufficient resources, server shutting down.
@@ -262,10 +252,7 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())
     }
 
@@ -484,47 +471,41 @@ impl Store for PgStore {
     }
 
     async fn get_person(&self, id: PersonId) -> StoreResult<PersonRow> {
-        let row = sqlx::query(&format!(
-            "SELECT {PERSON_COLS} FROM persons p WHERE p.id = $1"
-        ))
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?
-        .ok_or_else(|| StoreError::NotFound(format!("человек {id}")))?;
+        let row = sqlx::query(&format!("SELECT {PERSON_COLS} FROM persons p WHERE p.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("человек {id}")))?;
         person_from(&row)
     }
 
     async fn find_person_by_uid(&self, uid: &str) -> StoreResult<Option<PersonRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {PERSON_COLS} FROM persons p WHERE p.uid = $1"
-        ))
-        .bind(uid)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(&format!("SELECT {PERSON_COLS} FROM persons p WHERE p.uid = $1"))
+            .bind(uid)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(person_from).transpose()
     }
 
     async fn find_person_by_snils_hmac(&self, hmac: &[u8]) -> StoreResult<Option<PersonRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {PERSON_COLS} FROM persons p WHERE p.snils_hmac = $1"
-        ))
-        .bind(hmac)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row =
+            sqlx::query(&format!("SELECT {PERSON_COLS} FROM persons p WHERE p.snils_hmac = $1"))
+                .bind(hmac)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
         row.as_ref().map(person_from).transpose()
     }
 
     async fn find_person_by_esia_oid(&self, oid: &str) -> StoreResult<Option<PersonRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {PERSON_COLS} FROM persons p WHERE p.esia_oid = $1"
-        ))
-        .bind(oid)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row =
+            sqlx::query(&format!("SELECT {PERSON_COLS} FROM persons p WHERE p.esia_oid = $1"))
+                .bind(oid)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
         row.as_ref().map(person_from).transpose()
     }
 
@@ -537,9 +518,7 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict {
-                constraint: "persons_esia_oid_rebind".into(),
-            });
+            return Err(StoreError::Conflict { constraint: "persons_esia_oid_rebind".into() });
         }
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)
@@ -586,8 +565,7 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         for c in &classes {
-            rel.class_teacher_of
-                .push(ClassId(c.try_get(0).map_err(map_err)?));
+            rel.class_teacher_of.push(ClassId(c.try_get(0).map_err(map_err)?));
         }
         let children = sqlx::query(
             "SELECT g.child_id, \
@@ -621,9 +599,7 @@ impl Store for PgStore {
             let departed: Option<NaiveDate> = e.try_get(2).map_err(map_err)?;
             match departed {
                 Some(d) if d <= today => rel.departed_from.push((school, d)),
-                _ => rel
-                    .enrolled_in
-                    .push((school, ClassId(e.try_get(1).map_err(map_err)?))),
+                _ => rel.enrolled_in.push((school, ClassId(e.try_get(1).map_err(map_err)?))),
             }
         }
         Ok(rel)
@@ -1049,10 +1025,7 @@ mod tests {
             with_database("postgresql://u:p@h/postgres?sslmode=disable", "zt_1"),
             "postgresql://u:p@h/zt_1?sslmode=disable"
         );
-        assert_eq!(
-            with_database("postgres://h:1", "zt_1"),
-            "postgres://h:1/zt_1"
-        );
+        assert_eq!(with_database("postgres://h:1", "zt_1"), "postgres://h:1/zt_1");
         assert_eq!(
             with_database("postgres:///postgres?host=/run/postgresql", "zt_1"),
             "postgres:///zt_1?host=/run/postgresql"

@@ -160,10 +160,7 @@ pub(crate) fn grant_from(r: &PgRow) -> StoreResult<(Role, RoleScope)> {
         (None, Some(m), None) => RoleScope::Municipality(MunicipalityId(m)),
         (None, None, Some(g)) => RoleScope::Region(RegionId(g)),
         _ => {
-            return Err(corrupt(
-                "staff_roles scope",
-                "не ровно одна область действия",
-            ));
+            return Err(corrupt("staff_roles scope", "не ровно одна область действия"));
         }
     };
     Ok((role, scope))

@@ -65,9 +65,7 @@ fn upstream_cases() -> Vec<String> {
         .find("@cases $fresh;")
         .expect("conformance_suite! lists its cases after `@cases $fresh;`")
         + "@cases $fresh;".len();
-    let len = source[start..]
-        .find(");")
-        .expect("the case list ends with `);`");
+    let len = source[start..].find(");").expect("the case list ends with `);`");
     source[start..start + len]
         .split(',')
         .map(str::trim)
@@ -81,9 +79,7 @@ fn the_case_list_matches_upstream() {
     let upstream = upstream_cases();
     assert!(upstream.len() >= 18, "parsed too few cases: {upstream:?}");
     assert!(
-        upstream
-            .iter()
-            .all(|c| c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')),
+        upstream.iter().all(|c| c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')),
         "the case list did not parse into identifiers: {upstream:?}"
     );
     let ours: Vec<String> = CASES.iter().map(|c| c.to_string()).collect();

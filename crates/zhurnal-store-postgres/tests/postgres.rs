@@ -74,10 +74,7 @@ async fn the_audit_log_refuses_rewrites_even_by_its_owner() {
         "DELETE FROM audit_log",
         "TRUNCATE audit_log",
     ] {
-        let err = sqlx::query(sql)
-            .execute(&mut conn)
-            .await
-            .expect_err("must be refused");
+        let err = sqlx::query(sql).execute(&mut conn).await.expect_err("must be refused");
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
     assert_eq!(store.list_audit(0, 10).await.expect("list").len(), 1);
@@ -105,10 +102,7 @@ async fn the_application_role_can_only_read_and_append_audit() {
             .execute(&mut conn)
             .await
             .expect("restrict");
-        sqlx::query(&format!("SET ROLE {role}"))
-            .execute(&mut conn)
-            .await
-            .expect("set role");
+        sqlx::query(&format!("SET ROLE {role}")).execute(&mut conn).await.expect("set role");
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
             .fetch_one(&mut conn)
             .await
@@ -119,24 +113,15 @@ async fn the_application_role_can_only_read_and_append_audit() {
             "DELETE FROM audit_log",
             "TRUNCATE audit_log",
         ] {
-            let err = sqlx::query(sql)
-                .execute(&mut conn)
-                .await
-                .expect_err("must be refused");
-            let code = err
-                .as_database_error()
-                .and_then(|e| e.code())
-                .map(|c| c.into_owned());
+            let err = sqlx::query(sql).execute(&mut conn).await.expect_err("must be refused");
+            let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
             assert_eq!(
                 code.as_deref(),
                 Some("42501"),
                 "{sql}: refused by privileges, before any trigger: {err}"
             );
         }
-        sqlx::query("RESET ROLE")
-            .execute(&mut conn)
-            .await
-            .expect("reset role");
+        sqlx::query("RESET ROLE").execute(&mut conn).await.expect("reset role");
     }
     .await;
     conn.close().await.expect("close");
@@ -145,10 +130,7 @@ async fn the_application_role_can_only_read_and_append_audit() {
     // The role's grants lived in the dropped database; now the role can go.
     let admin = db_admin().expect("admin url");
     let mut admin = PgConnection::connect(&admin).await.expect("admin connect");
-    sqlx::query(&format!("DROP ROLE {role}"))
-        .execute(&mut admin)
-        .await
-        .expect("drop role");
+    sqlx::query(&format!("DROP ROLE {role}")).execute(&mut admin).await.expect("drop role");
     outcome
 }
 
@@ -158,30 +140,11 @@ async fn constraint_violations_name_the_constraint() {
         return;
     };
     let store = db.store(2).await;
-    store
-        .apply_batch(&fixture(), audit("test.seed"))
-        .await
-        .expect("fixture");
-    let teacher = store
-        .find_person_by_uid("uid-teacher")
-        .await
-        .expect("q")
-        .expect("teacher")
-        .id;
-    let parent = store
-        .find_person_by_uid("uid-parent")
-        .await
-        .expect("q")
-        .expect("parent")
-        .id;
-    store
-        .link_esia_oid(teacher, "1000", audit("login.link"))
-        .await
-        .expect("link");
-    match store
-        .link_esia_oid(parent, "1000", audit("login.link"))
-        .await
-    {
+    store.apply_batch(&fixture(), audit("test.seed")).await.expect("fixture");
+    let teacher = store.find_person_by_uid("uid-teacher").await.expect("q").expect("teacher").id;
+    let parent = store.find_person_by_uid("uid-parent").await.expect("q").expect("parent").id;
+    store.link_esia_oid(teacher, "1000", audit("login.link")).await.expect("link");
+    match store.link_esia_oid(parent, "1000", audit("login.link")).await {
         Err(StoreError::Conflict { constraint }) => assert_eq!(constraint, "persons_esia_oid_key"),
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -206,11 +169,7 @@ async fn an_unreachable_server_is_unavailable() {
         zhurnal_store::conformance::sealer(),
     )
     .await;
-    assert!(
-        matches!(result, Err(StoreError::Unavailable(_))),
-        "{:?}",
-        result.err()
-    );
+    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{:?}", result.err());
 }
 
 fn db_admin() -> Option<String> {
@@ -243,18 +202,8 @@ async fn concurrent_imports_and_grants_behave_as_if_serial() {
         1,
         "one import loads, the others find everything in place: {stats:?}"
     );
-    let parent = store
-        .find_person_by_uid("uid-parent")
-        .await
-        .expect("q")
-        .expect("parent")
-        .id;
-    let region = store
-        .find_region_by_external_id("r1")
-        .await
-        .expect("q")
-        .expect("r1")
-        .id;
+    let parent = store.find_person_by_uid("uid-parent").await.expect("q").expect("parent").id;
+    let region = store.find_region_by_external_id("r1").await.expect("q").expect("r1").id;
     let grants: Vec<_> = (0..4)
         .map(|_| {
             let store = Arc::clone(&store);
@@ -277,10 +226,7 @@ async fn concurrent_imports_and_grants_behave_as_if_serial() {
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "one grant, returned to every caller");
-    assert_eq!(
-        store.list_role_grants(parent).await.expect("grants").len(),
-        1
-    );
+    assert_eq!(store.list_role_grants(parent).await.expect("grants").len(), 1);
     store.close().await;
     db.drop_database().await;
 }

@@ -56,11 +56,8 @@ impl Ctx<'_> {
         set: &[(&'static str, V)],
         insert_only: &[(&'static str, V)],
     ) -> StoreResult<i64> {
-        let where_key: Vec<String> = key
-            .iter()
-            .enumerate()
-            .map(|(i, (c, _))| format!("{c} IS ${}", i + 1))
-            .collect();
+        let where_key: Vec<String> =
+            key.iter().enumerate().map(|(i, (c, _))| format!("{c} IS ${}", i + 1)).collect();
         let select = format!("SELECT id FROM {table} WHERE {}", where_key.join(" AND "));
         let mut q = sqlx::query(&select);
         for (_, v) in key {
@@ -73,11 +70,8 @@ impl Ctx<'_> {
                 self.stats.unchanged += 1;
                 return Ok(id);
             }
-            let assigns: Vec<String> = set
-                .iter()
-                .enumerate()
-                .map(|(i, (c, _))| format!("{c} = ${}", i + 1))
-                .collect();
+            let assigns: Vec<String> =
+                set.iter().enumerate().map(|(i, (c, _))| format!("{c} = ${}", i + 1)).collect();
             let differs: Vec<String> = set
                 .iter()
                 .enumerate()
@@ -180,10 +174,7 @@ impl Ctx<'_> {
                     kind: "вид работы",
                     external_id: code.to_string(),
                 })?;
-        let w = (
-            row.try_get(0).map_err(map_err)?,
-            row.try_get(1).map_err(map_err)?,
-        );
+        let w = (row.try_get(0).map_err(map_err)?, row.try_get(1).map_err(map_err)?);
         self.work_types.insert((school, code.to_string()), w);
         Ok(w)
     }
@@ -221,9 +212,7 @@ pub(crate) async fn apply(conn: &mut SqliteConnection, b: &Batch) -> StoreResult
         cx.remember("municipalities", &m.external_id, id);
     }
     for s in &b.schools {
-        let muni = cx
-            .id_of("municipalities", "муниципалитет", &s.municipality)
-            .await?;
+        let muni = cx.id_of("municipalities", "муниципалитет", &s.municipality).await?;
         let id = cx
             .upsert(
                 "schools",
@@ -295,10 +284,7 @@ pub(crate) async fn apply(conn: &mut SqliteConnection, b: &Batch) -> StoreResult
         cx.upsert(
             "work_types",
             &[("school_id", V::I(school)), ("code", V::T(w.code.clone()))],
-            &[
-                ("name", V::T(w.name.clone())),
-                ("weight", V::I(i64::from(w.weight))),
-            ],
+            &[("name", V::T(w.name.clone())), ("weight", V::I(i64::from(w.weight)))],
             &[],
         )
         .await?;
@@ -419,8 +405,7 @@ pub(crate) async fn apply(conn: &mut SqliteConnection, b: &Batch) -> StoreResult
                 cx.id_of("schools", "школа", &r.scope).await?,
             )),
             "municipality" => RoleScope::Municipality(zhurnal_domain::MunicipalityId(
-                cx.id_of("municipalities", "муниципалитет", &r.scope)
-                    .await?,
+                cx.id_of("municipalities", "муниципалитет", &r.scope).await?,
             )),
             _ => RoleScope::Region(zhurnal_domain::RegionId(
                 cx.id_of("regions", "регион", &r.scope).await?,
@@ -480,19 +465,12 @@ pub(crate) async fn apply(conn: &mut SqliteConnection, b: &Batch) -> StoreResult
         .await?;
     }
     for s in &b.substitutions {
-        let slot = cx
-            .id_of("timetable_slots", "слот расписания", &s.slot)
-            .await?;
-        let substitute = cx
-            .id_of("persons", "заменяющий учитель", &s.substitute)
-            .await?;
+        let slot = cx.id_of("timetable_slots", "слот расписания", &s.slot).await?;
+        let substitute = cx.id_of("persons", "заменяющий учитель", &s.substitute).await?;
         cx.upsert(
             "substitutions",
             &[("slot_id", V::I(slot)), ("on_date", V::D(s.date))],
-            &[
-                ("substitute_id", V::I(substitute)),
-                ("reason", V::OT(s.reason.clone())),
-            ],
+            &[("substitute_id", V::I(substitute)), ("reason", V::OT(s.reason.clone()))],
             &[],
         )
         .await?;
@@ -547,10 +525,7 @@ pub(crate) async fn apply(conn: &mut SqliteConnection, b: &Batch) -> StoreResult
                 ("comment", V::OT(m.comment.clone())),
                 ("author_id", V::I(author)),
             ],
-            &[
-                ("created_at", V::I(m.created_at)),
-                ("updated_at", V::I(m.created_at)),
-            ],
+            &[("created_at", V::I(m.created_at)), ("updated_at", V::I(m.created_at))],
         )
         .await?;
     }

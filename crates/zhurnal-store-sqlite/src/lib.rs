@@ -61,35 +61,22 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(map_err)?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Other(Box::new(e)))?;
+        MIGRATOR.run(&writer).await.map_err(|e| StoreError::Other(Box::new(e)))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.read_only(true))
             .await
             .map_err(map_err)?;
-        Ok(Self {
-            writer,
-            reader,
-            sealer,
-        })
+        Ok(Self { writer, reader, sealer })
     }
 
     async fn write_tx(&self) -> StoreResult<Transaction<'static, sqlx::Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
     }
 
     /// Runs raw maintenance SQL on the writer (VACUUM, checkpoints); used by purge.
     pub async fn execute_maintenance(&self, sql: &'static str) -> StoreResult<()> {
-        sqlx::query(sql)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
+        sqlx::query(sql).execute(&self.writer).await.map_err(map_err)?;
         Ok(())
     }
 }
@@ -183,10 +170,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(map_err)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_err)?;
         Ok(())
     }
 
@@ -398,47 +382,41 @@ impl Store for SqliteStore {
     }
 
     async fn get_person(&self, id: PersonId) -> StoreResult<PersonRow> {
-        let row = sqlx::query(&format!(
-            "SELECT {PERSON_COLS} FROM persons p WHERE p.id = $1"
-        ))
-        .bind(id.0)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(map_err)?
-        .ok_or_else(|| StoreError::NotFound(format!("человек {id}")))?;
+        let row = sqlx::query(&format!("SELECT {PERSON_COLS} FROM persons p WHERE p.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("человек {id}")))?;
         person_from(&row)
     }
 
     async fn find_person_by_uid(&self, uid: &str) -> StoreResult<Option<PersonRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {PERSON_COLS} FROM persons p WHERE p.uid = $1"
-        ))
-        .bind(uid)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(&format!("SELECT {PERSON_COLS} FROM persons p WHERE p.uid = $1"))
+            .bind(uid)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(person_from).transpose()
     }
 
     async fn find_person_by_snils_hmac(&self, hmac: &[u8]) -> StoreResult<Option<PersonRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {PERSON_COLS} FROM persons p WHERE p.snils_hmac = $1"
-        ))
-        .bind(hmac)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(map_err)?;
+        let row =
+            sqlx::query(&format!("SELECT {PERSON_COLS} FROM persons p WHERE p.snils_hmac = $1"))
+                .bind(hmac)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map_err)?;
         row.as_ref().map(person_from).transpose()
     }
 
     async fn find_person_by_esia_oid(&self, oid: &str) -> StoreResult<Option<PersonRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {PERSON_COLS} FROM persons p WHERE p.esia_oid = $1"
-        ))
-        .bind(oid)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(map_err)?;
+        let row =
+            sqlx::query(&format!("SELECT {PERSON_COLS} FROM persons p WHERE p.esia_oid = $1"))
+                .bind(oid)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map_err)?;
         row.as_ref().map(person_from).transpose()
     }
 
@@ -451,9 +429,7 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict {
-                constraint: "persons_esia_oid_rebind".into(),
-            });
+            return Err(StoreError::Conflict { constraint: "persons_esia_oid_rebind".into() });
         }
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)
@@ -500,8 +476,7 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         for c in &classes {
-            rel.class_teacher_of
-                .push(ClassId(c.try_get(0).map_err(map_err)?));
+            rel.class_teacher_of.push(ClassId(c.try_get(0).map_err(map_err)?));
         }
         let children = sqlx::query(
             "SELECT g.child_id, \
@@ -535,9 +510,7 @@ impl Store for SqliteStore {
             let departed: Option<NaiveDate> = e.try_get(2).map_err(map_err)?;
             match departed {
                 Some(d) if d <= today => rel.departed_from.push((school, d)),
-                _ => rel
-                    .enrolled_in
-                    .push((school, ClassId(e.try_get(1).map_err(map_err)?))),
+                _ => rel.enrolled_in.push((school, ClassId(e.try_get(1).map_err(map_err)?))),
             }
         }
         Ok(rel)

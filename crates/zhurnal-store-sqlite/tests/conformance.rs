@@ -11,9 +11,7 @@ async fn fresh() -> Arc<dyn Store> {
     // The directory must outlive the store; the OS cleans /tmp, tests stay parallel-safe.
     std::mem::forget(dir);
     Arc::new(
-        SqliteStore::open(&path, true, zhurnal_store::conformance::sealer())
-            .await
-            .expect("open"),
+        SqliteStore::open(&path, true, zhurnal_store::conformance::sealer()).await.expect("open"),
     )
 }
 

@@ -144,10 +144,7 @@ pub async fn verify_chain(
         after = last.seq;
         for r in &page {
             if r.seq != expected {
-                return Err(ChainBreak::Gap {
-                    expected,
-                    found: r.seq,
-                });
+                return Err(ChainBreak::Gap { expected, found: r.seq });
             }
             if r.prev_hash != prev || r.hash != sealer.seal(&prev, &r.event.canonical(r.seq)) {
                 return Err(ChainBreak::Altered(r.seq));
@@ -156,8 +153,5 @@ pub async fn verify_chain(
             expected += 1;
         }
     }
-    Ok(ChainCheck {
-        records: (expected - 1) as u64,
-        last_hash: prev,
-    })
+    Ok(ChainCheck { records: (expected - 1) as u64, last_hash: prev })
 }

@@ -95,10 +95,8 @@ fn person(ext: &str, last: &str, first: &str, birth: NaiveDate, snils_hmac: Opti
 /// admin; a regional admin and a security officer. The week of 2026-11-23 (Mon) is timetabled.
 pub fn fixture() -> Batch {
     let mut b = Batch::default();
-    b.regions.push(BRegion {
-        external_id: "r1".into(),
-        name: "Тестовая область".into(),
-    });
+    b.regions
+        .push(BRegion { external_id: "r1".into(), name: "Тестовая область".into() });
     for (m, name) in [("m1", "Первый район"), ("m2", "Второй район")] {
         b.municipalities.push(BMunicipality {
             external_id: m.into(),
@@ -163,51 +161,16 @@ pub fn fixture() -> Batch {
         ends_on: d(2026, 12, 28),
         closed_on: None,
     });
-    b.persons
-        .push(person("teacher", "Петров", "Пётр", d(1980, 1, 1), Some(1)));
-    b.persons.push(person(
-        "class-teacher",
-        "Сидорова",
-        "Анна",
-        d(1975, 2, 2),
-        Some(2),
-    ));
-    b.persons.push(person(
-        "substitute",
-        "Кузнецов",
-        "Иван",
-        d(1985, 3, 3),
-        Some(3),
-    ));
-    b.persons
-        .push(person("parent", "Иванова", "Мария", d(1988, 4, 4), Some(4)));
-    b.persons.push(person(
-        "student-a",
-        "Иванов",
-        "Алексей",
-        d(2014, 5, 5),
-        Some(5),
-    ));
-    b.persons.push(person(
-        "student-b",
-        "Иванова",
-        "Белла",
-        d(2015, 6, 6),
-        Some(6),
-    ));
-    b.persons.push(person(
-        "student-c",
-        "Абрамов",
-        "Виктор",
-        d(2014, 7, 7),
-        Some(7),
-    ));
-    b.persons
-        .push(person("admin", "Орлова", "Ольга", d(1970, 8, 8), None));
-    b.persons
-        .push(person("regional", "Волков", "Глеб", d(1971, 9, 9), None));
-    b.persons
-        .push(person("officer", "Зайцев", "Денис", d(1972, 10, 10), None));
+    b.persons.push(person("teacher", "Петров", "Пётр", d(1980, 1, 1), Some(1)));
+    b.persons.push(person("class-teacher", "Сидорова", "Анна", d(1975, 2, 2), Some(2)));
+    b.persons.push(person("substitute", "Кузнецов", "Иван", d(1985, 3, 3), Some(3)));
+    b.persons.push(person("parent", "Иванова", "Мария", d(1988, 4, 4), Some(4)));
+    b.persons.push(person("student-a", "Иванов", "Алексей", d(2014, 5, 5), Some(5)));
+    b.persons.push(person("student-b", "Иванова", "Белла", d(2015, 6, 6), Some(6)));
+    b.persons.push(person("student-c", "Абрамов", "Виктор", d(2014, 7, 7), Some(7)));
+    b.persons.push(person("admin", "Орлова", "Ольга", d(1970, 8, 8), None));
+    b.persons.push(person("regional", "Волков", "Глеб", d(1971, 9, 9), None));
+    b.persons.push(person("officer", "Зайцев", "Денис", d(1972, 10, 10), None));
     for (ext, letter, teacher) in [("s1-5a", "А", Some("class-teacher")), ("s1-5b", "Б", None)] {
         b.classes.push(BClass {
             external_id: ext.into(),
@@ -248,10 +211,7 @@ pub fn fixture() -> Batch {
         departure_reason: None,
     });
     for child in ["student-a", "student-b"] {
-        b.guardianships.push(BGuardianship {
-            parent: "parent".into(),
-            child: child.into(),
-        });
+        b.guardianships.push(BGuardianship { parent: "parent".into(), child: child.into() });
     }
     for (p, role, scope) in [
         ("teacher", "teacher", "s1"),
@@ -261,11 +221,7 @@ pub fn fixture() -> Batch {
         ("regional", "regional-admin", "r1"),
         ("officer", "security-officer", "r1"),
     ] {
-        b.staff_roles.push(BStaffRole {
-            person: p.into(),
-            role: role.into(),
-            scope: scope.into(),
-        });
+        b.staff_roles.push(BStaffRole { person: p.into(), role: role.into(), scope: scope.into() });
     }
     b.assignments.push(BAssignment {
         external_id: "a-math-5a".into(),
@@ -333,27 +289,15 @@ fn audit(action: &str) -> NewAudit {
 }
 
 async fn loaded(store: &Arc<dyn Store>) {
-    store
-        .apply_batch(&fixture(), audit("test.seed"))
-        .await
-        .expect("fixture applies");
+    store.apply_batch(&fixture(), audit("test.seed")).await.expect("fixture applies");
 }
 
 async fn person_id(store: &Arc<dyn Store>, ext: &str) -> PersonId {
-    store
-        .find_person_by_uid(&format!("uid-{ext}"))
-        .await
-        .expect("query")
-        .expect("person exists")
-        .id
+    store.find_person_by_uid(&format!("uid-{ext}")).await.expect("query").expect("person exists").id
 }
 
 async fn class_id(store: &Arc<dyn Store>, name: &str) -> ClassId {
-    let school = store
-        .find_school_by_external_id("s1")
-        .await
-        .expect("query")
-        .expect("school");
+    let school = store.find_school_by_external_id("s1").await.expect("query").expect("school");
     let year = store.list_academic_years(school.id).await.expect("years")[0].id;
     store
         .list_classes(school.id, year)
@@ -371,40 +315,24 @@ pub async fn ping_reports_the_backend(store: Arc<dyn Store>) {
 }
 
 pub async fn a_batch_applied_twice_changes_nothing_the_second_time(store: Arc<dyn Store>) {
-    let first = store
-        .apply_batch(&fixture(), audit("test.seed"))
-        .await
-        .expect("first");
+    let first = store.apply_batch(&fixture(), audit("test.seed")).await.expect("first");
     assert!(first.inserted > 30, "{first:?}");
-    let second = store
-        .apply_batch(&fixture(), audit("test.seed"))
-        .await
-        .expect("second");
+    let second = store.apply_batch(&fixture(), audit("test.seed")).await.expect("second");
     assert!(second.changed_nothing(), "{second:?}");
     assert_eq!(second.unchanged, first.inserted + first.unchanged);
     // A changed name is an update in place, not a new person.
     let mut b = fixture();
     b.persons[0].last_name = "Петров-Водкин".into();
-    let third = store
-        .apply_batch(&b, audit("test.seed"))
-        .await
-        .expect("third");
+    let third = store.apply_batch(&b, audit("test.seed")).await.expect("third");
     assert_eq!((third.inserted, third.updated), (0, 1));
-    let p = store
-        .find_person_by_uid("uid-teacher")
-        .await
-        .expect("query")
-        .expect("teacher");
+    let p = store.find_person_by_uid("uid-teacher").await.expect("query").expect("teacher");
     assert_eq!(p.last_name, "Петров-Водкин");
 }
 
 pub async fn a_batch_with_an_unknown_reference_writes_nothing(store: Arc<dyn Store>) {
     let mut b = fixture();
     b.enrolments[0].class = "no-such-class".into();
-    let err = store
-        .apply_batch(&b, audit("test.seed"))
-        .await
-        .expect_err("must fail");
+    let err = store.apply_batch(&b, audit("test.seed")).await.expect_err("must fail");
     assert!(
         matches!(err, StoreError::UnknownReference { ref external_id, .. } if external_id == "no-such-class"),
         "{err:?}"
@@ -417,10 +345,7 @@ pub async fn territory_lookups_find_what_was_loaded(store: Arc<dyn Store>) {
     loaded(&store).await;
     let regions = store.list_regions().await.expect("regions");
     assert_eq!(regions.len(), 1);
-    let munis = store
-        .list_municipalities(regions[0].id)
-        .await
-        .expect("munis");
+    let munis = store.list_municipalities(regions[0].id).await.expect("munis");
     assert_eq!(munis.len(), 2);
     let schools = store.list_schools().await.expect("schools");
     assert_eq!(
@@ -429,115 +354,49 @@ pub async fn territory_lookups_find_what_was_loaded(store: Arc<dyn Store>) {
     );
     let s1 = store.get_school(schools[0].id).await.expect("school");
     assert_eq!(s1.region_id, regions[0].id);
-    assert_eq!(
-        store
-            .get_municipality(s1.municipality_id)
-            .await
-            .expect("muni")
-            .external_id,
-        "m1"
-    );
+    assert_eq!(store.get_municipality(s1.municipality_id).await.expect("muni").external_id, "m1");
     assert!(matches!(
         store.get_school(zhurnal_domain::SchoolId(999_999)).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(
-        store
-            .find_region_by_external_id("r1")
-            .await
-            .expect("q")
-            .map(|r| r.name),
+        store.find_region_by_external_id("r1").await.expect("q").map(|r| r.name),
         Some("Тестовая область".into())
     );
-    assert!(
-        store
-            .find_region_by_external_id("nope")
-            .await
-            .expect("q")
-            .is_none()
-    );
-    assert!(
-        store
-            .find_municipality_by_external_id("m2")
-            .await
-            .expect("q")
-            .is_some()
-    );
-    assert!(
-        store
-            .find_school_by_external_id("s2")
-            .await
-            .expect("q")
-            .is_some()
-    );
-    assert!(
-        store
-            .find_school_by_external_id("s3")
-            .await
-            .expect("q")
-            .is_none()
-    );
+    assert!(store.find_region_by_external_id("nope").await.expect("q").is_none());
+    assert!(store.find_municipality_by_external_id("m2").await.expect("q").is_some());
+    assert!(store.find_school_by_external_id("s2").await.expect("q").is_some());
+    assert!(store.find_school_by_external_id("s3").await.expect("q").is_none());
 }
 
 pub async fn years_periods_and_classes_list_in_order(store: Arc<dyn Store>) {
     loaded(&store).await;
-    let school = store
-        .find_school_by_external_id("s1")
-        .await
-        .expect("q")
-        .expect("school");
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
     let years = store.list_academic_years(school.id).await.expect("years");
     assert_eq!(years.len(), 1);
-    assert_eq!(
-        (years[0].starts_on, years[0].ends_on),
-        (d(2026, 9, 1), d(2027, 8, 31))
-    );
+    assert_eq!((years[0].starts_on, years[0].ends_on), (d(2026, 9, 1), d(2027, 8, 31)));
     let periods = store.list_periods(years[0].id).await.expect("periods");
     assert_eq!(periods.len(), 2);
     assert_eq!(periods[0].period.closed_on, Some(d(2026, 10, 30)));
     assert!(periods[0].period.ensure_open().is_err());
     assert!(periods[1].period.ensure_open().is_ok());
-    let classes = store
-        .list_classes(school.id, years[0].id)
-        .await
-        .expect("classes");
-    assert_eq!(
-        classes.iter().map(ClassRow::name).collect::<Vec<_>>(),
-        ["5А", "5Б"]
-    );
-    assert_eq!(
-        classes[0].student_count, 1,
-        "the departed student is not counted"
-    );
+    let classes = store.list_classes(school.id, years[0].id).await.expect("classes");
+    assert_eq!(classes.iter().map(ClassRow::name).collect::<Vec<_>>(), ["5А", "5Б"]);
+    assert_eq!(classes[0].student_count, 1, "the departed student is not counted");
     assert!(classes[0].newly_formed);
     assert!(classes[0].class_teacher_id.is_some());
     let c = store.get_class(classes[1].id).await.expect("class");
     assert_eq!(c.name(), "5Б");
-    assert!(matches!(
-        store.get_class(ClassId(424_242)).await,
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(store.get_class(ClassId(424_242)).await, Err(StoreError::NotFound(_))));
 }
 
 pub async fn the_roster_excludes_departed_students(store: Arc<dyn Store>) {
     loaded(&store).await;
     let class = class_id(&store, "5А").await;
-    let before = store
-        .list_roster(class, d(2026, 10, 1))
-        .await
-        .expect("roster");
+    let before = store.list_roster(class, d(2026, 10, 1)).await.expect("roster");
     assert_eq!(before.len(), 2, "both students before the departure");
-    let after = store
-        .list_roster(class, d(2026, 11, 23))
-        .await
-        .expect("roster");
-    assert_eq!(
-        after
-            .iter()
-            .map(|e| e.person.first_name.as_str())
-            .collect::<Vec<_>>(),
-        ["Алексей"]
-    );
+    let after = store.list_roster(class, d(2026, 11, 23)).await.expect("roster");
+    assert_eq!(after.iter().map(|e| e.person.first_name.as_str()).collect::<Vec<_>>(), ["Алексей"]);
     let b = person_id(&store, "student-b").await;
     let enrolments = store.list_enrolments(b).await.expect("enrolments");
     assert_eq!(enrolments.len(), 1);
@@ -548,73 +407,31 @@ pub async fn the_roster_excludes_departed_students(store: Arc<dyn Store>) {
 
 pub async fn persons_are_found_by_uid_snils_hmac_and_oid(store: Arc<dyn Store>) {
     loaded(&store).await;
-    let t = store
-        .find_person_by_uid("uid-teacher")
-        .await
-        .expect("q")
-        .expect("teacher");
+    let t = store.find_person_by_uid("uid-teacher").await.expect("q").expect("teacher");
     assert_eq!(t.full_name(), "Петров Пётр Иванович");
     assert_eq!(t.short_name(), "Петров П. И.");
     assert_eq!(t.birth_date, Some(d(1980, 1, 1)));
     assert_eq!(t.account_state, AccountState::Active);
     assert_eq!(t.snils_cipher, Some(vec![1, 1, 2, 3]));
+    assert_eq!(store.get_person(t.id).await.expect("get").uid, "uid-teacher");
     assert_eq!(
-        store.get_person(t.id).await.expect("get").uid,
-        "uid-teacher"
-    );
-    assert_eq!(
-        store
-            .find_person_by_snils_hmac(&[1; 32])
-            .await
-            .expect("q")
-            .map(|p| p.id),
+        store.find_person_by_snils_hmac(&[1; 32]).await.expect("q").map(|p| p.id),
         Some(t.id)
     );
-    assert!(
-        store
-            .find_person_by_snils_hmac(&[99; 32])
-            .await
-            .expect("q")
-            .is_none()
-    );
-    assert!(
-        store
-            .find_person_by_esia_oid("1000")
-            .await
-            .expect("q")
-            .is_none()
-    );
-    store
-        .link_esia_oid(t.id, "1000", audit("login.link"))
-        .await
-        .expect("link");
-    assert_eq!(
-        store
-            .find_person_by_esia_oid("1000")
-            .await
-            .expect("q")
-            .map(|p| p.id),
-        Some(t.id)
-    );
+    assert!(store.find_person_by_snils_hmac(&[99; 32]).await.expect("q").is_none());
+    assert!(store.find_person_by_esia_oid("1000").await.expect("q").is_none());
+    store.link_esia_oid(t.id, "1000", audit("login.link")).await.expect("link");
+    assert_eq!(store.find_person_by_esia_oid("1000").await.expect("q").map(|p| p.id), Some(t.id));
     // Linking the same oid again is harmless.
-    store
-        .link_esia_oid(t.id, "1000", audit("login.link"))
-        .await
-        .expect("relink same");
-    assert!(matches!(
-        store.get_person(PersonId(987_654)).await,
-        Err(StoreError::NotFound(_))
-    ));
+    store.link_esia_oid(t.id, "1000", audit("login.link")).await.expect("relink same");
+    assert!(matches!(store.get_person(PersonId(987_654)).await, Err(StoreError::NotFound(_))));
 }
 
 pub async fn an_esia_oid_cannot_be_rebound(store: Arc<dyn Store>) {
     loaded(&store).await;
     let t = person_id(&store, "teacher").await;
     let p = person_id(&store, "parent").await;
-    store
-        .link_esia_oid(t, "1000", audit("login.link"))
-        .await
-        .expect("link");
+    store.link_esia_oid(t, "1000", audit("login.link")).await.expect("link");
     assert!(matches!(
         store.link_esia_oid(t, "2000", audit("login.link")).await,
         Err(StoreError::Conflict { .. })
@@ -628,26 +445,15 @@ pub async fn an_esia_oid_cannot_be_rebound(store: Arc<dyn Store>) {
 pub async fn relations_cover_every_role(store: Arc<dyn Store>) {
     loaded(&store).await;
     let today = d(2026, 11, 23);
-    let school = store
-        .find_school_by_external_id("s1")
-        .await
-        .expect("q")
-        .expect("s1");
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("s1");
     let class = class_id(&store, "5А").await;
-    let teacher = store
-        .load_relations(person_id(&store, "teacher").await, today)
-        .await
-        .expect("rel");
-    assert_eq!(
-        teacher.grants,
-        vec![(Role::Teacher, RoleScope::School(school.id))]
-    );
+    let teacher =
+        store.load_relations(person_id(&store, "teacher").await, today).await.expect("rel");
+    assert_eq!(teacher.grants, vec![(Role::Teacher, RoleScope::School(school.id))]);
     assert_eq!(teacher.teaching.len(), 1);
     assert_eq!(teacher.teaching[0].class, class);
-    let ct = store
-        .load_relations(person_id(&store, "class-teacher").await, today)
-        .await
-        .expect("rel");
+    let ct =
+        store.load_relations(person_id(&store, "class-teacher").await, today).await.expect("rel");
     assert_eq!(ct.class_teacher_of, vec![class]);
     let sub = store
         .load_relations(person_id(&store, "substitute").await, d(2026, 11, 24))
@@ -658,57 +464,31 @@ pub async fn relations_cover_every_role(store: Arc<dyn Store>) {
         1,
         "a substitute teaches the class on the day of the substitution"
     );
-    let sub_other_day = store
-        .load_relations(person_id(&store, "substitute").await, today)
-        .await
-        .expect("rel");
+    let sub_other_day =
+        store.load_relations(person_id(&store, "substitute").await, today).await.expect("rel");
     assert!(sub_other_day.teaching.is_empty());
-    let student = store
-        .load_relations(person_id(&store, "student-a").await, today)
-        .await
-        .expect("rel");
+    let student =
+        store.load_relations(person_id(&store, "student-a").await, today).await.expect("rel");
     assert_eq!(student.enrolled_in, vec![(school.id, class)]);
-    let departed = store
-        .load_relations(person_id(&store, "student-b").await, today)
-        .await
-        .expect("rel");
+    let departed =
+        store.load_relations(person_id(&store, "student-b").await, today).await.expect("rel");
     assert!(departed.enrolled_in.is_empty());
     assert_eq!(departed.departed_from, vec![(school.id, d(2026, 11, 1))]);
-    let region = store
-        .find_region_by_external_id("r1")
-        .await
-        .expect("q")
-        .expect("r1");
-    let officer = store
-        .load_relations(person_id(&store, "officer").await, today)
-        .await
-        .expect("rel");
-    assert_eq!(
-        officer.grants,
-        vec![(Role::SecurityOfficer, RoleScope::Region(region.id))]
-    );
+    let region = store.find_region_by_external_id("r1").await.expect("q").expect("r1");
+    let officer =
+        store.load_relations(person_id(&store, "officer").await, today).await.expect("rel");
+    assert_eq!(officer.grants, vec![(Role::SecurityOfficer, RoleScope::Region(region.id))]);
 }
 
 pub async fn a_departed_child_is_visible_until_departure(store: Arc<dyn Store>) {
     loaded(&store).await;
     let parent = person_id(&store, "parent").await;
-    let rel = store
-        .load_relations(parent, d(2026, 11, 23))
-        .await
-        .expect("rel");
+    let rel = store.load_relations(parent, d(2026, 11, 23)).await.expect("rel");
     assert_eq!(rel.children.len(), 2);
     let a = person_id(&store, "student-a").await;
     let b = person_id(&store, "student-b").await;
-    assert!(
-        rel.children
-            .iter()
-            .any(|c| c.child == a && c.visible_until.is_none())
-    );
-    assert!(
-        rel.children
-            .iter()
-            .any(|c| c.child == b && c.visible_until == Some(d(2026, 11, 1)))
-    );
+    assert!(rel.children.iter().any(|c| c.child == a && c.visible_until.is_none()));
+    assert!(rel.children.iter().any(|c| c.child == b && c.visible_until == Some(d(2026, 11, 1))));
     let children = store.list_children(parent).await.expect("children");
     assert_eq!(children.len(), 2);
     let ca = children.iter().find(|c| c.person.id == a).expect("a");
@@ -722,32 +502,15 @@ pub async fn guardian_links_are_created_once(store: Arc<dyn Store>) {
     loaded(&store).await;
     let parent = person_id(&store, "parent").await;
     let c = person_id(&store, "student-c").await;
-    assert!(
-        store
-            .link_guardian(parent, c, audit("guardian.link"))
-            .await
-            .expect("link")
-    );
-    assert!(
-        !store
-            .link_guardian(parent, c, audit("guardian.link"))
-            .await
-            .expect("again")
-    );
-    assert_eq!(
-        store.list_children(parent).await.expect("children").len(),
-        3
-    );
+    assert!(store.link_guardian(parent, c, audit("guardian.link")).await.expect("link"));
+    assert!(!store.link_guardian(parent, c, audit("guardian.link")).await.expect("again"));
+    assert_eq!(store.list_children(parent).await.expect("children").len(), 3);
 }
 
 pub async fn role_grants_are_idempotent(store: Arc<dyn Store>) {
     loaded(&store).await;
     let p = person_id(&store, "parent").await;
-    let region = store
-        .find_region_by_external_id("r1")
-        .await
-        .expect("q")
-        .expect("r1");
+    let region = store.find_region_by_external_id("r1").await.expect("q").expect("r1");
     let scope = RoleScope::Region(region.id);
     let first = store
         .grant_role(p, Role::RegionalAdmin, scope, None, audit("role.grant"))
@@ -760,10 +523,7 @@ pub async fn role_grants_are_idempotent(store: Arc<dyn Store>) {
     assert_eq!(first, second);
     let grants = store.list_role_grants(p).await.expect("grants");
     assert_eq!(grants.len(), 1);
-    assert_eq!(
-        (grants[0].role, grants[0].scope),
-        (Role::RegionalAdmin, scope)
-    );
+    assert_eq!((grants[0].role, grants[0].scope), (Role::RegionalAdmin, scope));
 }
 
 pub async fn a_login_state_can_be_taken_once(store: Arc<dyn Store>) {
@@ -784,21 +544,9 @@ pub async fn a_login_state_can_be_taken_once(store: Arc<dyn Store>) {
         })
         .await
         .expect("insert");
-    assert_eq!(
-        store.take_login_attempt("s1").await.expect("take"),
-        Some(attempt)
-    );
-    assert_eq!(
-        store.take_login_attempt("s1").await.expect("take again"),
-        None
-    );
-    assert_eq!(
-        store
-            .delete_login_attempts_before(50)
-            .await
-            .expect("delete"),
-        1
-    );
+    assert_eq!(store.take_login_attempt("s1").await.expect("take"), Some(attempt));
+    assert_eq!(store.take_login_attempt("s1").await.expect("take again"), None);
+    assert_eq!(store.delete_login_attempts_before(50).await.expect("delete"), 1);
     assert_eq!(store.take_login_attempt("s2").await.expect("take"), None);
 }
 
@@ -814,44 +562,21 @@ pub async fn sessions_stamp_the_last_login(store: Arc<dyn Store>) {
         source_ip: Some("127.0.0.1".into()),
         active_role: None,
     };
-    store
-        .create_session(&s, audit("login.success"))
-        .await
-        .expect("create");
-    assert_eq!(
-        store.get_person(p).await.expect("person").last_login_at,
-        Some(5_000)
-    );
-    assert_eq!(
-        store.find_session("h1").await.expect("find"),
-        Some(s.clone())
-    );
+    store.create_session(&s, audit("login.success")).await.expect("create");
+    assert_eq!(store.get_person(p).await.expect("person").last_login_at, Some(5_000));
+    assert_eq!(store.find_session("h1").await.expect("find"), Some(s.clone()));
     store.touch_session("h1", 6_000).await.expect("touch");
-    assert_eq!(
-        store
-            .find_session("h1")
-            .await
-            .expect("find")
-            .map(|s| s.last_seen_at),
-        Some(6_000)
-    );
+    assert_eq!(store.find_session("h1").await.expect("find").map(|s| s.last_seen_at), Some(6_000));
     store
         .create_session(
-            &SessionRow {
-                id_hash: "h2".into(),
-                last_seen_at: 1,
-                ..s.clone()
-            },
+            &SessionRow { id_hash: "h2".into(), last_seen_at: 1, ..s.clone() },
             audit("login.success"),
         )
         .await
         .expect("second");
     assert_eq!(store.delete_sessions_before(2).await.expect("expire"), 1);
     assert!(store.find_session("h2").await.expect("find").is_none());
-    store
-        .delete_session("h1", Some(audit("logout")))
-        .await
-        .expect("delete");
+    store.delete_session("h1", Some(audit("logout"))).await.expect("delete");
     assert!(store.find_session("h1").await.expect("find").is_none());
     let actions: Vec<String> = store
         .list_audit(0, 100)
@@ -860,10 +585,7 @@ pub async fn sessions_stamp_the_last_login(store: Arc<dyn Store>) {
         .into_iter()
         .map(|r| r.event.action)
         .collect();
-    assert_eq!(
-        actions,
-        ["test.seed", "login.success", "login.success", "logout"]
-    );
+    assert_eq!(actions, ["test.seed", "login.success", "login.success", "logout"]);
 }
 
 pub async fn audit_records_form_a_chain(store: Arc<dyn Store>) {
@@ -897,37 +619,19 @@ pub async fn the_teacher_day_applies_substitutions(store: Arc<dyn Store>) {
     loaded(&store).await;
     let teacher = person_id(&store, "teacher").await;
     let substitute = person_id(&store, "substitute").await;
-    let monday = store
-        .list_teacher_day(teacher, d(2026, 11, 23))
-        .await
-        .expect("monday");
+    let monday = store.list_teacher_day(teacher, d(2026, 11, 23)).await.expect("monday");
     assert_eq!(monday.len(), 1);
     assert_eq!(monday[0].assignment.subject_name, "Математика");
     assert_eq!(monday[0].assignment.class_name, "5А");
     assert_eq!(monday[0].topic.as_deref(), Some("Дроби"));
     assert!(monday[0].lesson_id.is_some());
-    let tuesday = store
-        .list_teacher_day(teacher, d(2026, 11, 24))
-        .await
-        .expect("tuesday");
-    assert!(
-        tuesday.is_empty(),
-        "the substituted lesson leaves the teacher's day"
-    );
-    let sub_day = store
-        .list_teacher_day(substitute, d(2026, 11, 24))
-        .await
-        .expect("substitute");
+    let tuesday = store.list_teacher_day(teacher, d(2026, 11, 24)).await.expect("tuesday");
+    assert!(tuesday.is_empty(), "the substituted lesson leaves the teacher's day");
+    let sub_day = store.list_teacher_day(substitute, d(2026, 11, 24)).await.expect("substitute");
     assert_eq!(sub_day.len(), 1);
     assert!(sub_day[0].substitution);
     assert_eq!(sub_day[0].teacher_id, substitute);
-    assert!(
-        store
-            .list_teacher_day(teacher, d(2026, 11, 29))
-            .await
-            .expect("sunday")
-            .is_empty()
-    );
+    assert!(store.list_teacher_day(teacher, d(2026, 11, 29)).await.expect("sunday").is_empty());
 }
 
 pub async fn a_student_week_has_lessons_marks_and_attendance(store: Arc<dyn Store>) {
@@ -935,26 +639,15 @@ pub async fn a_student_week_has_lessons_marks_and_attendance(store: Arc<dyn Stor
     let a = person_id(&store, "student-a").await;
     let c = person_id(&store, "student-c").await;
     let class = class_id(&store, "5А").await;
-    let week = store
-        .list_student_lessons(a, class, d(2026, 11, 23), d(2026, 11, 29))
-        .await
-        .expect("week");
+    let week =
+        store.list_student_lessons(a, class, d(2026, 11, 23), d(2026, 11, 29)).await.expect("week");
     assert_eq!(
-        week.iter()
-            .map(|l| (l.date, l.lesson_number))
-            .collect::<Vec<_>>(),
-        [
-            (d(2026, 11, 23), 1),
-            (d(2026, 11, 23), 3),
-            (d(2026, 11, 24), 2)
-        ]
+        week.iter().map(|l| (l.date, l.lesson_number)).collect::<Vec<_>>(),
+        [(d(2026, 11, 23), 1), (d(2026, 11, 23), 3), (d(2026, 11, 24), 2)]
     );
     assert_eq!(week[0].homework.as_deref(), Some("№ 12, 14"));
     assert!(week[2].substitution);
-    let marks = store
-        .list_student_marks(a, d(2026, 11, 23), d(2026, 11, 29))
-        .await
-        .expect("marks");
+    let marks = store.list_student_marks(a, d(2026, 11, 23), d(2026, 11, 29)).await.expect("marks");
     assert_eq!(marks.len(), 1);
     assert_eq!((marks[0].value, marks[0].weight), (MarkValue::Points(5), 3));
     assert!(
@@ -981,11 +674,7 @@ pub async fn a_student_week_has_lessons_marks_and_attendance(store: Arc<dyn Stor
 
 pub async fn subjects_and_work_types_list_per_school(store: Arc<dyn Store>) {
     loaded(&store).await;
-    let s1 = store
-        .find_school_by_external_id("s1")
-        .await
-        .expect("q")
-        .expect("s1");
+    let s1 = store.find_school_by_external_id("s1").await.expect("q").expect("s1");
     let subjects = store.list_subjects(s1.id).await.expect("subjects");
     assert_eq!(
         subjects.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
@@ -994,9 +683,7 @@ pub async fn subjects_and_work_types_list_per_school(store: Arc<dyn Store>) {
     assert_eq!(subjects[1].grading, zhurnal_domain::Grading::PassFail);
     let wts = store.list_work_types(s1.id).await.expect("work types");
     assert_eq!(
-        wts.iter()
-            .map(|w| (w.code.as_str(), w.weight))
-            .collect::<Vec<_>>(),
+        wts.iter().map(|w| (w.code.as_str(), w.weight)).collect::<Vec<_>>(),
         [("answer", 1), ("test", 3)]
     );
 }

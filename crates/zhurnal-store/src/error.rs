@@ -10,10 +10,7 @@ pub enum StoreError {
     Conflict { constraint: String },
     /// The batch refers to something that does not exist (an import mistake, not a bug).
     #[error("{kind} «{external_id}» не найден(а)")]
-    UnknownReference {
-        kind: &'static str,
-        external_id: String,
-    },
+    UnknownReference { kind: &'static str, external_id: String },
     #[error("база данных недоступна: {0}")]
     Unavailable(String),
     #[error("данные в базе повреждены: {0}")]

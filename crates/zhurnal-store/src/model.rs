@@ -104,9 +104,7 @@ impl AccountState {
         }
     }
     pub fn from_code(code: &str) -> Option<Self> {
-        [Self::Active, Self::Dormant, Self::Blocked]
-            .into_iter()
-            .find(|s| s.code() == code)
+        [Self::Active, Self::Dormant, Self::Blocked].into_iter().find(|s| s.code() == code)
     }
 }
 
@@ -142,20 +140,10 @@ impl PersonRow {
     }
     /// «Иванова М. П.» — the journal's short form.
     pub fn short_name(&self) -> String {
-        let initial = |s: &str| {
-            s.chars()
-                .next()
-                .map(|c| format!("{c}."))
-                .unwrap_or_default()
-        };
+        let initial = |s: &str| s.chars().next().map(|c| format!("{c}.")).unwrap_or_default();
         match &self.middle_name {
             Some(m) if !m.is_empty() => {
-                format!(
-                    "{} {} {}",
-                    self.last_name,
-                    initial(&self.first_name),
-                    initial(m)
-                )
+                format!("{} {} {}", self.last_name, initial(&self.first_name), initial(m))
             }
             _ => format!("{} {}", self.last_name, initial(&self.first_name)),
         }
@@ -194,14 +182,9 @@ impl DepartureKind {
         }
     }
     pub fn from_code(code: &str) -> Option<Self> {
-        [
-            Self::Transfer,
-            Self::Graduation,
-            Self::Expulsion,
-            Self::Other,
-        ]
-        .into_iter()
-        .find(|k| k.code() == code)
+        [Self::Transfer, Self::Graduation, Self::Expulsion, Self::Other]
+            .into_iter()
+            .find(|k| k.code() == code)
     }
 }
 

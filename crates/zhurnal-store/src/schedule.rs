@@ -40,9 +40,7 @@ pub fn expand(
     while date <= to {
         let weekday = date.weekday().number_from_monday() as u8;
         for s in slots.iter().filter(|s| s.weekday == weekday) {
-            let sub = substitutions
-                .iter()
-                .find(|(slot, d, _)| *slot == s.slot_id && *d == date);
+            let sub = substitutions.iter().find(|(slot, d, _)| *slot == s.slot_id && *d == date);
             let lesson = held.iter().find(|l| {
                 l.assignment_id == s.assignment.id.0
                     && l.date == date

@@ -9,9 +9,7 @@ use crate::{AppState, WebError};
 
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, WebError> {
     state.app.store.ping().await?;
-    Ok(Json(
-        serde_json::json!({ "status": "ok", "database": state.app.store.backend().name() }),
-    ))
+    Ok(Json(serde_json::json!({ "status": "ok", "database": state.app.store.backend().name() })))
 }
 
 #[derive(Serialize)]

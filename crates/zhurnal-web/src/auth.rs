@@ -34,10 +34,7 @@ pub async fn login(
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, WebError> {
     let app = &state.app;
-    let hint = q
-        .login_hint
-        .as_deref()
-        .filter(|_| state.config.allow_login_hint);
+    let hint = q.login_hint.as_deref().filter(|_| state.config.allow_login_hint);
     let request = state
         .idp
         .authorization_request(hint, true, app.clock.now())
@@ -77,17 +74,10 @@ async fn refuse(
     audited: bool,
 ) -> Result<Response, WebError> {
     if !audited {
-        let audit = ctx
-            .event(state.app.now_micros(), "login.refused", "refused")
-            .reason(reason);
+        let audit = ctx.event(state.app.now_micros(), "login.refused", "refused").reason(reason);
         state.app.store.append_audit(audit).await?;
     }
-    let html = RefusalPage {
-        title,
-        explanation,
-        code: reason,
-    }
-    .render()?;
+    let html = RefusalPage { title, explanation, code: reason }.render()?;
     let mut res = (StatusCode::FORBIDDEN, html_headers(), html).into_response();
     res.headers_mut().append(
         axum::http::header::SET_COOKIE,
@@ -103,10 +93,7 @@ pub async fn callback(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let app = &state.app;
-    let mut ctx = AuditContext {
-        source_ip: ip,
-        session_hash: None,
-    };
+    let mut ctx = AuditContext { source_ip: ip, session_hash: None };
     const RETRY: &str = "Начните вход заново с главной страницы. Если ошибка повторяется, обратитесь в поддержку вашей школы.";
 
     let Some(browser) = cookie(&headers, state.prelogin_cookie_name()) else {
@@ -122,22 +109,10 @@ pub async fn callback(
     };
     ctx.session_hash = Some(hash_token(&browser).chars().take(16).collect());
     let Some(returned_state) = query.get("state") else {
-        return refuse(
-            &state,
-            &ctx,
-            "missing_state",
-            "Ответ Госуслуг неполон",
-            RETRY,
-            false,
-        )
-        .await;
+        return refuse(&state, &ctx, "missing_state", "Ответ Госуслуг неполон", RETRY, false).await;
     };
     // Taking the attempt deletes it: a state works once, whatever happens next.
-    let Some(attempt) = app
-        .store
-        .take_login_attempt(&hash_token(returned_state))
-        .await?
-    else {
+    let Some(attempt) = app.store.take_login_attempt(&hash_token(returned_state)).await? else {
         return refuse(
             &state,
             &ctx,
@@ -148,10 +123,7 @@ pub async fn callback(
         )
         .await;
     };
-    if !crate::constant_time_eq(
-        attempt.browser_hash.as_bytes(),
-        hash_token(&browser).as_bytes(),
-    ) {
+    if !crate::constant_time_eq(attempt.browser_hash.as_bytes(), hash_token(&browser).as_bytes()) {
         return refuse(
             &state,
             &ctx,
@@ -163,15 +135,7 @@ pub async fn callback(
         .await;
     }
     if app.now_micros() - attempt.created_at > state.config.login_attempt_minutes * 60 * 1_000_000 {
-        return refuse(
-            &state,
-            &ctx,
-            "state_expired",
-            "Время на вход истекло",
-            RETRY,
-            false,
-        )
-        .await;
+        return refuse(&state, &ctx, "state_expired", "Время на вход истекло", RETRY, false).await;
     }
     let code = match state.idp.parse_callback(&query, returned_state) {
         Ok(code) => code,
@@ -188,10 +152,7 @@ pub async fn callback(
             .await;
         }
     };
-    let login = match state
-        .idp
-        .exchange_code(&code, &attempt.code_verifier, app.clock.now())
-        .await
+    let login = match state.idp.exchange_code(&code, &attempt.code_verifier, app.clock.now()).await
     {
         Ok(l) => l,
         Err(e) => {
@@ -238,10 +199,7 @@ pub async fn callback(
     };
     let kid_claims: Vec<KidClaims> = kids
         .iter()
-        .map(|k| KidClaims {
-            birth_date: k.birth_date,
-            snils: k.snils.clone(),
-        })
+        .map(|k| KidClaims { birth_date: k.birth_date, snils: k.snils.clone() })
         .collect();
     let person = match app.resolve_login(&claims, &kid_claims, &ctx).await? {
         LoginOutcome::Accepted { person, .. } => *person,
@@ -286,11 +244,7 @@ pub async fn logout(
         .audit_context()
         .event(state.app.now_micros(), "logout", "ok")
         .actor(user.person.id.0, user.audit_role());
-    state
-        .app
-        .store
-        .delete_session(&user.session.id_hash, Some(audit))
-        .await?;
+    state.app.store.delete_session(&user.session.id_hash, Some(audit)).await?;
     Ok(see_other(
         state.idp.logout_url().as_str(),
         vec![state.set_cookie(state.session_cookie_name(), "", Some(0))],

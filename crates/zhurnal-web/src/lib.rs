@@ -80,86 +80,22 @@ pub struct RouteInfo {
 /// Every route of the application. Tests iterate this table, so a new route cannot be
 /// forgotten by the authorization matrix or the pre-auth allowlist.
 pub const ROUTES: &[RouteInfo] = &[
-    RouteInfo {
-        method: "GET",
-        path: "/",
-        public: true,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/healthz",
-        public: true,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/static/{file}",
-        public: true,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/login",
-        public: true,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/auth/callback",
-        public: true,
-    },
-    RouteInfo {
-        method: "POST",
-        path: "/logout",
-        public: false,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/home",
-        public: false,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/teacher/today",
-        public: false,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/diary",
-        public: false,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/diary/{student}",
-        public: false,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/schools/{school}",
-        public: false,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/classes/{class}",
-        public: false,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/admin",
-        public: false,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/region",
-        public: false,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/security",
-        public: false,
-    },
-    RouteInfo {
-        method: "GET",
-        path: "/api/v1/me",
-        public: false,
-    },
+    RouteInfo { method: "GET", path: "/", public: true },
+    RouteInfo { method: "GET", path: "/healthz", public: true },
+    RouteInfo { method: "GET", path: "/static/{file}", public: true },
+    RouteInfo { method: "GET", path: "/login", public: true },
+    RouteInfo { method: "GET", path: "/auth/callback", public: true },
+    RouteInfo { method: "POST", path: "/logout", public: false },
+    RouteInfo { method: "GET", path: "/home", public: false },
+    RouteInfo { method: "GET", path: "/teacher/today", public: false },
+    RouteInfo { method: "GET", path: "/diary", public: false },
+    RouteInfo { method: "GET", path: "/diary/{student}", public: false },
+    RouteInfo { method: "GET", path: "/schools/{school}", public: false },
+    RouteInfo { method: "GET", path: "/classes/{class}", public: false },
+    RouteInfo { method: "GET", path: "/admin", public: false },
+    RouteInfo { method: "GET", path: "/region", public: false },
+    RouteInfo { method: "GET", path: "/security", public: false },
+    RouteInfo { method: "GET", path: "/api/v1/me", public: false },
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -181,18 +117,12 @@ pub fn router(state: AppState) -> Router {
         .route("/security", get(pages::security_home))
         .route("/api/v1/me", get(api::me))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security_headers,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)
 }
 
 pub(crate) fn html_headers() -> [(header::HeaderName, &'static str); 2] {
-    [
-        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-        (header::CACHE_CONTROL, "no-store"),
-    ]
+    [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")]
 }
 
 async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -206,23 +136,13 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if state.config.secure_cookies {
-        h.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
-    h.entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     res
 }
 
@@ -245,11 +165,8 @@ async fn csrf_guard(
         Err(e) => return Err(e),
     };
     let expected = user.session.csrf_token.as_bytes().to_vec();
-    let header_token = parts
-        .headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header_token =
+        parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -264,10 +181,7 @@ async fn csrf_guard(
         let token = url::form_urlencoded::parse(&bytes)
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned());
-        (
-            token.is_some_and(|t| constant_time_eq(t.as_bytes(), &expected)),
-            Body::from(bytes),
-        )
+        (token.is_some_and(|t| constant_time_eq(t.as_bytes(), &expected)), Body::from(bytes))
     } else {
         (false, body)
     };
@@ -287,14 +201,9 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let same_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        == Some(host);
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let same_host =
+        origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);
     let configured = state.config.public_origin.as_deref() == Some(origin);
     if same_host || configured {
         Ok(())

@@ -43,21 +43,13 @@ impl Nav {
         if user.actor.is_student() || user.actor.is_parent() {
             links.push(("/diary".into(), "Дневник".into()));
         }
-        Self {
-            name: user.person.short_name(),
-            links,
-            csrf: user.session.csrf_token.clone(),
-        }
+        Self { name: user.person.short_name(), links, csrf: user.session.csrf_token.clone() }
     }
 }
 
 pub fn role_codes(user: &CurrentUser) -> Vec<String> {
-    let mut roles: Vec<String> = user
-        .actor
-        .grants
-        .iter()
-        .map(|(r, _)| r.code().to_string())
-        .collect();
+    let mut roles: Vec<String> =
+        user.actor.grants.iter().map(|(r, _)| r.code().to_string()).collect();
     if !user.actor.class_teacher_of.is_empty() {
         roles.push("class-teacher".into());
     }
@@ -82,9 +74,7 @@ struct Landing {
 }
 
 pub async fn landing(user: MaybeUser) -> Result<Response, WebError> {
-    render(Landing {
-        nav: user.0.as_ref().map(Nav::for_user),
-    })
+    render(Landing { nav: user.0.as_ref().map(Nav::for_user) })
 }
 
 const STYLE: &str = include_str!("../static/app.css");
@@ -96,13 +86,7 @@ pub async fn static_file(Path(file): Path<String>) -> Response {
         "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
-    (
-        [
-            (header::CONTENT_TYPE, mime),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        body,
-    )
+    ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=3600")], body)
         .into_response()
 }
 
@@ -139,17 +123,10 @@ pub async fn teacher_today(
     user: CurrentUser,
 ) -> Result<Response, WebError> {
     if !user.actor.has_role(Role::Teacher) && user.actor.teaching.is_empty() {
-        return Err(WebError::Denied(
-            "Страница «Мои уроки» доступна учителям.".into(),
-            false,
-        ));
+        return Err(WebError::Denied("Страница «Мои уроки» доступна учителям.".into(), false));
     }
     let today = state.app.today();
-    let lessons = state
-        .app
-        .store
-        .list_teacher_day(user.person.id, today)
-        .await?;
+    let lessons = state.app.store.list_teacher_day(user.person.id, today).await?;
     let mut class_teacher_of = Vec::new();
     for c in &user.actor.class_teacher_of {
         class_teacher_of.push(state.app.store.get_class(*c).await?);
@@ -179,10 +156,7 @@ pub async fn own_diary(
     let children = state.app.store.list_children(user.person.id).await?;
     match children.first() {
         Some(c) => Ok(Redirect::to(&format!("/diary/{}", c.person.uid)).into_response()),
-        None => Err(WebError::Denied(
-            "Дневник доступен ученикам и их родителям.".into(),
-            false,
-        )),
+        None => Err(WebError::Denied("Дневник доступен ученикам и их родителям.".into(), false)),
     }
 }
 
@@ -194,12 +168,7 @@ pub async fn student_diary(
 ) -> Result<Response, WebError> {
     let deny = || WebError::Denied("нет доступа к этому дневнику".into(), false);
     // An unknown id and a foreign one answer the same: existence is personal data too.
-    let student = state
-        .app
-        .store
-        .find_person_by_uid(&uid)
-        .await?
-        .ok_or_else(deny)?;
+    let student = state.app.store.find_person_by_uid(&uid).await?.ok_or_else(deny)?;
     diary_page(&state, &user, student, q.week).await
 }
 
@@ -251,11 +220,8 @@ async fn diary_page(
         .ok_or_else(deny)?;
     let school = app.store.get_school(enrolment.school_id).await?;
     let class = app.store.get_class(enrolment.class_id).await?;
-    let resource = Resource::Student {
-        place: school.place(),
-        class: class.id,
-        student: student.id,
-    };
+    let resource =
+        Resource::Student { place: school.place(), class: class.id, student: student.id };
     authorize(&user.actor, Action::ViewDiary, &resource).map_err(|_| deny())?;
 
     let today = app.today();
@@ -263,12 +229,8 @@ async fn diary_page(
     let monday = anchor - Duration::days(i64::from(anchor.weekday().num_days_from_monday()));
     let sunday = monday + Duration::days(6);
     // A parent of a child who left sees history up to the departure date only.
-    let visible_until = user
-        .actor
-        .children
-        .iter()
-        .find(|c| c.child == student.id)
-        .and_then(|c| c.visible_until);
+    let visible_until =
+        user.actor.children.iter().find(|c| c.child == student.id).and_then(|c| c.visible_until);
     let to = visible_until.map_or(sunday, |v| v.min(sunday));
 
     if user.person.id != student.id {
@@ -283,17 +245,12 @@ async fn diary_page(
     }
 
     let lessons = if monday <= to {
-        app.store
-            .list_student_lessons(student.id, class.id, monday, to)
-            .await?
+        app.store.list_student_lessons(student.id, class.id, monday, to).await?
     } else {
         Vec::new()
     };
     let marks = app.store.list_student_marks(student.id, monday, to).await?;
-    let attendance = app
-        .store
-        .list_student_attendance(student.id, monday, to)
-        .await?;
+    let attendance = app.store.list_student_attendance(student.id, monday, to).await?;
     let work_types = app.store.list_work_types(school.id).await?;
     let mut days: Vec<DiaryDay> = Vec::new();
     for offset in 0..6 {
@@ -327,23 +284,14 @@ async fn diary_page(
                 substitution: l.substitution,
             })
             .collect();
-        days.push(DiaryDay {
-            title: russian_date(date),
-            lessons: day_lessons,
-        });
+        days.push(DiaryDay { title: russian_date(date), lessons: day_lessons });
     }
     let children = if user.actor.is_parent() {
         app.store
             .list_children(user.person.id)
             .await?
             .into_iter()
-            .map(|c| {
-                (
-                    c.person.uid.clone(),
-                    c.person.first_name.clone(),
-                    c.person.id == student.id,
-                )
-            })
+            .map(|c| (c.person.uid.clone(), c.person.first_name.clone(), c.person.id == student.id))
             .collect()
     } else {
         Vec::new()
@@ -364,10 +312,7 @@ async fn diary_page(
         base,
         days,
         notice: visible_until.map(|d| {
-            format!(
-                "Ученик выбыл {}: новые данные после этой даты недоступны.",
-                russian_date(d)
-            )
+            format!("Ученик выбыл {}: новые данные после этой даты недоступны.", russian_date(d))
         }),
     })
 }
@@ -391,15 +336,8 @@ pub fn russian_date(d: NaiveDate) -> String {
         "ноября",
         "декабря",
     ];
-    const DAYS: [&str; 7] = [
-        "понедельник",
-        "вторник",
-        "среда",
-        "четверг",
-        "пятница",
-        "суббота",
-        "воскресенье",
-    ];
+    const DAYS: [&str; 7] =
+        ["понедельник", "вторник", "среда", "четверг", "пятница", "суббота", "воскресенье"];
     format!(
         "{}, {} {} {}",
         DAYS[d.weekday().num_days_from_monday() as usize],
@@ -424,28 +362,16 @@ pub async fn school(
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
     let deny = || WebError::Denied("нет доступа к этой школе".into(), false);
-    let school = match state
-        .app
-        .store
-        .get_school(zhurnal_domain::SchoolId(id))
-        .await
-    {
+    let school = match state.app.store.get_school(zhurnal_domain::SchoolId(id)).await {
         Ok(s) => s,
         Err(zhurnal_store::StoreError::NotFound(_)) => return Err(deny()),
         Err(e) => return Err(e.into()),
     };
-    authorize(
-        &user.actor,
-        Action::ViewSchool,
-        &Resource::School(school.place()),
-    )
-    .map_err(|_| deny())?;
+    authorize(&user.actor, Action::ViewSchool, &Resource::School(school.place()))
+        .map_err(|_| deny())?;
     let today = state.app.today();
     let years = state.app.store.list_academic_years(school.id).await?;
-    let year = years
-        .iter()
-        .find(|y| y.starts_on <= today && today <= y.ends_on)
-        .or(years.first());
+    let year = years.iter().find(|y| y.starts_on <= today && today <= y.ends_on).or(years.first());
     let classes = match year {
         Some(y) => state.app.store.list_classes(school.id, y.id).await?,
         None => Vec::new(),
@@ -453,9 +379,7 @@ pub async fn school(
     render(SchoolPage {
         nav: Some(Nav::for_user(&user)),
         school,
-        year: year
-            .map(|y| y.name.clone())
-            .unwrap_or_else(|| "учебный год не задан".into()),
+        year: year.map(|y| y.name.clone()).unwrap_or_else(|| "учебный год не задан".into()),
         classes,
     })
 }
@@ -486,10 +410,7 @@ pub async fn class_roster(
     authorize(
         &user.actor,
         Action::ViewRoster,
-        &Resource::Class {
-            place: school.place(),
-            class: class.id,
-        },
+        &Resource::Class { place: school.place(), class: class.id },
     )
     .map_err(|_| deny())?;
     let audit = user
@@ -511,20 +432,11 @@ pub async fn class_roster(
             (
                 i + 1,
                 e.person.full_name(),
-                e.person
-                    .birth_date
-                    .map(|d| d.format("%d.%m.%Y").to_string())
-                    .unwrap_or_default(),
+                e.person.birth_date.map(|d| d.format("%d.%m.%Y").to_string()).unwrap_or_default(),
             )
         })
         .collect();
-    render(ClassPage {
-        nav: Some(Nav::for_user(&user)),
-        school,
-        class,
-        class_teacher,
-        students,
-    })
+    render(ClassPage { nav: Some(Nav::for_user(&user)), school, class, class_teacher, students })
 }
 
 #[derive(Template)]
@@ -544,11 +456,7 @@ pub async fn admin_home(
     for (role, scope) in &user.actor.grants {
         if let (Role::SchoolAdmin, RoleScope::School(s)) = (role, scope) {
             let school = state.app.store.get_school(*s).await?;
-            authorize(
-                &user.actor,
-                Action::ManageSchool,
-                &Resource::School(school.place()),
-            )?;
+            authorize(&user.actor, Action::ManageSchool, &Resource::School(school.place()))?;
             rows.push((
                 format!("/schools/{}", school.id),
                 school.name.clone(),
@@ -557,10 +465,7 @@ pub async fn admin_home(
         }
     }
     if rows.is_empty() {
-        return Err(WebError::Denied(
-            "Страница администратора школы.".into(),
-            false,
-        ));
+        return Err(WebError::Denied("Страница администратора школы.".into(), false));
     }
     render(Dashboard {
         nav: Some(Nav::for_user(&user)),
@@ -577,29 +482,16 @@ pub async fn region_home(
     let app = &state.app;
     let mut rows = Vec::new();
     for school in app.store.list_schools().await? {
-        if authorize(
-            &user.actor,
-            Action::ViewReports,
-            &Resource::School(school.place()),
-        )
-        .is_ok()
-        {
+        if authorize(&user.actor, Action::ViewReports, &Resource::School(school.place())).is_ok() {
             let muni = app.store.get_municipality(school.municipality_id).await?;
-            rows.push((
-                format!("/schools/{}", school.id),
-                school.name.clone(),
-                muni.name,
-            ));
+            rows.push((format!("/schools/{}", school.id), school.name.clone(), muni.name));
         }
     }
     if rows.is_empty()
         && !user.actor.has_role(Role::RegionalAdmin)
         && !user.actor.has_role(Role::MunicipalOfficer)
     {
-        return Err(WebError::Denied(
-            "Страница органов управления образованием.".into(),
-            false,
-        ));
+        return Err(WebError::Denied("Страница органов управления образованием.".into(), false));
     }
     render(Dashboard {
         nav: Some(Nav::for_user(&user)),
@@ -651,10 +543,7 @@ pub async fn security_home(
     render(Dashboard {
         nav: Some(Nav::for_user(&user)),
         title: "Журнал событий безопасности".into(),
-        intro: format!(
-            "Последние события из {} записей журнала аудита.",
-            records.len()
-        ),
+        intro: format!("Последние события из {} записей журнала аудита.", records.len()),
         rows,
     })
 }

@@ -39,19 +39,11 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 impl AppState {
     pub fn session_cookie_name(&self) -> &'static str {
-        if self.config.secure_cookies {
-            "__Host-zh_session"
-        } else {
-            "zh_session"
-        }
+        if self.config.secure_cookies { "__Host-zh_session" } else { "zh_session" }
     }
 
     pub fn prelogin_cookie_name(&self) -> &'static str {
-        if self.config.secure_cookies {
-            "__Host-zh_prelogin"
-        } else {
-            "zh_prelogin"
-        }
+        if self.config.secure_cookies { "__Host-zh_prelogin" } else { "zh_prelogin" }
     }
 
     /// `Set-Cookie` value; `max_age` None means a browser-session cookie, Some(0) deletes it.
@@ -70,10 +62,7 @@ impl AppState {
 
 /// The client address, from the socket or — only behind a configured proxy — `X-Forwarded-For`.
 pub fn client_ip(state: &AppState, parts: &Parts) -> Option<String> {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     client_ip_from_headers(state, &parts.headers, peer)
 }
 
@@ -84,11 +73,7 @@ pub fn client_ip_from_headers(
 ) -> Option<String> {
     let peer = peer.map(|p| p.ip());
     if let Some(peer) = peer
-        && state
-            .config
-            .trusted_proxies
-            .iter()
-            .any(|p| p == &peer.to_string())
+        && state.config.trusted_proxies.iter().any(|p| p == &peer.to_string())
         && let Some(fwd) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
         && let Some(last) = fwd.rsplit(',').next()
     {
@@ -147,11 +132,8 @@ impl FromRequestParts<AppState> for CurrentUser {
             .ok_or(WebError::Unauthenticated { api })?;
         let id_hash = hash_token(&token);
         let app = &state.app;
-        let session = app
-            .store
-            .find_session(&id_hash)
-            .await?
-            .ok_or(WebError::Unauthenticated { api })?;
+        let session =
+            app.store.find_session(&id_hash).await?.ok_or(WebError::Unauthenticated { api })?;
         let now = app.now_micros();
         let idle = state.config.session_idle_minutes * 60 * 1_000_000;
         let absolute = state.config.session_absolute_hours * 3600 * 1_000_000;
@@ -175,16 +157,8 @@ impl FromRequestParts<AppState> for CurrentUser {
         if now - session.last_seen_at > 60 * 1_000_000 {
             app.store.touch_session(&id_hash, now).await?;
         }
-        let actor = app
-            .actor(person.id)
-            .await
-            .map_err(|e| WebError::from_app(e, api))?;
-        let user = CurrentUser {
-            person,
-            session,
-            actor,
-            source_ip: client_ip(state, parts),
-        };
+        let actor = app.actor(person.id).await.map_err(|e| WebError::from_app(e, api))?;
+        let user = CurrentUser { person, session, actor, source_ip: client_ip(state, parts) };
         parts.extensions.insert(user.clone());
         Ok(user)
     }

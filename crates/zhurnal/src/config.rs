@@ -74,14 +74,11 @@ impl Config {
             fig = fig.merge(Serialized::default("database_url", url));
         }
         fig = fig.merge(Serialized::defaults(overrides));
-        fig.extract()
-            .map_err(|e| anyhow::anyhow!("ошибка в конфигурации: {e}"))
+        fig.extract().map_err(|e| anyhow::anyhow!("ошибка в конфигурации: {e}"))
     }
 
     pub fn keys_path(&self) -> PathBuf {
-        self.keys_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("keys.toml"))
+        self.keys_file.clone().unwrap_or_else(|| self.data_dir.join("keys.toml"))
     }
 
     /// Keys from the configuration or the keys file; `create` writes fresh ones when absent.
@@ -164,9 +161,7 @@ fn toml_to_string<T: Serialize>(v: &T) -> anyhow::Result<String> {
 }
 
 fn toml_from_str<T: for<'de> Deserialize<'de>>(text: &str) -> anyhow::Result<T> {
-    Figment::from(Toml::string(text))
-        .extract()
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    Figment::from(Toml::string(text)).extract().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Writes a file readable only by its owner.

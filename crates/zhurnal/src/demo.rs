@@ -57,14 +57,7 @@ pub fn uid_for(external_id: &str) -> String {
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 pub const REGION: &str = "demo-region";
@@ -73,10 +66,10 @@ pub const MAIN_SCHOOL: &str = "demo-school-1";
 /// Generates the demo for the school year containing `today` (from 1 September).
 pub fn generate(today: NaiveDate) -> DemoData {
     let mut g = Gen::new(today);
-    g.b.regions.push(BRegion {
-        external_id: REGION.into(),
-        name: "Демонстрационная область".into(),
-    });
+    g.b.regions
+        .push(BRegion {
+            external_id: REGION.into(), name: "Демонстрационная область".into()
+        });
     g.b.municipalities.push(BMunicipality {
         external_id: "demo-muni".into(),
         region: REGION.into(),
@@ -94,32 +87,17 @@ pub fn generate(today: NaiveDate) -> DemoData {
     // student-teen-1 (15) and student-child-1 (9) are siblings, children of parent-1.
     forced.insert(
         (9, 'А'),
-        Forced {
-            family: parent1,
-            birth: ymd(y - 15, 9, 20),
-            male: true,
-            departed: false,
-        },
+        Forced { family: parent1, birth: ymd(y - 15, 9, 20), male: true, departed: false },
     );
     forced.insert(
         (3, 'А'),
-        Forced {
-            family: parent1,
-            birth: ymd(y - 9, 10, 3),
-            male: false,
-            departed: false,
-        },
+        Forced { family: parent1, birth: ymd(y - 9, 10, 3), male: false, departed: false },
     );
     // departed-1: 14, transferred to another school in October.
     let departed_family = g.new_family(None);
     forced.insert(
         (8, 'А'),
-        Forced {
-            family: departed_family,
-            birth: ymd(y - 14, 3, 10),
-            male: true,
-            departed: true,
-        },
+        Forced { family: departed_family, birth: ymd(y - 14, 3, 10), male: true, departed: true },
     );
 
     let main_classes: Vec<(u8, char)> = [
@@ -163,50 +141,20 @@ pub fn generate(today: NaiveDate) -> DemoData {
     let _ = second;
 
     // Staff outside the teaching load.
-    let admin = g.staff(
-        "demo-school-1-admin",
-        "Волкова",
-        "Светлана",
-        "Игоревна",
-        ymd(1974, 2, 11),
-        false,
-    );
+    let admin =
+        g.staff("demo-school-1-admin", "Волкова", "Светлана", "Игоревна", ymd(1974, 2, 11), false);
     g.role(&admin, "school-admin", MAIN_SCHOOL);
-    let admin2 = g.staff(
-        "demo-school-2-admin",
-        "Орлов",
-        "Виктор",
-        "Павлович",
-        ymd(1969, 8, 2),
-        true,
-    );
+    let admin2 =
+        g.staff("demo-school-2-admin", "Орлов", "Виктор", "Павлович", ymd(1969, 8, 2), true);
     g.role(&admin2, "school-admin", "demo-school-2");
-    let muni = g.staff(
-        "demo-muni-officer",
-        "Фролова",
-        "Ирина",
-        "Андреевна",
-        ymd(1980, 5, 23),
-        false,
-    );
+    let muni =
+        g.staff("demo-muni-officer", "Фролова", "Ирина", "Андреевна", ymd(1980, 5, 23), false);
     g.role(&muni, "municipal-officer", "demo-muni");
-    let regional = g.staff(
-        "demo-regional-admin",
-        "Богданов",
-        "Олег",
-        "Сергеевич",
-        ymd(1977, 11, 5),
-        true,
-    );
+    let regional =
+        g.staff("demo-regional-admin", "Богданов", "Олег", "Сергеевич", ymd(1977, 11, 5), true);
     g.role(&regional, "regional-admin", REGION);
-    let security = g.staff(
-        "demo-security-officer",
-        "Жукова",
-        "Марина",
-        "Викторовна",
-        ymd(1985, 6, 14),
-        false,
-    );
+    let security =
+        g.staff("demo-security-officer", "Жукова", "Марина", "Викторовна", ymd(1985, 6, 14), false);
     g.role(&security, "security-officer", REGION);
 
     // Personas: the simulator shows them in this order.
@@ -270,20 +218,8 @@ pub fn generate(today: NaiveDate) -> DemoData {
             false,
             vec![],
         ),
-        g.persona(
-            "departed-1",
-            "Выбывший ученик (перевёлся в октябре)",
-            &departed,
-            true,
-            vec![],
-        ),
-        g.persona(
-            "regional-admin-1",
-            "Региональный администратор",
-            &regional,
-            true,
-            vec![],
-        ),
+        g.persona("departed-1", "Выбывший ученик (перевёлся в октябре)", &departed, true, vec![]),
+        g.persona("regional-admin-1", "Региональный администратор", &regional, true, vec![]),
         g.persona(
             "security-officer-1",
             "Специалист по информационной безопасности региона",
@@ -598,11 +534,7 @@ const SUBJECTS: &[(&str, &str, &str)] = &[
     ("tech", "Труд (технология)", "five_point"),
     ("pe", "Физическая культура", "five_point"),
     ("obzr", "Основы безопасности и защиты Родины", "five_point"),
-    (
-        "orkse",
-        "Основы религиозных культур и светской этики",
-        "pass_fail",
-    ),
+    ("orkse", "Основы религиозных культур и светской этики", "pass_fail"),
 ];
 
 /// Виды работ with their weights for the weighted average.
@@ -615,12 +547,7 @@ const WORK_TYPES: &[(&str, &str, u8)] = &[
 
 /// Weekly hours by grade (учебный план), `pool` is who teaches it.
 fn curriculum(grade: u8) -> Vec<Req> {
-    let r = |subject, pool, hours| Req {
-        subject,
-        pool,
-        hours,
-        groups: subject == "eng",
-    };
+    let r = |subject, pool, hours| Req { subject, pool, hours, groups: subject == "eng" };
     match grade {
         1 => vec![
             r("rus", "primary", 5),
@@ -761,19 +688,10 @@ fn topics(subject: &str) -> &'static [&'static str] {
             "Параллельные прямые",
             "Окружность",
         ],
-        "prob" => &[
-            "Таблицы и диаграммы",
-            "Среднее арифметическое и медиана",
-            "Случайные события",
-        ],
-        "eng" => &[
-            "My family",
-            "School life",
-            "Hobbies",
-            "Travelling",
-            "Present Simple",
-            "Past Simple",
-        ],
+        "prob" => &["Таблицы и диаграммы", "Среднее арифметическое и медиана", "Случайные события"],
+        "eng" => {
+            &["My family", "School life", "Hobbies", "Travelling", "Present Simple", "Past Simple"]
+        }
         "world" => &[
             "Природа и человек",
             "Наш край",
@@ -787,57 +705,20 @@ fn topics(subject: &str) -> &'static [&'static str] {
             "Человек и общество",
             "Право и мораль",
         ],
-        "geo" => &[
-            "Литосфера",
-            "Гидросфера",
-            "Атмосфера",
-            "Карта и план местности",
-        ],
+        "geo" => &["Литосфера", "Гидросфера", "Атмосфера", "Карта и план местности"],
         "bio" => &["Клетка", "Ткани и органы", "Царство растений", "Экосистемы"],
-        "phys" => &[
-            "Механическое движение",
-            "Силы в природе",
-            "Давление",
-            "Работа и мощность",
-        ],
-        "chem" => &[
-            "Вещества и их свойства",
-            "Строение атома",
-            "Химические реакции",
-            "Растворы",
-        ],
-        "inf" => &[
-            "Информация и её кодирование",
-            "Алгоритмы",
-            "Электронные таблицы",
-        ],
-        "pe" => &[
-            "Лёгкая атлетика",
-            "Гимнастика",
-            "Спортивные игры: волейбол",
-            "Лыжная подготовка",
-        ],
-        "music" | "art" => &[
-            "Народное искусство",
-            "Классическая музыка",
-            "Образы природы",
-            "Портрет",
-        ],
-        "tech" => &[
-            "Технологии обработки материалов",
-            "Проектная работа",
-            "Робототехника",
-        ],
-        "obzr" => &[
-            "Безопасность в быту",
-            "Первая помощь",
-            "Основы обороны государства",
-        ],
-        _ => &[
-            "Введение в предмет",
-            "Культура и традиции",
-            "Нравственные ценности",
-        ],
+        "phys" => &["Механическое движение", "Силы в природе", "Давление", "Работа и мощность"],
+        "chem" => &["Вещества и их свойства", "Строение атома", "Химические реакции", "Растворы"],
+        "inf" => &["Информация и её кодирование", "Алгоритмы", "Электронные таблицы"],
+        "pe" => {
+            &["Лёгкая атлетика", "Гимнастика", "Спортивные игры: волейбол", "Лыжная подготовка"]
+        }
+        "music" | "art" => {
+            &["Народное искусство", "Классическая музыка", "Образы природы", "Портрет"]
+        }
+        "tech" => &["Технологии обработки материалов", "Проектная работа", "Робототехника"],
+        "obzr" => &["Безопасность в быту", "Первая помощь", "Основы обороны государства"],
+        _ => &["Введение в предмет", "Культура и традиции", "Нравственные ценности"],
     }
 }
 
@@ -847,11 +728,9 @@ fn homework(subject: &str, n: u32) -> String {
         "math" | "alg" | "geom" | "prob" => {
             format!("№ {}, {}, {}", 200 + n * 4, 201 + n * 4, 203 + n * 4)
         }
-        "lit" | "litread" => format!(
-            "Читать с. {}–{}, ответить на вопросы",
-            20 + n * 6,
-            26 + n * 6
-        ),
+        "lit" | "litread" => {
+            format!("Читать с. {}–{}, ответить на вопросы", 20 + n * 6, 26 + n * 6)
+        }
         "eng" => format!("Ex. {} p. {}, выучить слова", 1 + n % 7, 10 + n * 2),
         "pe" | "music" | "art" | "tech" => String::new(),
         _ => format!("§ {}, вопросы в конце параграфа", 1 + n / 2),
@@ -870,20 +749,12 @@ fn quarters(y: i32) -> [(NaiveDate, NaiveDate); 4] {
 }
 
 fn half_years(y: i32) -> [(NaiveDate, NaiveDate); 2] {
-    [
-        (ymd(y, 9, 1), ymd(y, 12, 27)),
-        (ymd(y + 1, 1, 12), ymd(y + 1, 5, 26)),
-    ]
+    [(ymd(y, 9, 1), ymd(y, 12, 27)), (ymd(y + 1, 1, 12), ymd(y + 1, 5, 26))]
 }
 
 fn is_school_day(d: NaiveDate, y: i32) -> bool {
-    let holidays = [
-        ymd(y, 11, 4),
-        ymd(y + 1, 2, 23),
-        ymd(y + 1, 3, 9),
-        ymd(y + 1, 5, 1),
-        ymd(y + 1, 5, 11),
-    ];
+    let holidays =
+        [ymd(y, 11, 4), ymd(y + 1, 2, 23), ymd(y + 1, 3, 9), ymd(y + 1, 5, 1), ymd(y + 1, 5, 11)];
     d.weekday() != Weekday::Sat
         && d.weekday() != Weekday::Sun
         && !holidays.contains(&d)
@@ -937,11 +808,7 @@ fn place_hours(
 
 impl Gen {
     fn new(today: NaiveDate) -> Self {
-        let start_year = if today.month() >= 8 {
-            today.year()
-        } else {
-            today.year() - 1
-        };
+        let start_year = if today.month() >= 8 { today.year() } else { today.year() - 1 };
         Gen {
             rng: StdRng::seed_from_u64(0x005a_4855_524e_414c),
             today,
@@ -1064,12 +931,7 @@ impl Gen {
                 phone,
             ));
         }
-        self.families.push(Family {
-            last,
-            father_name,
-            parents,
-            children: 0,
-        });
+        self.families.push(Family { last, father_name, parents, children: 0 });
         id
     }
 
@@ -1145,20 +1007,12 @@ impl Gen {
             let mut students = Vec::new();
             let mut families = Vec::new();
             for i in 0..size {
-                let forced_here = if i == 0 {
-                    forced.get(&(grade, letter))
-                } else {
-                    None
-                };
+                let forced_here = if i == 0 { forced.get(&(grade, letter)) } else { None };
                 let family = match forced_here {
                     Some(f) => f.family,
                     None if self.rng.gen_bool(0.05) && !self.families.is_empty() => {
                         let f = self.rng.gen_range(0..self.families.len());
-                        if self.families[f].children < 3 {
-                            f
-                        } else {
-                            self.new_family(None)
-                        }
+                        if self.families[f].children < 3 { f } else { self.new_family(None) }
                     }
                     None => self.new_family(None),
                 };
@@ -1172,26 +1026,16 @@ impl Gen {
                 );
                 let fam = &self.families[family];
                 let (last, patronymic_idx) = (fam.last, fam.father_name);
-                let last = if male {
-                    last.to_string()
-                } else {
-                    format!("{last}а")
-                };
-                let middle = if male {
-                    PATRONYMIC_M[patronymic_idx]
-                } else {
-                    PATRONYMIC_F[patronymic_idx]
-                };
+                let last = if male { last.to_string() } else { format!("{last}а") };
+                let middle =
+                    if male { PATRONYMIC_M[patronymic_idx] } else { PATRONYMIC_F[patronymic_idx] };
                 let (_, first) = self.pick(if male { MALE_FIRST } else { FEMALE_FIRST });
                 let st = format!("{ext}-s{i}");
                 let phone = (grade >= 7).then(|| self.phone());
                 self.add_person(st.clone(), last, first, middle, birth, male, phone);
                 self.families[family].children += 1;
                 for p in self.families[family].parents.clone() {
-                    self.b.guardianships.push(BGuardianship {
-                        parent: p,
-                        child: st.clone(),
-                    });
+                    self.b.guardianships.push(BGuardianship { parent: p, child: st.clone() });
                 }
                 let departed = forced_here.is_some_and(|f| f.departed);
                 self.b.enrolments.push(BEnrolment {
@@ -1223,11 +1067,8 @@ impl Gen {
         for (ci, class) in classes.iter().enumerate() {
             let mut homeroom = None;
             for (ri, req) in curriculum(class.grade).into_iter().enumerate() {
-                let parts: &[Option<&str>] = if req.groups {
-                    &[Some("1"), Some("2")]
-                } else {
-                    &[None]
-                };
+                let parts: &[Option<&str>] =
+                    if req.groups { &[Some("1"), Some("2")] } else { &[None] };
                 let mut placed = Vec::new();
                 for part in parts {
                     let t = if req.pool == "primary" {
@@ -1325,12 +1166,7 @@ impl Gen {
                 grade: class.grade,
                 letter: letter.into(),
                 class_teacher: Some(class.class_teacher.clone()),
-                period_scheme: if class.grade >= 10 {
-                    "half_years"
-                } else {
-                    "quarters"
-                }
-                .into(),
+                period_scheme: if class.grade >= 10 { "half_years" } else { "quarters" }.into(),
                 newly_formed: class.grade == 1 || (class.grade == 7 && letter == "В"),
             });
             let _ = grade;
@@ -1345,15 +1181,8 @@ impl Gen {
         // Teachers shared between classes are placed first, while the grid is still empty; a
         // homeroom teacher only teaches their own class and fits wherever the class is free.
         order.sort_by_key(|&i| {
-            let homeroom = assignments[i]
-                .1
-                .iter()
-                .all(|(_, t)| teachers[*t].pool == "primary");
-            (
-                homeroom,
-                assignments[i].0,
-                std::cmp::Reverse(assignments[i].2),
-            )
+            let homeroom = assignments[i].1.iter().all(|(_, t)| teachers[*t].pool == "primary");
+            (homeroom, assignments[i].0, std::cmp::Reverse(assignments[i].2))
         });
         for i in order {
             let (ci, hours, subject) = (assignments[i].0, assignments[i].2, assignments[i].3);
@@ -1399,12 +1228,7 @@ impl Gen {
                     teachers[who[j]].load -= hours;
                     teachers[*t].load += hours;
                     let aext = assignments[i].1[j].0.clone();
-                    if let Some(a) = self
-                        .b
-                        .assignments
-                        .iter_mut()
-                        .find(|a| a.external_id == aext)
-                    {
+                    if let Some(a) = self.b.assignments.iter_mut().find(|a| a.external_id == aext) {
                         a.teacher = teachers[*t].ext.clone();
                     }
                     assignments[i].1[j].1 = *t;
@@ -1432,10 +1256,7 @@ impl Gen {
                     assignment: aext.clone(),
                     weekday: *day,
                     lesson_number: *n,
-                    room: Some(format!(
-                        "{}",
-                        100 + u32::from(n % 4) * 100 + u32::from(*day) * 3
-                    )),
+                    room: Some(format!("{}", 100 + u32::from(n % 4) * 100 + u32::from(*day) * 3)),
                 });
             }
         }
@@ -1448,9 +1269,8 @@ impl Gen {
         {
             let date = week_start + Duration::days(offset + 2);
             let day = date.weekday().number_from_monday() as u8;
-            let Some((_, _, placed, _, n, _)) = slots
-                .iter()
-                .find(|(_, _, p, d, _, _)| *d == day && p.len() == 1)
+            let Some((_, _, placed, _, n, _)) =
+                slots.iter().find(|(_, _, p, d, _, _)| *d == day && p.len() == 1)
             else {
                 continue;
             };
@@ -1479,29 +1299,18 @@ impl Gen {
 
         self.lessons(&classes, &slots, &teachers, &substitutions, y);
 
-        let math_teacher = teachers
-            .iter()
-            .find(|t| t.pool == "math")
-            .map(|t| t.ext.clone())
-            .unwrap_or_default();
+        let math_teacher =
+            teachers.iter().find(|t| t.pool == "math").map(|t| t.ext.clone()).unwrap_or_default();
         for t in &teachers {
             self.role(&t.ext, "teacher", s);
         }
-        SchoolOut {
-            short: spec.short.into(),
-            classes,
-            math_teacher,
-        }
+        SchoolOut { short: spec.short.into(), classes, math_teacher }
     }
 
     fn teacher(&mut self, teachers: &mut Vec<Teacher>, school: &str, pool: &'static str) -> usize {
         let male = self.rng.gen_bool(0.2);
         let (_, last) = self.pick(MALE_LAST);
-        let last = if male {
-            last.to_string()
-        } else {
-            format!("{last}а")
-        };
+        let last = if male { last.to_string() } else { format!("{last}а") };
         let (_, first) = self.pick(if male { MALE_FIRST } else { FEMALE_FIRST });
         let (_, middle) = self.pick(if male { PATRONYMIC_M } else { PATRONYMIC_F });
         let birth =
@@ -1531,10 +1340,8 @@ impl Gen {
                 departed.insert(e.student.as_str(), d);
             }
         }
-        let departed: BTreeMap<String, NaiveDate> = departed
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let departed: BTreeMap<String, NaiveDate> =
+            departed.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let mut day = ymd(y, 9, 1);
         let last_day = self.today.min(ymd(y + 1, 5, 31));
         for class in classes {
@@ -1642,10 +1449,7 @@ impl Gen {
                     }
                     let pass_fail = *subject == "orkse";
                     let (work, chosen): (&str, Vec<&String>) = if is_test || is_independent {
-                        (
-                            if is_test { "test" } else { "independent" },
-                            present.clone(),
-                        )
+                        (if is_test { "test" } else { "independent" }, present.clone())
                     } else {
                         let mut picked = Vec::new();
                         for st in &present {
@@ -1696,11 +1500,7 @@ impl Gen {
         kids: Vec<String>,
     ) -> Persona {
         let p = &self.b.persons[self.persons[ext]];
-        let snils = self
-            .snils
-            .iter()
-            .find(|(e, _)| e == ext)
-            .map(|(_, s)| s.clone());
+        let snils = self.snils.iter().find(|(e, _)| e == ext).map(|(_, s)| s.clone());
         Persona {
             id: id.into(),
             title: title.into(),
@@ -1730,10 +1530,7 @@ mod tests {
     #[test]
     fn the_same_day_gives_the_same_demo() {
         let (a, b) = (demo(), demo());
-        assert_eq!(
-            serde_json::to_string(&a.batch).ok(),
-            serde_json::to_string(&b.batch).ok()
-        );
+        assert_eq!(serde_json::to_string(&a.batch).ok(), serde_json::to_string(&b.batch).ok());
         assert_eq!(uid_for("x"), uid_for("x"));
         assert_ne!(uid_for("x"), uid_for("y"));
     }
@@ -1741,20 +1538,11 @@ mod tests {
     #[test]
     fn the_main_school_has_the_promised_shape() {
         let d = demo();
-        let classes: Vec<_> = d
-            .batch
-            .classes
-            .iter()
-            .filter(|c| c.school == MAIN_SCHOOL)
-            .collect();
+        let classes: Vec<_> = d.batch.classes.iter().filter(|c| c.school == MAIN_SCHOOL).collect();
         assert_eq!(classes.len(), 25);
         assert!(classes.iter().any(|c| c.grade == 11 && c.letter == "А"));
-        let main_students = d
-            .batch
-            .enrolments
-            .iter()
-            .filter(|e| e.class.starts_with(MAIN_SCHOOL))
-            .count();
+        let main_students =
+            d.batch.enrolments.iter().filter(|e| e.class.starts_with(MAIN_SCHOOL)).count();
         assert!((550..=650).contains(&main_students), "{main_students}");
         let teachers = d
             .batch
@@ -1763,23 +1551,12 @@ mod tests {
             .filter(|r| r.role == "teacher" && r.scope == MAIN_SCHOOL)
             .count();
         assert!((30..=55).contains(&teachers), "{teachers}");
-        let parents: HashSet<&str> = d
-            .batch
-            .guardianships
-            .iter()
-            .map(|g| g.parent.as_str())
-            .collect();
+        let parents: HashSet<&str> =
+            d.batch.guardianships.iter().map(|g| g.parent.as_str()).collect();
         let ratio = d.batch.guardianships.len() as f64 / d.batch.enrolments.len() as f64;
         assert!((1.4..=1.9).contains(&ratio), "{ratio}");
         assert!(!parents.is_empty());
-        assert_eq!(
-            d.batch
-                .enrolments
-                .iter()
-                .filter(|e| e.departed_on.is_some())
-                .count(),
-            1
-        );
+        assert_eq!(d.batch.enrolments.iter().filter(|e| e.departed_on.is_some()).count(), 1);
     }
 
     #[test]
@@ -1802,23 +1579,12 @@ mod tests {
         }
         // Every planned hour found a place.
         for a in &d.batch.assignments {
-            let grade: u8 = d
-                .batch
-                .classes
-                .iter()
-                .find(|c| c.external_id == a.class)
-                .map_or(0, |c| c.grade);
+            let grade: u8 =
+                d.batch.classes.iter().find(|c| c.external_id == a.class).map_or(0, |c| c.grade);
             let subject = a.subject.rsplit('-').next().unwrap_or_default();
-            let hours = curriculum(grade)
-                .iter()
-                .find(|r| r.subject == subject)
-                .map_or(0, |r| r.hours);
-            let placed = d
-                .batch
-                .timetable
-                .iter()
-                .filter(|s| s.assignment == a.external_id)
-                .count();
+            let hours =
+                curriculum(grade).iter().find(|r| r.subject == subject).map_or(0, |r| r.hours);
+            let placed = d.batch.timetable.iter().filter(|s| s.assignment == a.external_id).count();
             assert_eq!(placed as u32, hours, "{}", a.external_id);
         }
     }
@@ -1826,12 +1592,8 @@ mod tests {
     #[test]
     fn marks_follow_the_rules_of_the_school() {
         let d = demo();
-        let grade_of: BTreeMap<&str, u8> = d
-            .batch
-            .classes
-            .iter()
-            .map(|c| (c.external_id.as_str(), c.grade))
-            .collect();
+        let grade_of: BTreeMap<&str, u8> =
+            d.batch.classes.iter().map(|c| (c.external_id.as_str(), c.grade)).collect();
         let class_of: BTreeMap<&str, &str> = d
             .batch
             .assignments
@@ -1846,36 +1608,17 @@ mod tests {
             .collect();
         assert!(d.batch.marks.len() > 10_000, "{}", d.batch.marks.len());
         for m in &d.batch.marks {
-            assert_ne!(
-                grade_of[lesson_class[m.lesson.as_str()]],
-                1,
-                "no marks in grade 1"
-            );
+            assert_ne!(grade_of[lesson_class[m.lesson.as_str()]], 1, "no marks in grade 1");
         }
         assert!(d.batch.lessons.iter().all(|l| l.date <= ymd(2026, 11, 23)));
         assert!(
             d.batch.lessons.iter().all(|l| l.date != ymd(2026, 11, 4)),
             "no lessons on a holiday"
         );
-        let departed = &d
-            .batch
-            .enrolments
-            .iter()
-            .find(|e| e.departed_on.is_some())
-            .expect("departed")
-            .student;
-        assert!(
-            d.batch
-                .marks
-                .iter()
-                .filter(|m| &m.student == departed)
-                .all(|m| m.created_at
-                    < ymd(2026, 10, 15)
-                        .and_hms_opt(0, 0, 0)
-                        .expect("t")
-                        .and_utc()
-                        .timestamp_micros())
-        );
+        let departed =
+            &d.batch.enrolments.iter().find(|e| e.departed_on.is_some()).expect("departed").student;
+        assert!(d.batch.marks.iter().filter(|m| &m.student == departed).all(|m| m.created_at
+            < ymd(2026, 10, 15).and_hms_opt(0, 0, 0).expect("t").and_utc().timestamp_micros()));
     }
 
     #[test]
@@ -1897,21 +1640,10 @@ mod tests {
             let registered = d.snils.iter().find(|(e, _)| e == ext).map(|(_, s)| s);
             assert_eq!(registered, p.snils.as_ref(), "{}", p.id);
         }
-        let stranger = d
-            .personas
-            .iter()
-            .find(|p| p.id == "stranger-1")
-            .expect("stranger");
-        assert!(
-            d.snils
-                .iter()
-                .all(|(_, s)| Some(s) != stranger.snils.as_ref())
-        );
-        let teacher = d
-            .personas
-            .iter()
-            .find(|p| p.id == "teacher-1")
-            .and_then(|p| p.external_id.clone());
+        let stranger = d.personas.iter().find(|p| p.id == "stranger-1").expect("stranger");
+        assert!(d.snils.iter().all(|(_, s)| Some(s) != stranger.snils.as_ref()));
+        let teacher =
+            d.personas.iter().find(|p| p.id == "teacher-1").and_then(|p| p.external_id.clone());
         let monday =
             d.batch
                 .lessons

@@ -59,10 +59,5 @@ pub fn build_app_with_clock(
     keys: &zhurnal_app::Keys,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<App>> {
-    Ok(Arc::new(App::new(
-        store,
-        clock,
-        keys.vault()?,
-        cfg.rules.clone(),
-    )))
+    Ok(Arc::new(App::new(store, clock, keys.vault()?, cfg.rules.clone())))
 }

@@ -117,10 +117,7 @@ fn main() -> std::process::ExitCode {
         .with_target(false)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ошибка: не удалось запустить среду выполнения: {e}");
@@ -144,42 +141,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(cfg).await
         }
         Command::Demo { listen, data_dir } => {
-            let cfg = Config::load(
-                file,
-                &Overrides {
-                    listen: Some(listen),
-                    data_dir,
-                },
-            )?;
+            let cfg = Config::load(file, &Overrides { listen: Some(listen), data_dir })?;
             seed::run_demo(cfg).await
         }
         Command::Migrate { data_dir } => {
-            let cfg = Config::load(
-                file,
-                &Overrides {
-                    listen: None,
-                    data_dir,
-                },
-            )?;
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
             let keys = cfg.load_keys(false).or_else(|_| cfg.load_keys(true))?;
             let store = open_store(&cfg, Arc::new(keys.sealer()?), true).await?;
             println!("миграции применены ({})", store.backend().name());
             Ok(())
         }
         Command::EsiaSim(args) => seed::run_sim(args).await,
-        Command::Admin(AdminCommand::Grant {
-            snils,
-            role,
-            scope,
-            data_dir,
-        }) => {
-            let cfg = Config::load(
-                file,
-                &Overrides {
-                    listen: None,
-                    data_dir,
-                },
-            )?;
+        Command::Admin(AdminCommand::Grant { snils, role, scope, data_dir }) => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
             admin_grant(cfg, &snils, &role, scope.as_deref()).await
         }
         Command::Keys(KeysCommand::Generate { out }) => {
@@ -211,13 +185,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { data_dir }) => {
-            let cfg = Config::load(
-                file,
-                &Overrides {
-                    listen: None,
-                    data_dir,
-                },
-            )?;
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
             audit_verify(cfg).await
         }
     }
@@ -250,10 +218,8 @@ async fn admin_grant(
     let keys = cfg.load_keys(false)?;
     let store = open_store(&cfg, Arc::new(keys.sealer()?), false).await?;
     let vault = keys.vault()?;
-    let person = store
-        .find_person_by_snils_hmac(&vault.match_key(&snils))
-        .await?
-        .ok_or_else(|| {
+    let person =
+        store.find_person_by_snils_hmac(&vault.match_key(&snils)).await?.ok_or_else(|| {
             anyhow::anyhow!(
                 "человек с этим СНИЛС не зарегистрирован: сначала внесите его (импорт или школа)"
             )
@@ -263,15 +229,8 @@ async fn admin_grant(
         .actor(0, "cli")
         .target("person", &person.uid)
         .details(serde_json::json!({ "role": role.code(), "scope": scope, "via": "zhurnal admin grant" }));
-    store
-        .grant_role(person.id, role, scope, None, audit)
-        .await?;
-    println!(
-        "роль «{}» выдана: {} ({})",
-        role.title(),
-        person.short_name(),
-        person.uid
-    );
+    store.grant_role(person.id, role, scope, None, audit).await?;
+    println!("роль «{}» выдана: {} ({})", role.title(), person.short_name(), person.uid);
     Ok(())
 }
 

@@ -129,10 +129,7 @@ pub async fn seed_demo(
         }
     }
     let audit = NewAudit::new(app.now_micros(), "demo.seed", "ok").actor(0, "cli");
-    let stats = store
-        .apply_batch(&batch, audit)
-        .await
-        .context("загрузка демо-школы")?;
+    let stats = store.apply_batch(&batch, audit).await.context("загрузка демо-школы")?;
     Ok((data, stats))
 }
 
@@ -151,13 +148,9 @@ pub async fn start_simulator(
         .enumerate()
         .map(|(i, p)| persona_to_sim(p, &(1_000_001 + i).to_string()))
         .collect();
-    std::fs::write(
-        esia_dir.join("persons.json"),
-        serde_json::to_string_pretty(&personas)?,
-    )?;
-    let sim_listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("порт для симулятора ЕСИА")?;
+    std::fs::write(esia_dir.join("persons.json"), serde_json::to_string_pretty(&personas)?)?;
+    let sim_listener =
+        TcpListener::bind("127.0.0.1:0").await.context("порт для симулятора ЕСИА")?;
     let sim_addr = sim_listener.local_addr()?;
     let mut sim_config = SimConfig::new(
         personas.clone(),
@@ -202,12 +195,7 @@ pub async fn start_simulator(
     cfg.esia = Some(esia.clone());
     cfg.validate_for_serve()?;
     let idp = zhurnal_esia::EsiaClient::new(esia).context("настройка клиента ЕСИА")?;
-    Ok(DemoRuntime {
-        idp,
-        idp_origin: format!("http://{sim_addr}"),
-        personas,
-        simulator,
-    })
+    Ok(DemoRuntime { idp, idp_origin: format!("http://{sim_addr}"), personas, simulator })
 }
 
 pub async fn run_demo(mut cfg: Config) -> anyhow::Result<()> {
@@ -241,10 +229,7 @@ pub async fn run_demo(mut cfg: Config) -> anyhow::Result<()> {
     );
     let rt = start_simulator(&mut cfg, &data.personas, &base).await?;
     println!("\nZhurnal (демо) работает: откройте {base}/");
-    println!(
-        "Симулятор ЕСИА: {}/ (выбор персонажа вместо логина и пароля)",
-        rt.idp_origin
-    );
+    println!("Симулятор ЕСИА: {}/ (выбор персонажа вместо логина и пароля)", rt.idp_origin);
     println!("Войти сразу под персонажем: {base}/login?login_hint=<персонаж>");
     for p in &rt.personas {
         println!("  {:<20} {}", p.id, p.title);
@@ -262,14 +247,10 @@ pub async fn serve_web(
     app: Arc<App>,
     idp: Arc<dyn IdentityProvider>,
 ) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("адрес {}", cfg.listen))?;
-    let origin = cfg
-        .esia
-        .as_ref()
-        .map(|e| e.base_url.origin().ascii_serialization())
-        .unwrap_or_default();
+    let listener =
+        TcpListener::bind(cfg.listen).await.with_context(|| format!("адрес {}", cfg.listen))?;
+    let origin =
+        cfg.esia.as_ref().map(|e| e.base_url.origin().ascii_serialization()).unwrap_or_default();
     println!("Zhurnal слушает http://{}", cfg.listen);
     serve_on(cfg, listener, app, idp, origin).await
 }
@@ -281,12 +262,7 @@ pub fn web_router(
     idp: Arc<dyn IdentityProvider>,
     idp_origin: String,
 ) -> axum::Router {
-    let state = zhurnal_web::AppState {
-        app,
-        idp,
-        config: Arc::new(cfg.web.clone()),
-        idp_origin,
-    };
+    let state = zhurnal_web::AppState { app, idp, config: Arc::new(cfg.web.clone()), idp_origin };
     zhurnal_web::router(state)
 }
 
@@ -297,21 +273,14 @@ pub async fn serve_on(
     idp: Arc<dyn IdentityProvider>,
     idp_origin: String,
 ) -> anyhow::Result<()> {
-    spawn_housekeeping(
-        app.clone(),
-        cfg.web.session_idle_minutes,
-        cfg.web.login_attempt_minutes,
-    );
+    spawn_housekeeping(app.clone(), cfg.web.session_idle_minutes, cfg.web.login_attempt_minutes);
     let router = web_router(cfg, app, idp, idp_origin);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("HTTP-сервер")
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("HTTP-сервер")
 }
 
 /// Removes expired sessions and login attempts every minute.
@@ -321,17 +290,12 @@ fn spawn_housekeeping(app: Arc<App>, idle_minutes: i64, attempt_minutes: i64) {
         loop {
             tick.tick().await;
             let now = app.now_micros();
-            if let Err(e) = app
-                .store
-                .delete_sessions_before(now - idle_minutes * 60_000_000)
-                .await
+            if let Err(e) = app.store.delete_sessions_before(now - idle_minutes * 60_000_000).await
             {
                 tracing::warn!(error = %e, "session cleanup failed");
             }
-            if let Err(e) = app
-                .store
-                .delete_login_attempts_before(now - attempt_minutes * 60_000_000)
-                .await
+            if let Err(e) =
+                app.store.delete_login_attempts_before(now - attempt_minutes * 60_000_000).await
             {
                 tracing::warn!(error = %e, "login attempt cleanup failed");
             }
@@ -375,11 +339,6 @@ pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         sim.set_fault(Some(fault));
     }
     let listener = TcpListener::bind(args.listen).await?;
-    println!(
-        "Симулятор ЕСИА: http://{}/ (сертификат: /sim/esia-cert.pem)",
-        args.listen
-    );
-    zhurnal_esia::sim::serve(listener, sim)
-        .await
-        .context("симулятор ЕСИА")
+    println!("Симулятор ЕСИА: http://{}/ (сертификат: /sim/esia-cert.pem)", args.listen);
+    zhurnal_esia::sim::serve(listener, sim).await.context("симулятор ЕСИА")
 }

@@ -44,10 +44,7 @@ pub(crate) fn page(status: StatusCode, title: &str, body_html: &str) -> Response
         // No form-action: browsers apply it to the redirect back to the relying party.
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
     );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     r
 }
 
@@ -96,25 +93,16 @@ pub(crate) fn picker(
          <input type=\"hidden\" name=\"request_id\" value=\"{}\">\n\
          <fieldset><legend>Выберите, кем войти</legend>\n",
         escape(client_id),
-        escape(
-            &scopes
-                .iter()
-                .map(|s| scope_ru(s))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        escape(&scopes.iter().map(|s| scope_ru(s)).collect::<Vec<_>>().join(", ")),
         escape(request_id),
     );
     for (i, p) in persons.iter().enumerate() {
-        let name = [
-            Some(p.last_name.as_str()),
-            Some(p.first_name.as_str()),
-            p.middle_name.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+        let name =
+            [Some(p.last_name.as_str()), Some(p.first_name.as_str()), p.middle_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
         let status = if p.trusted {
             "подтверждённая учётная запись"
         } else {

@@ -240,14 +240,10 @@ impl FromStr for Fault {
     type Err = EsiaError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Fault::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
-                EsiaError::Config(format!("unknown fault {s:?}; known: {}", names.join(", ")))
-            })
+        Fault::ALL.iter().copied().find(|f| f.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+            EsiaError::Config(format!("unknown fault {s:?}; known: {}", names.join(", ")))
+        })
     }
 }
 
@@ -340,8 +336,7 @@ fn bare_scope(s: &str) -> &str {
 
 fn json_response(status: StatusCode, body: Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -481,10 +476,7 @@ impl Simulator {
     }
 
     fn client(&self, client_id: &str) -> Option<&RegisteredClient> {
-        self.inner
-            .clients
-            .iter()
-            .find(|c| c.client.client_id == client_id)
+        self.inner.clients.iter().find(|c| c.client.client_id == client_id)
     }
 
     fn person_by_id(&self, id: &str) -> Option<usize> {
@@ -519,24 +511,16 @@ impl Simulator {
         let Some(cert) = &client.certificate else {
             return Err(&codes::CERTIFICATE_MISMATCH);
         };
-        let hash = params
-            .get("client_certificate_hash")
-            .map(String::as_str)
-            .unwrap_or("");
+        let hash = params.get("client_certificate_hash").map(String::as_str).unwrap_or("");
         if !hash.eq_ignore_ascii_case(&cert.streebog_hash_hex()) {
             return Err(&codes::CLIENT_SECRET_WRONG);
         }
         if self.fault() == Some(Fault::BadSignature) {
             return Err(&codes::CLIENT_SECRET_WRONG);
         }
-        let secret = params
-            .get("client_secret")
-            .map(String::as_str)
-            .unwrap_or("");
+        let secret = params.get("client_secret").map(String::as_str).unwrap_or("");
         let sig = base64url_decode(secret).map_err(|_| &codes::CLIENT_SECRET_WRONG)?;
-        cert.public_key()
-            .verify(message.as_bytes(), &sig)
-            .map_err(|_| &codes::CLIENT_SECRET_WRONG)
+        cert.public_key().verify(message.as_bytes(), &sig).map_err(|_| &codes::CLIENT_SECRET_WRONG)
     }
 
     /// Issues a one-time code and sends the browser back.
@@ -585,9 +569,7 @@ impl Simulator {
         let Ok(mut url) = Url::parse(&pending.redirect_uri) else {
             return html::error_page(StatusCode::BAD_REQUEST, "Неверный адрес возврата", "");
         };
-        url.query_pairs_mut()
-            .append_pair("code", &code)
-            .append_pair("state", &state);
+        url.query_pairs_mut().append_pair("code", &code).append_pair("state", &state);
         redirect(&url)
     }
 
@@ -619,13 +601,7 @@ impl Simulator {
         // ESIA writes person-data scopes with the subject, e.g. `fullname?oid=1000…`.
         let scope_claim = scopes
             .iter()
-            .map(|s| {
-                if s == "openid" {
-                    s.clone()
-                } else {
-                    format!("{s}?oid={}", person.oid)
-                }
-            })
+            .map(|s| if s == "openid" { s.clone() } else { format!("{s}?oid={}", person.oid) })
             .collect::<Vec<_>>()
             .join(" ");
         let access = json!({
@@ -646,11 +622,8 @@ impl Simulator {
         if self.trusted(grant.person) {
             sbj["urn:esia:sbj:is_tru"] = json!(true);
         }
-        let sub = if fault == Some(Fault::WrongSub) {
-            json!(9_999_999_999u64)
-        } else {
-            oid_num.clone()
-        };
+        let sub =
+            if fault == Some(Fault::WrongSub) { json!(9_999_999_999u64) } else { oid_num.clone() };
         let id = json!({
             "iss": iss,
             "aud": aud,
@@ -673,10 +646,7 @@ impl Simulator {
             &cfg.signing_key
         };
         let header = |sbt: &str| json!({"alg": TOKEN_ALG, "typ": "JWT", "sbt": sbt, "ver": 1});
-        (
-            jwt::sign(&header("access"), &access, key),
-            jwt::sign(&header("id"), &id, key),
-        )
+        (jwt::sign(&header("access"), &access, key), jwt::sign(&header("id"), &id, key))
     }
 
     /// Verifies a REST call's bearer token; returns the person and the granted scopes, or
@@ -703,18 +673,14 @@ impl Simulator {
         .map_err(|_| UNAUTHORIZED)?;
         if claims.str("iss") != Some(self.inner.config.issuer.as_str())
             || claims.check_times(self.now().timestamp(), 0).is_err()
-            || claims
-                .str("client_id")
-                .is_none_or(|c| self.client(c).is_none())
+            || claims.str("client_id").is_none_or(|c| self.client(c).is_none())
         {
             return Err(UNAUTHORIZED);
         }
         if claims.id("urn:esia:sbj_id").as_deref() != Some(oid) {
             return Err((StatusCode::FORBIDDEN, "oid mismatch"));
         }
-        let person = self
-            .person_by_oid(oid)
-            .ok_or((StatusCode::NOT_FOUND, "no such person"))?;
+        let person = self.person_by_oid(oid).ok_or((StatusCode::NOT_FOUND, "no such person"))?;
         let scopes = claims
             .str("scope")
             .unwrap_or("")
@@ -850,14 +816,9 @@ async fn authorize(State(sim): State<Simulator>, RawQuery(raw): RawQuery) -> Res
         redirect_error(&redirect_uri, code, detail, state.as_deref())
     };
 
-    for name in [
-        "response_type",
-        "scope",
-        "timestamp",
-        "state",
-        "client_secret",
-        "client_certificate_hash",
-    ] {
+    for name in
+        ["response_type", "scope", "timestamp", "state", "client_secret", "client_certificate_hash"]
+    {
         if get(name).is_none() {
             return fail(&codes::MISSING_PARAMETER, name);
         }
@@ -942,12 +903,7 @@ async fn authorize(State(sim): State<Simulator>, RawQuery(raw): RawQuery) -> Res
         }
         st.pending.insert(request_id.clone(), pending.clone());
     }
-    html::picker(
-        &request_id,
-        &pending.client_id,
-        &pending.scopes,
-        &sim.inner.config.persons,
-    )
+    html::picker(&request_id, &pending.client_id, &pending.scopes, &sim.inner.config.persons)
 }
 
 #[derive(Deserialize)]
@@ -1000,12 +956,7 @@ async fn token(State(sim): State<Simulator>, headers: HeaderMap, body: String) -
         tokio::time::sleep(SLOW_DELAY).await;
     }
     if sim.fault() == Some(Fault::ServerError) {
-        return te_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &codes::OVERLOADED,
-            "",
-            None,
-        );
+        return te_error(StatusCode::SERVICE_UNAVAILABLE, &codes::OVERLOADED, "", None);
     }
     let form_type = headers
         .get(header::CONTENT_TYPE)
@@ -1126,10 +1077,7 @@ async fn token(State(sim): State<Simulator>, headers: HeaderMap, body: String) -
 }
 
 fn host_base(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
     format!("http://{host}")
 }
 
@@ -1148,13 +1096,7 @@ fn collection(
     let base = host_base(headers);
     let elements: Vec<Value> = items
         .into_iter()
-        .map(|(id, v)| {
-            if embed {
-                v
-            } else {
-                json!(format!("{base}{path}/{id}"))
-            }
-        })
+        .map(|(id, v)| if embed { v } else { json!(format!("{base}{path}/{id}")) })
         .collect();
     json_response(
         StatusCode::OK,
@@ -1196,11 +1138,7 @@ async fn contact(
     headers: HeaderMap,
 ) -> Response {
     match sim.bearer(&headers, &oid) {
-        Ok((p, scopes)) => match sim
-            .contact_list(p, &scopes)
-            .into_iter()
-            .find(|(i, _)| *i == id)
-        {
+        Ok((p, scopes)) => match sim.contact_list(p, &scopes).into_iter().find(|(i, _)| *i == id) {
             Some((_, v)) => json_response(StatusCode::OK, v),
             None => rest_error(StatusCode::NOT_FOUND, "no such contact"),
         },
@@ -1251,18 +1189,10 @@ async fn kid(
 
 async fn logout(State(sim): State<Simulator>, RawQuery(raw): RawQuery) -> Response {
     let params = parse_pairs(raw.as_deref().unwrap_or("")).unwrap_or_default();
-    let target = params
-        .get("client_id")
-        .and_then(|c| sim.client(c))
-        .and_then(|c| {
-            let r = params.get("redirect_url")?;
-            c.client
-                .logout_redirect_uris
-                .iter()
-                .any(|u| u == r)
-                .then(|| Url::parse(r).ok())
-                .flatten()
-        });
+    let target = params.get("client_id").and_then(|c| sim.client(c)).and_then(|c| {
+        let r = params.get("redirect_url")?;
+        c.client.logout_redirect_uris.iter().any(|u| u == r).then(|| Url::parse(r).ok()).flatten()
+    });
     match target {
         Some(url) => redirect(&url),
         None => html::page(
@@ -1274,11 +1204,7 @@ async fn logout(State(sim): State<Simulator>, RawQuery(raw): RawQuery) -> Respon
 }
 
 async fn certificate(State(sim): State<Simulator>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/x-pem-file")],
-        sim.certificate_pem(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], sim.certificate_pem()).into_response()
 }
 
 async fn health(State(sim): State<Simulator>) -> Response {
@@ -1289,10 +1215,7 @@ async fn health(State(sim): State<Simulator>) -> Response {
 }
 
 async fn get_fault(State(sim): State<Simulator>) -> Response {
-    json_response(
-        StatusCode::OK,
-        json!({"fault": sim.fault().map(Fault::name)}),
-    )
+    json_response(StatusCode::OK, json!({"fault": sim.fault().map(Fault::name)}))
 }
 
 async fn post_fault(State(sim): State<Simulator>, body: String) -> Response {

@@ -58,11 +58,7 @@ pub struct SimPerson {
 /// a sum below 100 is the check number, 100 and 101 give 00, larger sums are taken mod 101
 /// with 100 again giving 00).
 pub fn snils_check_digits(nine: &[u8; 9]) -> u8 {
-    let sum: u32 = nine
-        .iter()
-        .enumerate()
-        .map(|(i, d)| u32::from(*d) * (9 - i as u32))
-        .sum();
+    let sum: u32 = nine.iter().enumerate().map(|(i, d)| u32::from(*d) * (9 - i as u32)).sum();
     let check = match sum {
         0..=99 => sum,
         100 | 101 => 0,
@@ -220,10 +216,7 @@ pub fn validate_persons(persons: &[SimPerson]) -> Result<(), EsiaError> {
     for p in persons {
         for k in &p.kids {
             if !ids.contains(k.as_str()) || k == &p.id {
-                return Err(EsiaError::Config(format!(
-                    "person {:?}: unknown kid {k:?}",
-                    p.id
-                )));
+                return Err(EsiaError::Config(format!("person {:?}: unknown kid {k:?}", p.id)));
             }
         }
     }
@@ -248,15 +241,9 @@ mod tests {
     #[test]
     fn snils_check_digits_follow_the_rule() {
         // Widely published example.
-        assert_eq!(
-            snils_with_check("112-233-445").as_deref(),
-            Some("112-233-445 95")
-        );
+        assert_eq!(snils_with_check("112-233-445").as_deref(), Some("112-233-445 95"));
         // 165 mod 101 = 64.
-        assert_eq!(
-            snils_with_check("123-456-789").as_deref(),
-            Some("123-456-789 64")
-        );
+        assert_eq!(snils_with_check("123-456-789").as_deref(), Some("123-456-789 64"));
         // Sum exactly 100 → 00; sum 101 → 00.
         assert_eq!(snils_check_digits(&[9, 2, 0, 0, 0, 0, 0, 0, 3]), 0);
         assert_eq!(snils_check_digits(&[9, 2, 0, 0, 0, 0, 0, 0, 4]), 0);
@@ -279,10 +266,7 @@ mod tests {
         let parent = ps.iter().find(|p| p.id == "parent").unwrap();
         assert_eq!(parent.kids.len(), 2);
         assert!(ps.iter().any(|p| !p.trusted));
-        assert!(
-            ps.iter()
-                .all(|p| p.snils.as_deref().is_none_or(snils_is_valid))
-        );
+        assert!(ps.iter().all(|p| p.snils.as_deref().is_none_or(snils_is_valid)));
     }
 
     #[test]

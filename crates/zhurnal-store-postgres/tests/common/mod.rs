@@ -41,9 +41,7 @@ impl TestDb {
     /// Creates an empty database, or `None` when the tests skip.
     pub async fn create() -> Option<Self> {
         let admin_url = admin_url()?;
-        let url = create_test_database(&admin_url)
-            .await
-            .expect("create test database");
+        let url = create_test_database(&admin_url).await.expect("create test database");
         Some(Self { admin_url, url })
     }
 
@@ -55,8 +53,6 @@ impl TestDb {
     }
 
     pub async fn drop_database(self) {
-        drop_test_database(&self.admin_url, &self.url)
-            .await
-            .expect("drop test database");
+        drop_test_database(&self.admin_url, &self.url).await.expect("drop test database");
     }
 }

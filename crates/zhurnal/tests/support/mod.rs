@@ -29,16 +29,12 @@ pub enum Db {
 
 /// Monday 23 November 2026, 09:00 UTC (12:00 in the region): a school day in the second quarter.
 pub fn school_day() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
-        .single()
-        .expect("valid instant")
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single().expect("valid instant")
 }
 
 impl Env {
     pub async fn start() -> Env {
-        Self::start_on(Db::Sqlite)
-            .await
-            .expect("SQLite is always available")
+        Self::start_on(Db::Sqlite).await.expect("SQLite is always available")
     }
 
     /// `None` when PostgreSQL is not configured and not required (a laptop without it).
@@ -47,11 +43,8 @@ impl Env {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
-        let mut cfg = Config {
-            data_dir: dir.path().to_path_buf(),
-            listen: addr,
-            ..Config::default()
-        };
+        let mut cfg =
+            Config { data_dir: dir.path().to_path_buf(), listen: addr, ..Config::default() };
         if db == Db::Postgres {
             match std::env::var("ZHURNAL_TEST_POSTGRES_URL") {
                 Ok(admin) => {
@@ -72,35 +65,22 @@ impl Env {
             }
         }
         let keys = cfg.load_keys(true).expect("keys");
-        let store = open_store(&cfg, Arc::new(keys.sealer().expect("sealer")), true)
-            .await
-            .expect("store");
+        let store =
+            open_store(&cfg, Arc::new(keys.sealer().expect("sealer")), true).await.expect("store");
         let clock = Arc::new(FixedClock::new(school_day()));
         let app = build_app_with_clock(&cfg, store, &keys, clock.clone()).expect("app");
         let (data, _) = seed::seed_demo(&app, &keys).await.expect("seed");
-        let rt = seed::start_simulator(&mut cfg, &data.personas, &base)
-            .await
-            .expect("simulator");
+        let rt = seed::start_simulator(&mut cfg, &data.personas, &base).await.expect("simulator");
         // The simulator checks token expiry against its own clock: keep it with ours.
         rt.simulator.set_clock(Some(school_day()));
         let sim = rt.simulator.clone();
         let router = seed::web_router(&cfg, app.clone(), Arc::new(rt.idp), rt.idp_origin);
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("serve");
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .expect("serve");
         });
-        Some(Env {
-            base,
-            app,
-            clock,
-            sim,
-            data,
-            _dir: dir,
-        })
+        Some(Env { base, app, clock, sim, data, _dir: dir })
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
@@ -112,12 +92,7 @@ impl Env {
     }
 
     pub fn persona_uid(&self, persona: &str) -> String {
-        let p = self
-            .data
-            .personas
-            .iter()
-            .find(|p| p.id == persona)
-            .expect("persona");
+        let p = self.data.personas.iter().find(|p| p.id == persona).expect("persona");
         zhurnal::demo::uid_for(p.external_id.as_deref().expect("registered persona"))
     }
 
@@ -155,18 +130,11 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        Self {
-            client,
-            jar: HashMap::new(),
-        }
+        Self { client, jar: HashMap::new() }
     }
 
     fn cookie_header(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
     fn absorb(&mut self, res: &reqwest::Response) {
@@ -198,11 +166,8 @@ impl Browser {
     ) -> Page {
         let mut current = url.to_string();
         let mut method = method;
-        let mut form = form.map(|f| {
-            f.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<Vec<_>>()
-        });
+        let mut form =
+            form.map(|f| f.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>());
         let mut hops = Vec::new();
         for _ in 0..15 {
             let mut req = self
@@ -213,14 +178,12 @@ impl Browser {
                 req = req.header(*k, *v);
             }
             if let Some(f) = &form {
-                req = req
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(
-                        f.iter()
-                            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
-                            .collect::<Vec<_>>()
-                            .join("&"),
-                    );
+                req = req.header("content-type", "application/x-www-form-urlencoded").body(
+                    f.iter()
+                        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+                        .collect::<Vec<_>>()
+                        .join("&"),
+                );
             }
             let res = req.send().await.expect("request");
             self.absorb(&res);
@@ -243,12 +206,7 @@ impl Browser {
                 continue;
             }
             let body = res.text().await.expect("body");
-            return Page {
-                status,
-                url: current,
-                body,
-                hops,
-            };
+            return Page { status, url: current, body, hops };
         }
         panic!("too many redirects: {hops:?}");
     }
@@ -264,9 +222,7 @@ fn url_encode(s: &str) -> String {
 
 /// Logs in as a persona through the simulator; returns the final page.
 pub async fn login(env: &Env, browser: &mut Browser, persona: &str) -> Page {
-    browser
-        .get(&env.url(&format!("/login?login_hint={persona}")))
-        .await
+    browser.get(&env.url(&format!("/login?login_hint={persona}"))).await
 }
 
 /// The CSRF token of the current session, from `/api/v1/me`.
