@@ -95,24 +95,73 @@ impl PgStore {
 /// URL of the new database. For tests: each test owns its database.
 #[doc(hidden)]
 pub async fn create_test_database(admin_url: &str) -> StoreResult<String> {
+    create_test_database_from(admin_url, None).await
+}
+
+/// Like [`create_test_database`], as a copy of `template` (a test database nobody is connected
+/// to): seeding once and copying is much faster than seeding every test's database.
+#[doc(hidden)]
+pub async fn create_test_database_from(
+    admin_url: &str,
+    template: Option<&str>,
+) -> StoreResult<String> {
     let name = format!("zt_{:016x}", rand::random::<u64>());
     let mut conn = admin_connection(admin_url).await?;
-    // CREATE DATABASE takes no bind parameters; the name is ours (`zt_` + hex), not input.
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+    // CREATE DATABASE takes no bind parameters; names are ours (`zt_` + hex), not input.
+    let sql = match template {
+        Some(t) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", test_name(t)?),
+        None => format!("CREATE DATABASE \"{name}\""),
+    };
+    sqlx::query(&sql).execute(&mut conn).await.map_err(map_err)?;
+    conn.close().await.map_err(map_err)?;
+    Ok(with_database(admin_url, &name))
+}
+
+/// Whether a test database called `name` exists on the server of `admin_url`.
+#[doc(hidden)]
+pub async fn test_database_exists(admin_url: &str, name: &str) -> StoreResult<bool> {
+    let mut conn = admin_connection(admin_url).await?;
+    let found = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(test_name(name)?)
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(map_err)?;
+    conn.close().await.map_err(map_err)?;
+    Ok(found.is_some())
+}
+
+/// Renames the test database of `database_url` to `name` (publishing a finished template
+/// atomically) and returns the new URL.
+#[doc(hidden)]
+pub async fn rename_test_database(
+    admin_url: &str,
+    database_url: &str,
+    name: &str,
+) -> StoreResult<String> {
+    let from = test_name(&database_name(database_url))?;
+    let to = test_name(name)?;
+    let mut conn = admin_connection(admin_url).await?;
+    sqlx::query(&format!("ALTER DATABASE \"{from}\" RENAME TO \"{to}\""))
         .execute(&mut conn)
         .await
         .map_err(map_err)?;
     conn.close().await.map_err(map_err)?;
-    Ok(with_database(admin_url, &name))
+    Ok(with_database(admin_url, &to))
+}
+
+/// Only names this module makes (`zt_` + letters, digits, `_`) are ever put into SQL.
+fn test_name(name: &str) -> StoreResult<String> {
+    if name.starts_with("zt_") && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Ok(name.to_string())
+    } else {
+        Err(StoreError::Other(format!("{name:?} is not a test database").into()))
+    }
 }
 
 /// Drops a database made by [`create_test_database`], disconnecting whoever is still on it.
 #[doc(hidden)]
 pub async fn drop_test_database(admin_url: &str, database_url: &str) -> StoreResult<()> {
-    let name = database_name(database_url);
-    if !name.starts_with("zt_") || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(StoreError::Other(format!("{name:?} is not a test database").into()));
-    }
+    let name = test_name(&database_name(database_url))?;
     let mut conn = admin_connection(admin_url).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut conn)

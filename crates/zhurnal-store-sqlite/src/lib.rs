@@ -74,6 +74,13 @@ impl SqliteStore {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
     }
 
+    /// Closes both pools; the last connection to close checkpoints and removes the WAL, so
+    /// the database file alone is then a complete copy.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
     /// Runs raw maintenance SQL on the writer (VACUUM, checkpoints); used by purge.
     pub async fn execute_maintenance(&self, sql: &'static str) -> StoreResult<()> {
         sqlx::query(sql).execute(&self.writer).await.map_err(map_err)?;

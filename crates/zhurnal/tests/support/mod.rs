@@ -3,14 +3,17 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use zhurnal::config::Config;
 use zhurnal::{build_app_with_clock, open_store, seed};
 use zhurnal_app::{App, FixedClock};
 use zhurnal_esia::sim::Simulator;
+use zhurnal_store::Store;
 
 pub struct Env {
     pub base: String,
@@ -45,31 +48,26 @@ impl Env {
         let base = format!("http://{addr}");
         let mut cfg =
             Config { data_dir: dir.path().to_path_buf(), listen: addr, ..Config::default() };
-        if db == Db::Postgres {
-            match std::env::var("ZHURNAL_TEST_POSTGRES_URL") {
-                Ok(admin) => {
-                    let url = zhurnal_store_postgres::create_test_database(&admin)
-                        .await
-                        .expect("test database");
-                    cfg.database_url = Some(url);
-                }
-                Err(_) if std::env::var("ZHURNAL_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
-                    panic!("ZHURNAL_REQUIRE_POSTGRES=1 but ZHURNAL_TEST_POSTGRES_URL is not set")
-                }
-                Err(_) => {
-                    eprintln!(
-                        "skipping PostgreSQL variant: ZHURNAL_TEST_POSTGRES_URL not set (cargo xtask ci starts a cluster)"
-                    );
-                    return None;
-                }
+        let template = Template::get(db).await?;
+        std::fs::copy(template.root.join("keys.toml"), cfg.keys_path()).expect("copy keys");
+        match &template.pg_template {
+            Some((admin, name)) => {
+                let url = zhurnal_store_postgres::create_test_database_from(admin, Some(name))
+                    .await
+                    .expect("test database from template");
+                cfg.database_url = Some(url);
+            }
+            None => {
+                std::fs::copy(template.root.join("zhurnal.db"), dir.path().join("zhurnal.db"))
+                    .expect("copy template database");
             }
         }
-        let keys = cfg.load_keys(true).expect("keys");
+        let keys = cfg.load_keys(false).expect("keys");
         let store =
-            open_store(&cfg, Arc::new(keys.sealer().expect("sealer")), true).await.expect("store");
+            open_store(&cfg, Arc::new(keys.sealer().expect("sealer")), false).await.expect("store");
         let clock = Arc::new(FixedClock::new(school_day()));
         let app = build_app_with_clock(&cfg, store, &keys, clock.clone()).expect("app");
-        let (data, _) = seed::seed_demo(&app, &keys).await.expect("seed");
+        let data = zhurnal::demo::generate(app.today());
         let rt = seed::start_simulator(&mut cfg, &data.personas, &base).await.expect("simulator");
         // The simulator checks token expiry against its own clock: keep it with ours.
         rt.simulator.set_clock(Some(school_day()));
@@ -107,6 +105,122 @@ impl Env {
             out.extend(page.into_iter().filter(|r| r.event.action == action));
         }
         out
+    }
+}
+
+/// The demo seeded once per test binary and backend, then copied for each test (a file copy on
+/// SQLite, `CREATE DATABASE … TEMPLATE` on PostgreSQL): seeding takes seconds, copying
+/// milliseconds. Keyed by the test binary, so a rebuilt binary (new schema, new demo) seeds
+/// afresh; processes of one run (nextest) share it under a file lock.
+struct Template {
+    /// Holds `keys.toml` and, for SQLite, `zhurnal.db`.
+    root: PathBuf,
+    /// (admin URL, template database name) on PostgreSQL.
+    pg_template: Option<(String, String)>,
+}
+
+impl Template {
+    async fn get(db: Db) -> Option<Template> {
+        let admin = match db {
+            Db::Sqlite => None,
+            Db::Postgres => match std::env::var("ZHURNAL_TEST_POSTGRES_URL") {
+                Ok(admin) => Some(admin),
+                Err(_) if std::env::var("ZHURNAL_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+                    panic!("ZHURNAL_REQUIRE_POSTGRES=1 but ZHURNAL_TEST_POSTGRES_URL is not set")
+                }
+                Err(_) => {
+                    eprintln!(
+                        "skipping PostgreSQL variant: ZHURNAL_TEST_POSTGRES_URL not set (cargo xtask ci starts a cluster)"
+                    );
+                    return None;
+                }
+            },
+        };
+        let exe = std::env::current_exe().expect("test binary");
+        let modified = std::fs::metadata(&exe).and_then(|m| m.modified()).expect("mtime");
+        let key = Sha256::digest(format!("{}{modified:?}", exe.display()).as_bytes());
+        let key = hex::encode(&key[..8]);
+        let root = std::env::temp_dir().join(format!("zhurnal-e2e-{key}"));
+        remove_stale_templates();
+        std::fs::create_dir_all(&root).expect("template dir");
+        let lock = std::fs::File::create(root.join("lock")).expect("lock file");
+        lock.lock().expect("template lock");
+        if !root.join("zhurnal.db").exists() {
+            Self::seed_sqlite(&root).await;
+        }
+        let pg_template = match admin {
+            None => None,
+            Some(admin) => {
+                // The cluster is per CI run, so the template is looked up there, not on disk.
+                let name = format!("zt_tmpl_{key}");
+                if !zhurnal_store_postgres::test_database_exists(&admin, &name)
+                    .await
+                    .expect("pg template lookup")
+                {
+                    Self::seed_postgres(&root, &admin, &name).await;
+                }
+                Some((admin, name))
+            }
+        };
+        drop(lock);
+        Some(Template { root, pg_template })
+    }
+
+    async fn seeded(cfg: &Config, store: Arc<dyn Store>) {
+        let keys = cfg.load_keys(false).expect("keys");
+        let clock = Arc::new(FixedClock::new(school_day()));
+        let app = build_app_with_clock(cfg, store, &keys, clock).expect("app");
+        seed::seed_demo(&app, &keys).await.expect("seed");
+    }
+
+    async fn seed_sqlite(root: &Path) {
+        let work = tempfile::tempdir_in(root).expect("seed dir");
+        let cfg = Config { data_dir: work.path().to_path_buf(), ..Config::default() };
+        let keys = cfg.load_keys(true).expect("keys");
+        let sealer = Arc::new(keys.sealer().expect("sealer"));
+        let path = work.path().join("zhurnal.db");
+        let store = Arc::new(
+            zhurnal_store_sqlite::SqliteStore::open(&path, true, sealer).await.expect("store"),
+        );
+        Self::seeded(&cfg, store.clone()).await;
+        store.close().await;
+        std::fs::copy(cfg.keys_path(), root.join("keys.toml")).expect("keys");
+        // Renamed last, so a crash mid-seed never leaves a half-made template behind.
+        std::fs::rename(&path, root.join("zhurnal.db")).expect("publish template");
+    }
+
+    async fn seed_postgres(root: &Path, admin: &str, name: &str) {
+        let work = tempfile::tempdir_in(root).expect("seed dir");
+        let cfg = Config { data_dir: work.path().to_path_buf(), ..Config::default() };
+        std::fs::copy(root.join("keys.toml"), cfg.keys_path()).expect("keys");
+        let keys = cfg.load_keys(false).expect("keys");
+        let url = zhurnal_store_postgres::create_test_database(admin).await.expect("database");
+        let store = Arc::new(
+            zhurnal_store_postgres::PgStore::connect(
+                &url,
+                Arc::new(keys.sealer().expect("sealer")),
+            )
+            .await
+            .expect("store"),
+        );
+        Self::seeded(&cfg, store.clone()).await;
+        store.close().await;
+        zhurnal_store_postgres::rename_test_database(admin, &url, name)
+            .await
+            .expect("publish template");
+    }
+}
+
+/// Templates of binaries rebuilt more than a day ago (14 MB each) are removed.
+fn remove_stale_templates() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let stale = e.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
+        if e.file_name().to_string_lossy().starts_with("zhurnal-e2e-")
+            && stale.is_some_and(|age| age > std::time::Duration::from_secs(86_400))
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
