@@ -138,7 +138,7 @@ pub async fn rename_test_database(
     database_url: &str,
     name: &str,
 ) -> StoreResult<String> {
-    let from = test_name(&database_name(database_url))?;
+    let from = test_name(database_name(database_url))?;
     let to = test_name(name)?;
     let mut conn = admin_connection(admin_url).await?;
     sqlx::query(&format!("ALTER DATABASE \"{from}\" RENAME TO \"{to}\""))
@@ -161,7 +161,7 @@ fn test_name(name: &str) -> StoreResult<String> {
 /// Drops a database made by [`create_test_database`], disconnecting whoever is still on it.
 #[doc(hidden)]
 pub async fn drop_test_database(admin_url: &str, database_url: &str) -> StoreResult<()> {
-    let name = test_name(&database_name(database_url))?;
+    let name = test_name(database_name(database_url))?;
     let mut conn = admin_connection(admin_url).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut conn)
