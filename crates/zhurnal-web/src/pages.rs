@@ -479,6 +479,11 @@ pub async fn region_home(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Response, WebError> {
+    // A school admin also passes ViewReports for their own school; this page is for the
+    // territory's officials only.
+    if !user.actor.has_role(Role::RegionalAdmin) && !user.actor.has_role(Role::MunicipalOfficer) {
+        return Err(WebError::Denied("Страница органов управления образованием.".into(), false));
+    }
     let app = &state.app;
     let mut rows = Vec::new();
     for school in app.store.list_schools().await? {
@@ -486,12 +491,6 @@ pub async fn region_home(
             let muni = app.store.get_municipality(school.municipality_id).await?;
             rows.push((format!("/schools/{}", school.id), school.name.clone(), muni.name));
         }
-    }
-    if rows.is_empty()
-        && !user.actor.has_role(Role::RegionalAdmin)
-        && !user.actor.has_role(Role::MunicipalOfficer)
-    {
-        return Err(WebError::Denied("Страница органов управления образованием.".into(), false));
     }
     render(Dashboard {
         nav: Some(Nav::for_user(&user)),

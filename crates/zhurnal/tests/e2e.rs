@@ -5,5 +5,6 @@
 
 mod support;
 
+mod authz;
 mod login;
 mod pages;

@@ -1,0 +1,259 @@
+//! The authorization matrix: every route of `zhurnal_web::ROUTES` × every persona × a target
+//! of their own and a target of someone else (another school, class, family) → allowed or
+//! denied, as the rules of the product say. The expectations are written here, apart from the
+//! policy code, and a route without an expectation fails the test: a new route cannot be
+//! forgotten.
+
+use std::collections::BTreeMap;
+
+use zhurnal_domain::ClassId;
+use zhurnal_web::ROUTES;
+
+use crate::support::{Browser, Env, csrf, login};
+
+/// Personas with a session in the matrix (plus the anonymous visitor).
+const PERSONAS: &[&str] = &[
+    "teacher-1",
+    "class-teacher-1",
+    "school-admin-1",
+    "parent-1",
+    "student-teen-1",
+    "student-child-1",
+    "regional-admin-1",
+    "security-officer-1",
+];
+
+/// Who may use a route.
+enum Rule {
+    /// Anyone, without a session (never 401/403 for that reason).
+    Public,
+    /// Anyone with a session.
+    Session,
+    /// These personas; the route has no target in its path.
+    Personas(&'static [&'static str]),
+    /// (allowed on a target of their own, allowed on someone else's target).
+    Target(&'static [&'static str], &'static [&'static str]),
+}
+
+const TEACHERS: &[&str] = &["teacher-1", "class-teacher-1"];
+const FAMILY: &[&str] = &["parent-1", "student-teen-1", "student-child-1"];
+
+/// The rules, one per route. Keep in the order of `ROUTES`.
+fn rule(method: &str, path: &str) -> Option<Rule> {
+    use Rule::*;
+    Some(match (method, path) {
+        ("GET", "/" | "/healthz" | "/static/{file}" | "/login" | "/auth/callback") => Public,
+        ("POST", "/logout") | ("GET", "/home" | "/api/v1/me") => Session,
+        ("GET", "/teacher/today") => Personas(TEACHERS),
+        ("GET", "/diary") => Personas(FAMILY),
+        // Own diary or child's; the class teacher and the school admin of the student's school.
+        ("GET", "/diary/{student}") => Target(
+            &["parent-1", "student-teen-1", "student-child-1", "class-teacher-1", "school-admin-1"],
+            &[],
+        ),
+        // Staff of the school; the regional admin for every school of the region.
+        ("GET", "/schools/{school}") => Target(
+            &["teacher-1", "class-teacher-1", "school-admin-1", "regional-admin-1"],
+            &["regional-admin-1"],
+        ),
+        // Rosters: who teaches or leads the class, and the school admin. Never officials.
+        ("GET", "/classes/{class}") => {
+            Target(&["teacher-1", "class-teacher-1", "school-admin-1"], &[])
+        }
+        ("GET", "/admin") => Personas(&["school-admin-1"]),
+        ("GET", "/region") => Personas(&["regional-admin-1"]),
+        ("GET", "/security") => Personas(&["security-officer-1"]),
+        _ => return None,
+    })
+}
+
+/// Concrete ids for each kind of path parameter, per persona: (own, other).
+struct Targets {
+    by_persona: BTreeMap<&'static str, BTreeMap<&'static str, (String, String)>>,
+}
+
+impl Targets {
+    async fn load(env: &Env) -> Targets {
+        let store = &env.app.store;
+        let data = &env.data;
+        let school1 = store.find_school_by_external_id("demo-school-1").await.unwrap().unwrap();
+        let school2 = store.find_school_by_external_id("demo-school-2").await.unwrap().unwrap();
+        let mut classes = BTreeMap::new();
+        for school in [&school1, &school2] {
+            let year = store.list_academic_years(school.id).await.unwrap()[0].id;
+            for c in store.list_classes(school.id, year).await.unwrap() {
+                classes.insert(c.external_id.clone(), c.id);
+            }
+        }
+        let class_id =
+            |ext: &str| -> ClassId { *classes.get(ext).unwrap_or_else(|| panic!("class {ext}")) };
+        let persona_ext = |p: &str| {
+            data.personas.iter().find(|x| x.id == p).and_then(|x| x.external_id.clone()).unwrap()
+        };
+        let teacher1 = persona_ext("teacher-1");
+        let taught = data.batch.assignments.iter().find(|a| a.teacher == teacher1).unwrap();
+        let taught_class = class_id(&taught.class);
+        let class_9a = class_id("demo-school-1-9А");
+        let class_3a = class_id("demo-school-1-3А");
+        let other_class = class_id("demo-school-2-5А");
+        let first_student = |class: ClassId| async move {
+            store.list_roster(class, env.app.today()).await.unwrap()[0].person.uid.clone()
+        };
+        let other_student = first_student(other_class).await;
+        let teen = env.persona_uid("student-teen-1");
+        let child = env.persona_uid("student-child-1");
+        let taught_student = first_student(taught_class).await;
+
+        let mut by_persona = BTreeMap::new();
+        for &p in PERSONAS {
+            let (own_class, own_student) = match p {
+                "teacher-1" => (taught_class, taught_student.clone()),
+                "student-child-1" => (class_3a, child.clone()),
+                _ => (class_9a, teen.clone()),
+            };
+            let mut m = BTreeMap::new();
+            m.insert("school", (school1.id.0.to_string(), school2.id.0.to_string()));
+            m.insert("class", (own_class.0.to_string(), other_class.0.to_string()));
+            m.insert("student", (own_student, other_student.clone()));
+            m.insert("file", ("app.css".to_string(), "app.js".to_string()));
+            by_persona.insert(p, m);
+        }
+        by_persona.insert("anonymous", by_persona["teacher-1"].clone());
+        Targets { by_persona }
+    }
+
+    /// The path with every `{param}` replaced by the persona's own or other target.
+    fn fill(&self, persona: &str, path: &str, own: bool) -> String {
+        let mut out = String::new();
+        let mut rest = path;
+        while let Some(start) = rest.find('{') {
+            let end = rest[start..].find('}').map(|e| start + e).expect("closing brace");
+            let name = &rest[start + 1..end];
+            let (mine, theirs) = self.by_persona[persona].get(name).unwrap_or_else(|| {
+                panic!(
+                    "route {path} has a parameter {{{name}}} the authorization matrix does not know: add own/other targets for it in tests/authz"
+                )
+            });
+            out.push_str(&rest[..start]);
+            out.push_str(if own { mine } else { theirs });
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+fn has_params(path: &str) -> bool {
+    path.contains('{')
+}
+
+#[tokio::test]
+async fn every_route_allows_and_denies_as_specified() {
+    let env = Env::start().await;
+    let targets = Targets::load(&env).await;
+    let missing: Vec<String> = ROUTES
+        .iter()
+        .filter(|r| rule(r.method, r.path).is_none())
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(missing.is_empty(), "routes without an authorization rule: {missing:?}");
+
+    let mut browsers = BTreeMap::new();
+    for &p in PERSONAS {
+        let mut b = Browser::new();
+        assert_eq!(login(&env, &mut b, p).await.status, 200, "{p} logs in");
+        browsers.insert(p, b);
+    }
+
+    let mut cells = 0;
+    let mut failures = Vec::new();
+    for route in ROUTES {
+        let rule = rule(route.method, route.path).expect("checked above");
+        if route.public != matches!(rule, Rule::Public) {
+            failures.push(format!(
+                "{} {}: ROUTES says public={}",
+                route.method, route.path, route.public
+            ));
+        }
+        let scopes: &[bool] = if has_params(route.path) { &[true, false] } else { &[true] };
+        for persona in std::iter::once("anonymous").chain(PERSONAS.iter().copied()) {
+            for &own in scopes {
+                let expected = match (&rule, persona) {
+                    (Rule::Public, _) => true,
+                    (_, "anonymous") => false,
+                    (Rule::Session, _) => true,
+                    (Rule::Personas(who), p) => who.contains(&p),
+                    (Rule::Target(mine, theirs), p) => {
+                        if own {
+                            mine.contains(&p)
+                        } else {
+                            theirs.contains(&p)
+                        }
+                    }
+                };
+                let path = targets.fill(persona, route.path, own);
+                let status = probe(&env, &mut browsers, persona, route.method, &path).await;
+                cells += 1;
+                // A public route may still refuse (a callback without a state is a 403 refusal
+                // page); it must just never ask for a session.
+                let allowed = match rule {
+                    Rule::Public => status != 401,
+                    _ => status != 401 && status != 403,
+                };
+                // Without a session a GET is 401; a write is stopped by the CSRF guard first.
+                let denied_right = match persona {
+                    "anonymous" if route.method == "GET" => status == 401,
+                    "anonymous" => status == 401 || status == 403,
+                    _ => status == 403,
+                };
+                let whose = if own { "own" } else { "other" };
+                if status >= 500 {
+                    failures
+                        .push(format!("{} {path} as {persona} ({whose}): {status}", route.method));
+                } else if expected && !allowed {
+                    failures.push(format!(
+                        "{} {path} as {persona} ({whose}): expected allowed, got {status}",
+                        route.method
+                    ));
+                } else if !expected && !denied_right {
+                    failures.push(format!(
+                        "{} {path} as {persona} ({whose}): expected denied, got {status}",
+                        route.method
+                    ));
+                }
+            }
+        }
+    }
+    println!("authorization matrix: {cells} cells checked over {} routes", ROUTES.len());
+    assert!(failures.is_empty(), "authorization matrix mismatches:\n{}", failures.join("\n"));
+}
+
+/// One request as `persona`. State-changing requests get a fresh session (they may end it,
+/// like logout) and a valid CSRF token, so only the policy can refuse them.
+async fn probe(
+    env: &Env,
+    browsers: &mut BTreeMap<&str, Browser>,
+    persona: &str,
+    method: &str,
+    path: &str,
+) -> u16 {
+    let url = env.url(path);
+    if method == "GET" {
+        return match browsers.get_mut(persona) {
+            Some(b) => b.request(reqwest::Method::GET, &url, None, &[]).await.hops[0].0,
+            None => Browser::new().request(reqwest::Method::GET, &url, None, &[]).await.hops[0].0,
+        };
+    }
+    let mut b = Browser::new();
+    let token = if persona == "anonymous" {
+        String::new()
+    } else {
+        assert_eq!(login(env, &mut b, persona).await.status, 200);
+        csrf(env, &mut b).await
+    };
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let page = b
+        .request(method, &url, Some(&[("csrf", token.as_str())]), &[("origin", env.base.as_str())])
+        .await;
+    page.hops[0].0
+}
