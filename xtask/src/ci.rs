@@ -391,6 +391,11 @@ fn test_env(ctx: &Ctx) -> BTreeMap<String, String> {
             println!("{path} is missing: browser tests get no {var}");
         }
     }
+    // The system-packages step installed both, so a browser test that cannot start fails
+    // instead of skipping quietly.
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        env.insert("ZHURNAL_REQUIRE_BROWSER".into(), "1".into());
+    }
     env
 }
 

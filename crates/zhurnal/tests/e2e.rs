@@ -6,5 +6,6 @@
 mod support;
 
 mod authz;
+mod browser;
 mod login;
 mod pages;

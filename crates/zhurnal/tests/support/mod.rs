@@ -1,6 +1,8 @@
 //! Test environment: a fresh database (SQLite file or a PostgreSQL database of its own), the
 //! demo school seeded for a fixed day, the simulator and the journal on free loopback ports.
 
+pub mod chrome;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
