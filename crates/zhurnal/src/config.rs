@@ -67,7 +67,20 @@ impl Config {
             }
             None => fig = fig.merge(Toml::file("zhurnal.toml")),
         }
-        fig = fig.merge(Env::prefixed("ZHURNAL_").split("__"));
+        // Only variables naming a configuration section count: ZHURNAL_LOG (the log filter) and
+        // the test harness's ZHURNAL_TEST_* share the prefix but are not configuration.
+        let sections: Vec<String> = match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        fig = fig.merge(
+            Env::prefixed("ZHURNAL_")
+                .filter(move |key| {
+                    let top = key.as_str().split("__").next().unwrap_or_default();
+                    sections.iter().any(|s| s.eq_ignore_ascii_case(top))
+                })
+                .split("__"),
+        );
         if let Ok(url) = std::env::var("DATABASE_URL")
             && std::env::var("ZHURNAL_DATABASE_URL").is_err()
         {

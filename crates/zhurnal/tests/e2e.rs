@@ -7,5 +7,6 @@ mod support;
 
 mod authz;
 mod browser;
+mod cli;
 mod login;
 mod pages;

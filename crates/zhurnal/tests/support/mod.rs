@@ -23,6 +23,8 @@ pub struct Env {
     pub clock: Arc<FixedClock>,
     pub sim: Simulator,
     pub data: zhurnal::demo::DemoData,
+    /// The data directory (database, keys): for driving the CLI against the same data.
+    pub data_dir: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -80,7 +82,8 @@ impl Env {
                 .await
                 .expect("serve");
         });
-        Some(Env { base, app, clock, sim, data, _dir: dir })
+        let data_dir = dir.path().to_path_buf();
+        Some(Env { base, app, clock, sim, data, data_dir, _dir: dir })
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
