@@ -323,12 +323,14 @@ impl DiaryStore for SqliteStore {
         .await
         .map_err(map_err)?;
         for class in &a.classes {
-            sqlx::query("INSERT INTO announcement_classes (announcement_id, class_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(class.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            sqlx::query(
+                "INSERT INTO announcement_classes (announcement_id, class_id) VALUES ($1, $2)",
+            )
+            .bind(id)
+            .bind(class.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         }
         let audit = audit.target("announcement", &a.uid);
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;

@@ -232,8 +232,13 @@ pub async fn announcements_are_stored_counted_listed_and_reviewed(store: Arc<dyn
         AnnouncementStatus::Recalled
     );
     assert!(matches!(store.get_announcement("nope").await, Err(StoreError::NotFound(_))));
-    let actions: Vec<String> =
-        store.list_audit(0, 100).await.expect("audit").into_iter().map(|r| r.event.action).collect();
+    let actions: Vec<String> = store
+        .list_audit(0, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|r| r.event.action)
+        .collect();
     assert_eq!(
         actions,
         [

@@ -9,11 +9,11 @@
 
 pub mod audit;
 pub mod batch;
-pub mod diary;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod conformance_diary;
+pub mod diary;
 mod error;
 pub mod model;
 pub mod schedule;
