@@ -9,12 +9,12 @@ use serde::Serialize;
 use zhurnal_domain::mark::{TargetStep, format_average, plan_options};
 use zhurnal_domain::policy::Resource;
 use zhurnal_domain::{
-    Action, Actor, AttendanceKind, AverageExplanation, ClassId, MarkValue, PeriodId, PersonId,
-    WeightedMark, authorize,
+    Action, Actor, AttendanceKind, AverageExplanation, ClassId, LessonId, MarkValue, PeriodId,
+    PersonId, WeightedMark, authorize,
 };
 use zhurnal_store::{
-    AnnouncementRow, ClassRow, NewAudit, PeriodRow, PersonRow, SchoolRow, SubjectMarkRow,
-    WorkTypeRow,
+    AnnouncementRow, ClassRow, DiaryVisit, NewAudit, PeriodRow, PersonRow, SchoolRow,
+    SubjectMarkRow, WorkTypeRow,
 };
 
 use crate::{App, AppError};
@@ -589,13 +589,18 @@ impl App {
         base: &NewAudit,
     ) -> Result<DiaryFeed, AppError> {
         let now = self.now_micros();
-        let since = self.store.find_diary_visit(viewer, access.student.id).await?;
+        let visit = self.store.find_diary_visit(viewer, access.student.id).await?;
+        let since = visit.as_ref().map(|v| v.at);
         let threshold = since.unwrap_or(now - 7 * 24 * 3600 * 1_000_000);
         let offset = self.offset();
-        let since_date = chrono::DateTime::from_timestamp_micros(threshold)
-            .map_or(self.today(), |t| t.with_timezone(&offset).date_naive());
+        let day_of = |micros: i64| {
+            chrono::DateTime::from_timestamp_micros(micros)
+                .map(|t| t.with_timezone(&offset).date_naive())
+        };
+        let since_date = day_of(threshold).unwrap_or_else(|| self.today());
         self.audit_view(access, base, "diary.feed.view", serde_json::json!({})).await?;
-        let to = access.cap(self.today());
+        let today = self.today();
+        let to = access.cap(today);
         let work_types = self.store.list_work_types(access.school.id).await?;
         let (mut marks, mut homework) = (Vec::new(), Vec::new());
         // Marks are new by when they were entered, whatever the lesson's date.
@@ -618,20 +623,30 @@ impl App {
                 }
             }
         }
-        // Lessons have no entry time: homework of lessons held since the last visit's day.
+        // Lessons carry no entry time: homework of lessons held since the last visit's day,
+        // less those of that day already there at the last visit.
+        let seen: HashSet<LessonId> =
+            visit.map(|v| v.seen_lessons.into_iter().collect()).unwrap_or_default();
+        let mut seen_today = Vec::new();
         if since_date <= to {
             for l in self
                 .store
                 .list_student_lessons(access.student.id, access.class.id, since_date, to)
                 .await?
             {
-                if let Some(h) = l.homework.filter(|h| !h.trim().is_empty()) {
-                    homework.push(FeedHomework {
-                        date: l.date,
-                        subject: l.assignment.subject_name,
-                        homework: h,
-                    });
+                let Some(h) = l.homework.filter(|h| !h.trim().is_empty()) else { continue };
+                let Some(id) = l.lesson_id else { continue };
+                if l.date == today {
+                    seen_today.push(id);
                 }
+                if seen.contains(&id) && l.date == since_date {
+                    continue;
+                }
+                homework.push(FeedHomework {
+                    date: l.date,
+                    subject: l.assignment.subject_name,
+                    homework: h,
+                });
             }
         }
         let announcements = self
@@ -641,7 +656,13 @@ impl App {
             .filter(|a| a.created_at > threshold)
             .map(Into::into)
             .collect();
-        self.store.record_diary_visit(viewer, access.student.id, now).await?;
+        self.store
+            .record_diary_visit(
+                viewer,
+                access.student.id,
+                &DiaryVisit { at: now, seen_lessons: seen_today },
+            )
+            .await?;
         Ok(DiaryFeed { student: access.card(), since, marks, homework, announcements })
     }
 

@@ -1,11 +1,14 @@
 -- Diary feed visits and announcements (PostgreSQL). Paired with
 -- zhurnal-store-sqlite/migrations/0003_diary.sql: same tables, columns and constraint names.
 
--- When a viewer (parent or student) last opened a student's feed of new marks and homework.
+-- When a viewer (parent or student) last opened a student's feed of new marks and homework,
+-- and which lessons of that day had homework then (lessons carry no entry time: homework added
+-- later the same day must still show once). `seen_lessons` is a JSON array of lesson ids.
 CREATE TABLE diary_visits (
     viewer_id BIGINT NOT NULL REFERENCES persons(id),
     student_id BIGINT NOT NULL REFERENCES persons(id),
     visited_at BIGINT NOT NULL,
+    seen_lessons TEXT NOT NULL,
     PRIMARY KEY (viewer_id, student_id)
 );
 

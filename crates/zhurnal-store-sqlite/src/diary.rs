@@ -270,32 +270,46 @@ impl DiaryStore for SqliteStore {
         &self,
         viewer: PersonId,
         student: PersonId,
-    ) -> StoreResult<Option<i64>> {
+    ) -> StoreResult<Option<DiaryVisit>> {
         let row = sqlx::query(
-            "SELECT visited_at FROM diary_visits WHERE viewer_id = $1 AND student_id = $2",
+            "SELECT visited_at, seen_lessons FROM diary_visits WHERE viewer_id = $1 AND student_id = $2",
         )
         .bind(viewer.0)
         .bind(student.0)
         .fetch_optional(&self.reader)
         .await
         .map_err(map_err)?;
-        row.map(|r| get(&r, "visited_at")).transpose()
+        row.map(|r| {
+            let seen: String = get(&r, "seen_lessons")?;
+            let ids: Vec<i64> = serde_json::from_str(&seen)
+                .map_err(|_| corrupt("diary_visits.seen_lessons", &seen))?;
+            Ok(DiaryVisit {
+                at: get(&r, "visited_at")?,
+                seen_lessons: ids.into_iter().map(LessonId).collect(),
+            })
+        })
+        .transpose()
     }
 
     async fn record_diary_visit(
         &self,
         viewer: PersonId,
         student: PersonId,
-        at: i64,
+        visit: &DiaryVisit,
     ) -> StoreResult<()> {
+        let seen =
+            serde_json::to_string(&visit.seen_lessons.iter().map(|l| l.0).collect::<Vec<_>>())
+                .map_err(|e| StoreError::Other(Box::new(e)))?;
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "INSERT INTO diary_visits (viewer_id, student_id, visited_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (viewer_id, student_id) DO UPDATE SET visited_at = excluded.visited_at",
+            "INSERT INTO diary_visits (viewer_id, student_id, visited_at, seen_lessons) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (viewer_id, student_id) DO UPDATE SET visited_at = excluded.visited_at, \
+             seen_lessons = excluded.seen_lessons",
         )
         .bind(viewer.0)
         .bind(student.0)
-        .bind(at)
+        .bind(visit.at)
+        .bind(seen)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use zhurnal_domain::{AnnouncementStatus, AttendanceKind, ClassId, MarkValue, PersonId};
+use zhurnal_domain::{AnnouncementStatus, AttendanceKind, ClassId, LessonId, MarkValue, PersonId};
 
 use crate::conformance::{d, fixture};
 use crate::*;
@@ -124,10 +124,12 @@ pub async fn diary_visits_are_remembered_per_viewer_and_student(store: Arc<dyn S
     let a = person_id(&store, "student-a").await;
     let b = person_id(&store, "student-b").await;
     assert_eq!(store.find_diary_visit(parent, a).await.expect("none"), None);
-    store.record_diary_visit(parent, a, 5_000).await.expect("record");
-    assert_eq!(store.find_diary_visit(parent, a).await.expect("one"), Some(5_000));
-    store.record_diary_visit(parent, a, 9_000).await.expect("again");
-    assert_eq!(store.find_diary_visit(parent, a).await.expect("moved"), Some(9_000));
+    let first = DiaryVisit { at: 5_000, seen_lessons: vec![] };
+    store.record_diary_visit(parent, a, &first).await.expect("record");
+    assert_eq!(store.find_diary_visit(parent, a).await.expect("one"), Some(first));
+    let second = DiaryVisit { at: 9_000, seen_lessons: vec![LessonId(3), LessonId(7)] };
+    store.record_diary_visit(parent, a, &second).await.expect("again");
+    assert_eq!(store.find_diary_visit(parent, a).await.expect("moved"), Some(second));
     assert_eq!(store.find_diary_visit(parent, b).await.expect("other child"), None);
     assert_eq!(store.find_diary_visit(a, a).await.expect("other viewer"), None);
 }

@@ -64,6 +64,15 @@ pub struct GuardianContact {
     pub parent: PersonRow,
 }
 
+/// A viewer's last visit to a student's feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiaryVisit {
+    /// Unix µs.
+    pub at: i64,
+    /// Lessons of the visit's day whose homework was already there (shown or seen).
+    pub seen_lessons: Vec<LessonId>,
+}
+
 /// An announcement to store. `uid` is the public id used in URLs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAnnouncement {
@@ -136,17 +145,18 @@ pub trait DiaryStore: Send + Sync {
         on: NaiveDate,
     ) -> StoreResult<Vec<GuardianContact>>;
 
-    /// When `viewer` last opened the feed of `student` (Unix µs).
+    /// When `viewer` last opened the feed of `student`, and what they saw then.
     async fn find_diary_visit(
         &self,
         viewer: PersonId,
         student: PersonId,
-    ) -> StoreResult<Option<i64>>;
+    ) -> StoreResult<Option<DiaryVisit>>;
+    /// Remembers this visit (replacing the previous one).
     async fn record_diary_visit(
         &self,
         viewer: PersonId,
         student: PersonId,
-        at: i64,
+        visit: &DiaryVisit,
     ) -> StoreResult<()>;
 
     /// Stores an announcement with its audit record (send or hold) in one transaction.

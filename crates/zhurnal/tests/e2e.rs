@@ -7,3 +7,5 @@ mod support;
 
 mod login;
 mod pages;
+
+mod diary;
