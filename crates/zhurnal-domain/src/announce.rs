@@ -119,9 +119,7 @@ pub fn link_hosts(text: &str) -> Vec<String> {
         let lower = token.to_lowercase();
         let rest = if let Some(i) = lower.find("://") {
             &lower[i + 3..]
-        } else if lower.starts_with("www.") {
-            lower.as_str()
-        } else if looks_like_domain(&lower) {
+        } else if lower.starts_with("www.") || looks_like_domain(&lower) {
             lower.as_str()
         } else {
             continue;

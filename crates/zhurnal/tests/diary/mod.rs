@@ -377,6 +377,34 @@ async fn the_feed_shows_only_what_is_new_since_the_last_visit() {
     assert_eq!(marks.len(), 1, "{third}");
     assert_eq!(marks[0]["value"], "4");
     assert_eq!(marks[0]["date"], lesson.date.to_string());
+    // Homework set later the same day on a lesson held today shows once too.
+    let today_lesson = env
+        .data
+        .batch
+        .lessons
+        .iter()
+        .find(|l| {
+            l.date == env.app.today()
+                && env.data.batch.assignments.iter().any(|a| {
+                    a.external_id == l.assignment && a.class == class9 && a.group.is_none()
+                })
+        })
+        .expect("a lesson of 9А today")
+        .clone();
+    let mut changed = today_lesson.clone();
+    changed.homework = Some("Новое задание: № 101–105".into());
+    let batch = Batch { lessons: vec![changed], ..Batch::default() };
+    env.app
+        .store
+        .apply_batch(&batch, NewAudit::new(0, "test.homework", "ok"))
+        .await
+        .expect("homework");
+    env.clock.advance(Duration::minutes(1));
+    let (_, fourth) = json(&mut b, &url).await;
+    let hw = fourth["homework"].as_array().expect("homework");
+    assert_eq!(hw.len(), 1, "{fourth}");
+    assert_eq!(hw[0]["homework"], "Новое задание: № 101–105");
+    assert!(fourth["marks"].as_array().expect("marks").is_empty());
     env.clock.advance(Duration::minutes(1));
     let page = b.get(&env.url(&format!("/diary/{uid}/feed"))).await;
     assert_eq!(page.status, 200);
@@ -523,19 +551,67 @@ async fn announcements_reach_the_class_and_the_admin_recalls_them() {
     assert!(!diary.body.contains("Родительское собрание в четверг"), "hidden after recall");
     let (_, list) = json(&mut p, &env.url("/api/v1/announcements")).await;
     assert!(list["received"].as_array().expect("received").is_empty());
-    // A teacher cannot write to a class they neither teach nor lead.
+    // A teacher cannot write to a class they neither teach nor lead; bad JSON is explained.
+    let actor = env.app.actor(person(&env, "class-teacher-1").await).await.expect("actor");
+    let school = env
+        .app
+        .store
+        .find_school_by_external_id(&env.data.school_external_id)
+        .await
+        .expect("q")
+        .expect("school");
+    let year = env.app.store.list_academic_years(school.id).await.expect("years")[0].id;
+    let foreign = env
+        .app
+        .store
+        .list_classes(school.id, year)
+        .await
+        .expect("classes")
+        .into_iter()
+        .find(|c| {
+            !actor.class_teacher_of.contains(&c.id)
+                && actor.teaching.iter().all(|t| t.class != c.id)
+        })
+        .expect("a class class-teacher-1 has nothing to do with");
     let token = csrf(&env, &mut ct).await;
-    let class1 = class_named(&env, "1А").await;
-    let res = ct
-        .request(
-            reqwest::Method::POST,
-            &env.url("/api/v1/announcements"),
-            None,
-            &[("x-csrf-token", &token), ("content-type", "application/json")],
-        )
-        .await;
-    assert_eq!(res.status, 422, "an empty JSON body is explained: {}", res.body);
-    let _ = class1;
+    let body = serde_json::json!({ "classes": [foreign.id.0], "text": "Привет" }).to_string();
+    let res = reqwest::Client::new()
+        .post(env.url("/api/v1/announcements"))
+        .header("cookie", format!("zh_session={}", ct.session().expect("session")))
+        .header("x-csrf-token", &token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 403);
+    let problem: serde_json::Value = res.json().await.expect("problem");
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("своим классам")), "{problem}");
+    let refused = env.audit("announcement.refused").await;
+    assert_eq!(refused.last().and_then(|r| r.event.reason.as_deref()), Some("not_own_class"));
+    let res = reqwest::Client::new()
+        .post(env.url("/api/v1/announcements"))
+        .header("cookie", format!("zh_session={}", ct.session().expect("session")))
+        .header("x-csrf-token", &token)
+        .body("{\"text\": 1}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 422);
+    let ok = reqwest::Client::new()
+        .post(env.url("/api/v1/announcements"))
+        .header("cookie", format!("zh_session={}", ct.session().expect("session")))
+        .header("x-csrf-token", &token)
+        .body(serde_json::json!({ "classes": [class9.0], "text": "Через API" }).to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ok.status().as_u16(), 201);
+    let created: serde_json::Value = ok.json().await.expect("json");
+    assert_eq!(
+        (created["status"].as_str(), created["classes"][0].as_str()),
+        (Some("delivered"), Some("9А"))
+    );
 }
 
 #[tokio::test]
@@ -632,4 +708,32 @@ async fn the_rate_limit_the_link_allow_list_and_the_night_hold_protect_recipient
         .await;
     assert_eq!(again.status, 422);
     assert_eq!(env.audit("announcement.release").await.len(), 1);
+}
+
+/// The same paths on PostgreSQL (skipped without `ZHURNAL_TEST_POSTGRES_URL`).
+#[tokio::test]
+async fn the_diary_summary_and_announcements_work_on_postgres() {
+    let Some(env) = Env::start_on(crate::support::Db::Postgres).await else { return };
+    let class9 = class_named(&env, "9А").await;
+    let teen = env.persona_uid("student-teen-1");
+    let mut ct = Browser::new();
+    assert_eq!(login(&env, &mut ct, "class-teacher-1").await.status, 200);
+    let summary = ct.get(&env.url(&format!("/classes/{}/summary", class9.0))).await;
+    assert_eq!(summary.status, 200);
+    assert_eq!(env.audit("contacts.view").await.len(), 1);
+    let sent = post_announcement(&env, &mut ct, &[class9], "Собрание в пятницу").await;
+    assert!(sent.body.contains("Объявление отправлено."), "{}", sent.body);
+    let mut p = Browser::new();
+    assert_eq!(login(&env, &mut p, "parent-1").await.status, 200);
+    let (status, week) = json(&mut p, &env.url(&format!("/api/v1/diary/{teen}/week"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(week["announcements"][0]["body"], "Собрание в пятницу");
+    let (status, marks) = json(&mut p, &env.url(&format!("/api/v1/diary/{teen}/marks"))).await;
+    assert_eq!(status, 200);
+    assert!(marks["subjects"].as_array().is_some_and(|s| !s.is_empty()));
+    let (status, feed) = json(&mut p, &env.url(&format!("/api/v1/diary/{teen}/feed"))).await;
+    assert_eq!(status, 200);
+    assert!(feed["since"].is_null());
+    let (_, again) = json(&mut p, &env.url(&format!("/api/v1/diary/{teen}/feed"))).await;
+    assert!(again["since"].is_i64());
 }
