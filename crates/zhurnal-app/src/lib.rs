@@ -1,7 +1,9 @@
 //! Use cases: everything the web app, the CLI and the jobs do goes through here, so each
 //! path calls the same authorization policy and writes the same audit records.
 
+pub mod announce;
 pub mod clock;
+pub mod diary;
 pub mod keys;
 pub mod login;
 
@@ -35,11 +37,17 @@ pub struct RulesConfig {
     /// The region's time zone as a fixed UTC offset in hours (Moscow: 3).
     pub utc_offset_hours: i32,
     pub rounding: RoundingRule,
+    /// Abuse controls of announcements (area `diary`).
+    pub announcements: zhurnal_domain::AnnouncementRules,
 }
 
 impl Default for RulesConfig {
     fn default() -> Self {
-        Self { utc_offset_hours: 3, rounding: RoundingRule::default() }
+        Self {
+            utc_offset_hours: 3,
+            rounding: RoundingRule::default(),
+            announcements: zhurnal_domain::AnnouncementRules::default(),
+        }
     }
 }
 
@@ -65,7 +73,7 @@ impl App {
         self.clock.now().timestamp_micros()
     }
 
-    fn offset(&self) -> FixedOffset {
+    pub(crate) fn offset(&self) -> FixedOffset {
         FixedOffset::east_opt(self.rules.utc_offset_hours * 3600).unwrap_or(Utc.fix())
     }
 

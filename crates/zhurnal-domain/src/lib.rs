@@ -4,6 +4,7 @@
 //! every rule is tested in microseconds and the same rule runs in the web app, the CLI and jobs.
 //! CI proves this crate depends on no `sqlx`, `axum` or `tokio` (`cargo xtask ci`).
 
+pub mod announce;
 pub mod attendance;
 pub mod ids;
 pub mod mark;
@@ -12,6 +13,7 @@ pub mod policy;
 pub mod role;
 pub mod snils;
 
+pub use announce::{AnnouncementError, AnnouncementRules, AnnouncementStatus};
 pub use attendance::AttendanceKind;
 pub use ids::*;
 pub use mark::{

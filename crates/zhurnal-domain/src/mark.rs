@@ -331,6 +331,98 @@ pub fn plan_target(
     None
 }
 
+/// Средний балл as the diary prints it: two decimals with a decimal comma (4,50).
+pub fn format_average(average: f64) -> String {
+    format!("{average:.2}").replace('.', ",")
+}
+
+/// «пятёрка», «четвёрка»… in the form that goes with `count` («две пятёрки», «пять пятёрок»).
+fn mark_noun(value: u8, count: usize) -> &'static str {
+    let forms = match value {
+        5 => ["пятёрка", "пятёрки", "пятёрок"],
+        4 => ["четвёрка", "четвёрки", "четвёрок"],
+        3 => ["тройка", "тройки", "троек"],
+        2 => ["двойка", "двойки", "двоек"],
+        _ => ["единица", "единицы", "единиц"],
+    };
+    let (m10, m100) = (count % 10, count % 100);
+    if m10 == 1 && m100 != 11 {
+        forms[0]
+    } else if (2..=4).contains(&m10) && !(12..=14).contains(&m100) {
+        forms[1]
+    } else {
+        forms[2]
+    }
+}
+
+/// A feminine count word (отметка is feminine): «одна», «две» … «десять», digits beyond.
+fn count_word(count: usize) -> String {
+    const WORDS: [&str; 11] = [
+        "ноль",
+        "одна",
+        "две",
+        "три",
+        "четыре",
+        "пять",
+        "шесть",
+        "семь",
+        "восемь",
+        "девять",
+        "десять",
+    ];
+    WORDS.get(count).map_or_else(|| count.to_string(), |w| (*w).to_string())
+}
+
+impl TargetStep {
+    /// «две пятёрки веса 2 поднимут средний балл до 4,50».
+    pub fn describe(&self) -> String {
+        if self.count == 0 {
+            return format!(
+                "цель уже достигнута: средний балл {}",
+                format_average(self.resulting_average)
+            );
+        }
+        let verb = if self.count % 10 == 1 && self.count % 100 != 11 {
+            "поднимет"
+        } else {
+            "поднимут"
+        };
+        format!(
+            "{} {} веса {} {verb} средний балл до {}",
+            count_word(self.count),
+            mark_noun(self.value, self.count),
+            self.weight,
+            format_average(self.resulting_average)
+        )
+    }
+}
+
+/// Планировщик цели for the diary: for each available work-type weight, the fewest marks of
+/// `value` that make the rule suggest at least `target`, fewest first (ties: lighter work
+/// first, as it is easier to get). Weights that cannot reach the target within `max_marks`
+/// are left out; an empty answer means the target is out of reach.
+pub fn plan_options(
+    marks: &[WeightedMark],
+    rule: &RoundingRule,
+    target: u8,
+    value: u8,
+    weights: &[u8],
+    max_marks: usize,
+) -> Vec<TargetStep> {
+    let mut ws: Vec<u8> = weights.to_vec();
+    ws.sort_unstable();
+    ws.dedup();
+    let mut out: Vec<TargetStep> = ws
+        .into_iter()
+        .filter_map(|w| plan_target(marks, rule, target, value, w, max_marks))
+        .collect();
+    out.sort_by_key(|s| (s.count, s.weight));
+    if out.first().is_some_and(|s| s.count == 0) {
+        out.truncate(1);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,5 +519,37 @@ mod tests {
             let s = RoundingRule { round_up_from: 0.5, min_marks: 1 }.suggest(avg, ms.len());
             proptest::prop_assert!(s.is_some_and(|s| s >= lo && s <= hi));
         }
+    }
+
+    #[test]
+    fn the_planner_names_the_fewest_marks_in_russian() {
+        // 4, 4, 5 (weights 1, 1, 2): average 4,50 → with 0.6 rounding suggests 4.
+        let rule = RoundingRule { round_up_from: 0.6, min_marks: 3 };
+        let marks = [m(4, 1), m(4, 1), m(3, 2)];
+        // (4 + 4 + 6) / 4 = 3,50; to be suggested 5 needs an average ≥ 4,60.
+        let options = plan_options(&marks, &rule, 5, 5, &[1, 2, 3], 20);
+        assert!(!options.is_empty());
+        for o in &options {
+            let mut all = marks.to_vec();
+            all.extend(std::iter::repeat_n(m(5, o.weight), o.count));
+            let avg = weighted_average(&all).expect("marks");
+            assert!(rule.suggest(avg, all.len()) == Some(5), "{o:?}");
+            // One fewer is not enough.
+            all.pop();
+            let fewer = weighted_average(&all).expect("marks");
+            assert!(rule.suggest(fewer, all.len()) != Some(5), "{o:?} is not the fewest");
+        }
+        assert!(options.windows(2).all(|w| w[0].count <= w[1].count));
+        let two = TargetStep { count: 2, value: 5, weight: 2, resulting_average: 4.5 };
+        assert_eq!(two.describe(), "две пятёрки веса 2 поднимут средний балл до 4,50");
+        let one = TargetStep { count: 1, value: 4, weight: 3, resulting_average: 4.0 };
+        assert_eq!(one.describe(), "одна четвёрка веса 3 поднимет средний балл до 4,00");
+        let five = TargetStep { count: 5, value: 5, weight: 1, resulting_average: 4.6 };
+        assert_eq!(five.describe(), "пять пятёрок веса 1 поднимут средний балл до 4,60");
+        let done = plan_options(&[m(5, 1), m(5, 1), m(5, 1)], &rule, 5, 5, &[1, 3], 20);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].count, 0);
+        assert!(done[0].describe().starts_with("цель уже достигнута"));
+        assert!(plan_options(&[m(2, 10)], &rule, 5, 5, &[1], 3).is_empty(), "out of reach");
     }
 }

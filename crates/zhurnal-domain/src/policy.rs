@@ -43,6 +43,8 @@ pub enum Action {
     ExportPersonalData,
     /// Post an announcement to a class's students and parents.
     PostAnnouncement,
+    /// Release held announcements and recall delivered ones (school admin, audited).
+    ModerateAnnouncements,
     /// Read the audit log.
     ViewAudit,
     /// Work the incident register and the ministry report.
@@ -66,6 +68,7 @@ impl Action {
             Self::GrantRole => "назначение ролей",
             Self::ExportPersonalData => "выгрузка персональных данных",
             Self::PostAnnouncement => "отправка объявления",
+            Self::ModerateAnnouncements => "проверка и отзыв объявлений",
             Self::ViewAudit => "просмотр журнала аудита",
             Self::ManageIncidents => "работа с инцидентами",
         }
@@ -235,6 +238,7 @@ pub fn authorize(actor: &Actor, action: Action, resource: &Resource) -> Result<(
                 || is_class_teacher
                 || is_school_admin
         }
+        (ModerateAnnouncements, Resource::School(_)) => is_school_admin,
         (
             ManageSchool | ReopenPeriod | ExportPersonalData,
             Resource::School(_) | Resource::Class { .. },
@@ -275,8 +279,12 @@ fn reason_for(actor: &Actor, action: Action) -> &'static str {
         Action::ViewReports => {
             "отчёты доступны администрации школы и органам управления своей территории"
         }
-        Action::ManageSchool | Action::ReopenPeriod | Action::ExportPersonalData => {
-            "доступно только администратору этой школы"
+        Action::ManageSchool
+        | Action::ReopenPeriod
+        | Action::ExportPersonalData
+        | Action::ModerateAnnouncements => "доступно только администратору этой школы",
+        Action::PostAnnouncement => {
+            "объявления отправляют только учителя и классные руководители своим классам"
         }
         _ => "этот объект не относится к вашей школе, классу или семье",
     }
@@ -470,5 +478,36 @@ mod tests {
                 assert!(authorize(&nobody, action, &r).is_err(), "{action:?} on {r:?}");
             }
         }
+    }
+
+    #[test]
+    fn announcements_go_to_own_classes_and_only_the_admin_moderates() {
+        let class = |c| Resource::Class { place: place(SCHOOL), class: c };
+        assert!(authorize(&teacher(), Action::PostAnnouncement, &class(CLASS)).is_ok());
+        let err = authorize(&teacher(), Action::PostAnnouncement, &class(OTHER_CLASS))
+            .expect_err("not their class");
+        assert!(err.reason.contains("своим классам"));
+        let ct =
+            Actor { person: PersonId(3), class_teacher_of: vec![OTHER_CLASS], ..Actor::default() };
+        assert!(authorize(&ct, Action::PostAnnouncement, &class(OTHER_CLASS)).is_ok());
+        assert!(authorize(&parent(), Action::PostAnnouncement, &class(CLASS)).is_err());
+        let admin = Actor {
+            person: PersonId(4),
+            grants: vec![(Role::SchoolAdmin, RoleScope::School(SCHOOL))],
+            ..Actor::default()
+        };
+        let school = Resource::School(place(SCHOOL));
+        assert!(authorize(&admin, Action::ModerateAnnouncements, &school).is_ok());
+        assert!(
+            authorize(
+                &admin,
+                Action::ModerateAnnouncements,
+                &Resource::School(place(OTHER_SCHOOL))
+            )
+            .is_err()
+        );
+        assert!(authorize(&teacher(), Action::ModerateAnnouncements, &school).is_err());
+        assert!(authorize(&ct, Action::ViewContacts, &class(OTHER_CLASS)).is_ok());
+        assert!(authorize(&teacher(), Action::ViewContacts, &class(CLASS)).is_err());
     }
 }

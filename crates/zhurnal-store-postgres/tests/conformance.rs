@@ -88,3 +88,33 @@ fn the_case_list_matches_upstream() {
         "tests/conformance.rs must list the same cases as zhurnal_store::conformance_suite!"
     );
 }
+
+// Area `diary`: the DiaryStore cases, skipping without a server like the others.
+mod diary {
+    use super::fresh;
+
+    macro_rules! pg_diary_suite {
+        ($($case:ident),* $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some((store, db)) = fresh().await else { return };
+                    zhurnal_store::conformance_diary::$case(store).await;
+                    db.drop_database().await;
+                }
+            )*
+
+            #[test]
+            fn the_diary_case_list_matches_upstream() {
+                assert_eq!([$(stringify!($case)),*], zhurnal_store::conformance_diary::CASES);
+            }
+        };
+    }
+
+    pg_diary_suite!(
+        diary_marks_carry_subject_and_date_for_student_and_class,
+        class_guardians_are_the_parents_of_current_students,
+        diary_visits_are_remembered_per_viewer_and_student,
+        announcements_are_stored_counted_listed_and_reviewed,
+    );
+}

@@ -16,3 +16,9 @@ async fn fresh() -> Arc<dyn Store> {
 }
 
 zhurnal_store::conformance_suite!(fresh());
+
+// Area `diary`: the DiaryStore cases.
+mod diary {
+    use super::fresh;
+    zhurnal_store::diary_conformance_suite!(fresh());
+}

@@ -11,6 +11,9 @@ pub mod audit;
 pub mod batch;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod conformance_diary;
+pub mod diary;
 mod error;
 pub mod model;
 pub mod schedule;
@@ -18,6 +21,7 @@ mod store;
 
 pub use audit::{AuditRecord, AuditSealer, NewAudit};
 pub use batch::{Batch, BatchStats};
+pub use diary::*;
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use store::{Backend, Store};

@@ -3,8 +3,10 @@
 //! Handlers authenticate with [`session::CurrentUser`] and authorize with one call to the
 //! domain policy before any personal data is read.
 
+mod announcements;
 mod api;
 mod auth;
+mod diary;
 mod error;
 mod pages;
 pub mod session;
@@ -88,14 +90,27 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "POST", path: "/logout", public: false },
     RouteInfo { method: "GET", path: "/home", public: false },
     RouteInfo { method: "GET", path: "/teacher/today", public: false },
-    RouteInfo { method: "GET", path: "/diary", public: false },
-    RouteInfo { method: "GET", path: "/diary/{student}", public: false },
     RouteInfo { method: "GET", path: "/schools/{school}", public: false },
     RouteInfo { method: "GET", path: "/classes/{class}", public: false },
     RouteInfo { method: "GET", path: "/admin", public: false },
     RouteInfo { method: "GET", path: "/region", public: false },
     RouteInfo { method: "GET", path: "/security", public: false },
     RouteInfo { method: "GET", path: "/api/v1/me", public: false },
+    // Area `diary`: diary, class teacher's summary, announcements.
+    RouteInfo { method: "GET", path: "/diary", public: false },
+    RouteInfo { method: "GET", path: "/diary/{student}", public: false },
+    RouteInfo { method: "GET", path: "/diary/{student}/marks", public: false },
+    RouteInfo { method: "GET", path: "/diary/{student}/feed", public: false },
+    RouteInfo { method: "GET", path: "/classes/{class}/summary", public: false },
+    RouteInfo { method: "GET", path: "/announcements", public: false },
+    RouteInfo { method: "POST", path: "/announcements", public: false },
+    RouteInfo { method: "POST", path: "/announcements/{id}/release", public: false },
+    RouteInfo { method: "POST", path: "/announcements/{id}/recall", public: false },
+    RouteInfo { method: "GET", path: "/api/v1/diary/{student}/week", public: false },
+    RouteInfo { method: "GET", path: "/api/v1/diary/{student}/marks", public: false },
+    RouteInfo { method: "GET", path: "/api/v1/diary/{student}/feed", public: false },
+    RouteInfo { method: "GET", path: "/api/v1/announcements", public: false },
+    RouteInfo { method: "POST", path: "/api/v1/announcements", public: false },
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -108,14 +123,25 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(auth::logout))
         .route("/home", get(pages::home))
         .route("/teacher/today", get(pages::teacher_today))
-        .route("/diary", get(pages::own_diary))
-        .route("/diary/{student}", get(pages::student_diary))
         .route("/schools/{school}", get(pages::school))
         .route("/classes/{class}", get(pages::class_roster))
         .route("/admin", get(pages::admin_home))
         .route("/region", get(pages::region_home))
         .route("/security", get(pages::security_home))
         .route("/api/v1/me", get(api::me))
+        // Area `diary`: diary, class teacher's summary, announcements.
+        .route("/diary", get(diary::own_diary))
+        .route("/diary/{student}", get(diary::student_diary))
+        .route("/diary/{student}/marks", get(diary::marks_page))
+        .route("/diary/{student}/feed", get(diary::feed_page))
+        .route("/classes/{class}/summary", get(diary::class_summary))
+        .route("/announcements", get(announcements::list).post(announcements::post_form))
+        .route("/announcements/{id}/release", post(announcements::release))
+        .route("/announcements/{id}/recall", post(announcements::recall))
+        .route("/api/v1/diary/{student}/week", get(diary::api_week))
+        .route("/api/v1/diary/{student}/marks", get(diary::api_marks))
+        .route("/api/v1/diary/{student}/feed", get(diary::api_feed))
+        .route("/api/v1/announcements", get(announcements::api_list).post(announcements::api_post))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)

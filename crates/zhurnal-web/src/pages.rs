@@ -2,14 +2,13 @@
 //! personal data and audits views of another person's data.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{Datelike, Duration, NaiveDate};
-use serde::Deserialize;
+use chrono::{Datelike, NaiveDate};
 use zhurnal_domain::policy::Resource;
-use zhurnal_domain::{Action, AttendanceKind, Role, RoleScope, authorize};
-use zhurnal_store::{ClassRow, PersonRow, ScheduledLesson, SchoolRow};
+use zhurnal_domain::{Action, Role, RoleScope, authorize};
+use zhurnal_store::{ClassRow, ScheduledLesson, SchoolRow};
 
 use crate::session::{CurrentUser, MaybeUser};
 use crate::{AppState, WebError, html_headers};
@@ -22,7 +21,7 @@ pub struct Nav {
 }
 
 impl Nav {
-    fn for_user(user: &CurrentUser) -> Self {
+    pub(crate) fn for_user(user: &CurrentUser) -> Self {
         let mut links = Vec::new();
         for (role, scope) in &user.actor.grants {
             let link = match (role, scope) {
@@ -42,6 +41,10 @@ impl Nav {
         }
         if user.actor.is_student() || user.actor.is_parent() {
             links.push(("/diary".into(), "Дневник".into()));
+        }
+        // Area `diary`: announcements for senders, recipients and the school admin.
+        if !links.is_empty() || !user.actor.teaching.is_empty() {
+            links.push(("/announcements".into(), "Объявления".into()));
         }
         Self { name: user.person.short_name(), links, csrf: user.session.csrf_token.clone() }
     }
@@ -137,188 +140,6 @@ pub async fn teacher_today(
         lessons,
         class_teacher_of,
     })
-}
-
-#[derive(Deserialize)]
-pub struct WeekQuery {
-    week: Option<NaiveDate>,
-}
-
-/// A student sees their own diary; a parent is sent to their first child's.
-pub async fn own_diary(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    q: Query<WeekQuery>,
-) -> Result<Response, WebError> {
-    if user.actor.is_student() {
-        return diary_page(&state, &user, user.person.clone(), q.week).await;
-    }
-    let children = state.app.store.list_children(user.person.id).await?;
-    match children.first() {
-        Some(c) => Ok(Redirect::to(&format!("/diary/{}", c.person.uid)).into_response()),
-        None => Err(WebError::Denied("Дневник доступен ученикам и их родителям.".into(), false)),
-    }
-}
-
-pub async fn student_diary(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(uid): Path<String>,
-    q: Query<WeekQuery>,
-) -> Result<Response, WebError> {
-    let deny = || WebError::Denied("нет доступа к этому дневнику".into(), false);
-    // An unknown id and a foreign one answer the same: existence is personal data too.
-    let student = state.app.store.find_person_by_uid(&uid).await?.ok_or_else(deny)?;
-    diary_page(&state, &user, student, q.week).await
-}
-
-struct DiaryDay {
-    title: String,
-    lessons: Vec<DiaryLesson>,
-}
-
-struct DiaryLesson {
-    number: u8,
-    subject: String,
-    teacher: String,
-    topic: String,
-    homework: String,
-    marks: Vec<(String, String, String)>,
-    attendance: String,
-    substitution: bool,
-}
-
-#[derive(Template)]
-#[template(path = "diary.html")]
-struct DiaryPage {
-    nav: Option<Nav>,
-    student_name: String,
-    class_name: String,
-    children: Vec<(String, String, bool)>,
-    week_title: String,
-    prev_week: String,
-    next_week: String,
-    base: String,
-    days: Vec<DiaryDay>,
-    notice: Option<String>,
-}
-
-async fn diary_page(
-    state: &AppState,
-    user: &CurrentUser,
-    student: PersonRow,
-    week: Option<NaiveDate>,
-) -> Result<Response, WebError> {
-    let app = &state.app;
-    let deny = || WebError::Denied("нет доступа к этому дневнику".into(), false);
-    let enrolments = app.store.list_enrolments(student.id).await?;
-    let enrolment = enrolments
-        .iter()
-        .rev()
-        .find(|e| e.departed_on.is_none())
-        .or_else(|| enrolments.last())
-        .ok_or_else(deny)?;
-    let school = app.store.get_school(enrolment.school_id).await?;
-    let class = app.store.get_class(enrolment.class_id).await?;
-    let resource =
-        Resource::Student { place: school.place(), class: class.id, student: student.id };
-    authorize(&user.actor, Action::ViewDiary, &resource).map_err(|_| deny())?;
-
-    let today = app.today();
-    let anchor = week.unwrap_or(today);
-    let monday = anchor - Duration::days(i64::from(anchor.weekday().num_days_from_monday()));
-    let sunday = monday + Duration::days(6);
-    // A parent of a child who left sees history up to the departure date only.
-    let visible_until =
-        user.actor.children.iter().find(|c| c.child == student.id).and_then(|c| c.visible_until);
-    let to = visible_until.map_or(sunday, |v| v.min(sunday));
-
-    if user.person.id != student.id {
-        let audit = user
-            .audit_context()
-            .event(app.now_micros(), "diary.view", "ok")
-            .actor(user.person.id.0, user.audit_role())
-            .target("student", &student.uid)
-            .school(school.id.0)
-            .details(serde_json::json!({ "week": monday.to_string() }));
-        app.store.append_audit(audit).await?;
-    }
-
-    let lessons = if monday <= to {
-        app.store.list_student_lessons(student.id, class.id, monday, to).await?
-    } else {
-        Vec::new()
-    };
-    let marks = app.store.list_student_marks(student.id, monday, to).await?;
-    let attendance = app.store.list_student_attendance(student.id, monday, to).await?;
-    let work_types = app.store.list_work_types(school.id).await?;
-    let mut days: Vec<DiaryDay> = Vec::new();
-    for offset in 0..6 {
-        let date = monday + Duration::days(offset);
-        let day_lessons: Vec<DiaryLesson> = lessons
-            .iter()
-            .filter(|l| l.date == date)
-            .map(|l| DiaryLesson {
-                number: l.lesson_number,
-                subject: l.assignment.subject_name.clone(),
-                teacher: l.assignment.teacher_name.clone(),
-                topic: l.topic.clone().unwrap_or_default(),
-                homework: l.homework.clone().unwrap_or_default(),
-                marks: marks
-                    .iter()
-                    .filter(|m| Some(m.lesson_id) == l.lesson_id)
-                    .map(|m| {
-                        let wt = work_types.iter().find(|w| w.id == m.work_type_id);
-                        (
-                            m.value.display(),
-                            wt.map(|w| w.name.clone()).unwrap_or_default(),
-                            format!("вес {}", m.weight),
-                        )
-                    })
-                    .collect(),
-                attendance: attendance
-                    .iter()
-                    .find(|a| Some(a.lesson_id) == l.lesson_id)
-                    .map(|a| attendance_label(a.kind))
-                    .unwrap_or_default(),
-                substitution: l.substitution,
-            })
-            .collect();
-        days.push(DiaryDay { title: russian_date(date), lessons: day_lessons });
-    }
-    let children = if user.actor.is_parent() {
-        app.store
-            .list_children(user.person.id)
-            .await?
-            .into_iter()
-            .map(|c| (c.person.uid.clone(), c.person.first_name.clone(), c.person.id == student.id))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let base = if user.person.id == student.id {
-        "/diary".to_string()
-    } else {
-        format!("/diary/{}", student.uid)
-    };
-    render(DiaryPage {
-        nav: Some(Nav::for_user(user)),
-        student_name: student.full_name(),
-        class_name: format!("{} · {}", class.name(), school.short_name),
-        children,
-        week_title: format!("{} — {}", russian_date(monday), russian_date(sunday)),
-        prev_week: (monday - Duration::days(7)).to_string(),
-        next_week: (monday + Duration::days(7)).to_string(),
-        base,
-        days,
-        notice: visible_until.map(|d| {
-            format!("Ученик выбыл {}: новые данные после этой даты недоступны.", russian_date(d))
-        }),
-    })
-}
-
-fn attendance_label(kind: AttendanceKind) -> String {
-    format!("{} ({})", kind.abbreviation(), kind.title())
 }
 
 pub fn russian_date(d: NaiveDate) -> String {

@@ -212,6 +212,14 @@ allow_login_hint = false                  # simulator shortcut; refused with a r
 utc_offset_hours = 3                      # the region's time zone
 rounding = { round_up_from = 0.5, min_marks = 3 }   # 4.50 → 5; fewer than 3 marks → no suggestion
 
+[rules.announcements]                     # abuse controls of announcements to classes
+max_per_hour = 10                         # per sender, rolling hour
+bulk_recipients = 100                     # more recipients (or more than one class) = a bulk send
+quiet_from_hour = 22                      # bulk sends from 22:00 to 07:00 local time wait for the
+quiet_until_hour = 7                      # school admin's review
+allowed_domains = ["gosuslugi.ru", "sferum.ru"]   # links only here (and subdomains); add the school's site
+max_length = 2000
+
 # [esia]
 # base_url = "https://esia.gosuslugi.ru/"
 # client_id = "YOUR_MNEMONIC"

@@ -10,3 +10,5 @@ mod browser;
 mod cli;
 mod login;
 mod pages;
+
+mod diary;

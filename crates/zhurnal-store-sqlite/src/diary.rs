@@ -1,0 +1,436 @@
+//! [`DiaryStore`] on SQLite: diary reads, the class summary, feed visits and announcements.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use zhurnal_domain::{
+    AnnouncementStatus, AssignmentId, AttendanceKind, ClassId, LessonId, MarkValue, PeriodId,
+    PeriodMarkValue, PersonId, SchoolId, SubjectId, WorkTypeId,
+};
+use zhurnal_store::*;
+
+use crate::rows::person_from;
+use crate::{PERSON_COLS, SqliteStore, append_audit_in, map_err};
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    r: &'r SqliteRow,
+    col: &str,
+) -> StoreResult<T> {
+    r.try_get(col).map_err(map_err)
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: недопустимое значение «{value}»"))
+}
+
+const SUBJECT_MARK_SELECT: &str = "SELECT m.student_id, l.assignment_id, a.subject_id, sj.name AS subject_name, \
+    m.lesson_id, l.on_date, m.value, m.work_type_id, m.weight, m.comment, m.created_at \
+    FROM marks m JOIN lessons l ON l.id = m.lesson_id JOIN assignments a ON a.id = l.assignment_id \
+    JOIN subjects sj ON sj.id = a.subject_id";
+
+fn subject_mark_from(r: &SqliteRow) -> StoreResult<SubjectMarkRow> {
+    let value: String = get(r, "value")?;
+    let weight: i64 = get(r, "weight")?;
+    Ok(SubjectMarkRow {
+        student_id: PersonId(get(r, "student_id")?),
+        assignment_id: AssignmentId(get(r, "assignment_id")?),
+        subject_id: SubjectId(get(r, "subject_id")?),
+        subject_name: get(r, "subject_name")?,
+        lesson_id: LessonId(get(r, "lesson_id")?),
+        date: get(r, "on_date")?,
+        value: MarkValue::parse(&value).map_err(|_| corrupt("marks.value", &value))?,
+        work_type_id: WorkTypeId(get(r, "work_type_id")?),
+        weight: u8::try_from(weight).map_err(|_| corrupt("marks.weight", &weight.to_string()))?,
+        comment: get(r, "comment")?,
+        created_at: get(r, "created_at")?,
+    })
+}
+
+const ANNOUNCEMENT_SELECT: &str = "SELECT an.id, an.uid, an.school_id, an.sender_id, an.body, an.status, \
+    an.recipient_count, an.created_at, an.reviewed_by, an.reviewed_at, \
+    sp.last_name AS s_last, sp.first_name AS s_first, sp.middle_name AS s_middle \
+    FROM announcements an JOIN persons sp ON sp.id = an.sender_id";
+
+impl SqliteStore {
+    async fn announcement_from(&self, r: &SqliteRow) -> StoreResult<AnnouncementRow> {
+        let status: String = get(r, "status")?;
+        let id: i64 = get(r, "id")?;
+        let last: String = get(r, "s_last")?;
+        let first: String = get(r, "s_first")?;
+        let middle: Option<String> = get(r, "s_middle")?;
+        let classes = sqlx::query(
+            "SELECT c.id, c.grade, c.letter FROM announcement_classes ac \
+             JOIN classes c ON c.id = ac.class_id WHERE ac.announcement_id = $1 \
+             ORDER BY c.grade, c.letter",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|c| {
+            let grade: i64 = get(c, "grade")?;
+            let letter: String = get(c, "letter")?;
+            Ok((ClassId(get(c, "id")?), format!("{grade}{letter}")))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        Ok(AnnouncementRow {
+            id,
+            uid: get(r, "uid")?,
+            school_id: SchoolId(get(r, "school_id")?),
+            sender_id: PersonId(get(r, "sender_id")?),
+            sender_name: short_name(&last, &first, middle.as_deref()),
+            body: get(r, "body")?,
+            status: AnnouncementStatus::from_code(&status)
+                .ok_or_else(|| corrupt("announcements.status", &status))?,
+            recipient_count: get(r, "recipient_count")?,
+            created_at: get(r, "created_at")?,
+            reviewed_by: get::<Option<i64>>(r, "reviewed_by")?.map(PersonId),
+            reviewed_at: get(r, "reviewed_at")?,
+            classes,
+        })
+    }
+
+    async fn announcements_where(
+        &self,
+        condition: &str,
+        key: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AnnouncementRow>> {
+        let rows = sqlx::query(&format!(
+            "{ANNOUNCEMENT_SELECT} WHERE {condition} ORDER BY an.created_at DESC, an.id DESC LIMIT $2"
+        ))
+        .bind(key)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(self.announcement_from(r).await?);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl DiaryStore for SqliteStore {
+    async fn list_class_attachments(
+        &self,
+        class: ClassId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<AttachmentMeta>> {
+        let rows = sqlx::query(
+            "SELECT f.uid, f.lesson_id, f.file_name, f.content_type, f.size_bytes FROM attachments f \
+             JOIN lessons l ON l.id = f.lesson_id JOIN assignments a ON a.id = l.assignment_id \
+             WHERE a.class_id = $1 AND l.on_date BETWEEN $2 AND $3 ORDER BY l.on_date, f.id",
+        )
+        .bind(class.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttachmentMeta {
+                    uid: get(r, "uid")?,
+                    lesson_id: LessonId(get(r, "lesson_id")?),
+                    file_name: get(r, "file_name")?,
+                    content_type: get(r, "content_type")?,
+                    size_bytes: get(r, "size_bytes")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_student_subject_marks(
+        &self,
+        student: PersonId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<SubjectMarkRow>> {
+        let rows = sqlx::query(&format!(
+            "{SUBJECT_MARK_SELECT} WHERE m.student_id = $1 AND l.on_date BETWEEN $2 AND $3 \
+             AND m.deleted_at IS NULL ORDER BY l.on_date, l.lesson_number, m.id"
+        ))
+        .bind(student.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(subject_mark_from).collect()
+    }
+
+    async fn list_class_marks(
+        &self,
+        class: ClassId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<SubjectMarkRow>> {
+        let rows = sqlx::query(&format!(
+            "{SUBJECT_MARK_SELECT} WHERE a.class_id = $1 AND l.on_date BETWEEN $2 AND $3 \
+             AND m.deleted_at IS NULL ORDER BY m.student_id, l.on_date, l.lesson_number, m.id"
+        ))
+        .bind(class.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(subject_mark_from).collect()
+    }
+
+    async fn list_class_attendance(
+        &self,
+        class: ClassId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<ClassAttendanceRow>> {
+        let rows = sqlx::query(
+            "SELECT t.student_id, l.on_date, t.kind FROM attendance t \
+             JOIN lessons l ON l.id = t.lesson_id JOIN assignments a ON a.id = l.assignment_id \
+             WHERE a.class_id = $1 AND l.on_date BETWEEN $2 AND $3 \
+             ORDER BY t.student_id, l.on_date, l.lesson_number",
+        )
+        .bind(class.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = get(r, "kind")?;
+                Ok(ClassAttendanceRow {
+                    student_id: PersonId(get(r, "student_id")?),
+                    date: get(r, "on_date")?,
+                    kind: AttendanceKind::from_code(&kind)
+                        .ok_or_else(|| corrupt("attendance.kind", &kind))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_final_marks(&self, student: PersonId) -> StoreResult<Vec<FinalMarkRow>> {
+        let rows = sqlx::query(
+            "SELECT student_id, assignment_id, kind, period_id, value, set_at FROM final_marks \
+             WHERE student_id = $1 ORDER BY assignment_id, kind, period_id",
+        )
+        .bind(student.0)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let value: String = get(r, "value")?;
+                Ok(FinalMarkRow {
+                    student_id: PersonId(get(r, "student_id")?),
+                    assignment_id: AssignmentId(get(r, "assignment_id")?),
+                    kind: get(r, "kind")?,
+                    period_id: get::<Option<i64>>(r, "period_id")?.map(PeriodId),
+                    value: PeriodMarkValue::parse(&value)
+                        .map_err(|_| corrupt("final_marks.value", &value))?,
+                    set_at: get(r, "set_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_class_guardians(
+        &self,
+        class: ClassId,
+        on: NaiveDate,
+    ) -> StoreResult<Vec<GuardianContact>> {
+        let rows = sqlx::query(&format!(
+            "SELECT g.child_id, {PERSON_COLS} FROM enrolments e \
+             JOIN guardianships g ON g.child_id = e.student_id JOIN persons p ON p.id = g.parent_id \
+             WHERE e.class_id = $1 AND e.admitted_on <= $2 AND (e.departed_on IS NULL OR e.departed_on > $2) \
+             ORDER BY g.child_id, p.last_name, p.first_name, p.id"
+        ))
+        .bind(class.0)
+        .bind(on)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(GuardianContact {
+                    child_id: PersonId(get(r, "child_id")?),
+                    parent: person_from(r)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn find_diary_visit(
+        &self,
+        viewer: PersonId,
+        student: PersonId,
+    ) -> StoreResult<Option<DiaryVisit>> {
+        let row = sqlx::query(
+            "SELECT visited_at, seen_lessons FROM diary_visits WHERE viewer_id = $1 AND student_id = $2",
+        )
+        .bind(viewer.0)
+        .bind(student.0)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| {
+            let seen: String = get(&r, "seen_lessons")?;
+            let ids: Vec<i64> = serde_json::from_str(&seen)
+                .map_err(|_| corrupt("diary_visits.seen_lessons", &seen))?;
+            Ok(DiaryVisit {
+                at: get(&r, "visited_at")?,
+                seen_lessons: ids.into_iter().map(LessonId).collect(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_diary_visit(
+        &self,
+        viewer: PersonId,
+        student: PersonId,
+        visit: &DiaryVisit,
+    ) -> StoreResult<()> {
+        let seen =
+            serde_json::to_string(&visit.seen_lessons.iter().map(|l| l.0).collect::<Vec<_>>())
+                .map_err(|e| StoreError::Other(Box::new(e)))?;
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO diary_visits (viewer_id, student_id, visited_at, seen_lessons) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (viewer_id, student_id) DO UPDATE SET visited_at = excluded.visited_at, \
+             seen_lessons = excluded.seen_lessons",
+        )
+        .bind(viewer.0)
+        .bind(student.0)
+        .bind(visit.at)
+        .bind(seen)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn insert_announcement(
+        &self,
+        a: &NewAnnouncement,
+        audit: NewAudit,
+    ) -> StoreResult<AnnouncementRow> {
+        let mut tx = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO announcements (uid, school_id, sender_id, body, status, recipient_count, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&a.uid)
+        .bind(a.school_id.0)
+        .bind(a.sender_id.0)
+        .bind(&a.body)
+        .bind(a.status.code())
+        .bind(a.recipient_count)
+        .bind(a.created_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for class in &a.classes {
+            sqlx::query(
+                "INSERT INTO announcement_classes (announcement_id, class_id) VALUES ($1, $2)",
+            )
+            .bind(id)
+            .bind(class.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        let audit = audit.target("announcement", &a.uid);
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.get_announcement(&a.uid).await
+    }
+
+    async fn get_announcement(&self, uid: &str) -> StoreResult<AnnouncementRow> {
+        let row = sqlx::query(&format!("{ANNOUNCEMENT_SELECT} WHERE an.uid = $1"))
+            .bind(uid)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("объявление {uid}")))?;
+        self.announcement_from(&row).await
+    }
+
+    async fn count_announcements_since(&self, sender: PersonId, since: i64) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM announcements WHERE sender_id = $1 AND created_at >= $2",
+        )
+        .bind(sender.0)
+        .bind(since)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn list_class_announcements(
+        &self,
+        class: ClassId,
+        limit: i64,
+    ) -> StoreResult<Vec<AnnouncementRow>> {
+        self.announcements_where(
+            "an.status = 'delivered' AND an.id IN \
+             (SELECT ac.announcement_id FROM announcement_classes ac WHERE ac.class_id = $1)",
+            class.0,
+            limit,
+        )
+        .await
+    }
+
+    async fn list_school_announcements(
+        &self,
+        school: SchoolId,
+        limit: i64,
+    ) -> StoreResult<Vec<AnnouncementRow>> {
+        self.announcements_where("an.school_id = $1", school.0, limit).await
+    }
+
+    async fn list_sender_announcements(
+        &self,
+        sender: PersonId,
+        limit: i64,
+    ) -> StoreResult<Vec<AnnouncementRow>> {
+        self.announcements_where("an.sender_id = $1", sender.0, limit).await
+    }
+
+    async fn review_announcement(
+        &self,
+        id: i64,
+        from: &[AnnouncementStatus],
+        to: AnnouncementStatus,
+        by: PersonId,
+        at: i64,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 5)).collect();
+        if placeholders.is_empty() {
+            return Err(StoreError::Conflict { constraint: "announcements_status".into() });
+        }
+        let mut tx = self.write_tx().await?;
+        let sql = format!(
+            "UPDATE announcements SET status = $1, reviewed_by = $2, reviewed_at = $3 \
+             WHERE id = $4 AND status IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(to.code()).bind(by.0).bind(at).bind(id);
+        for s in from {
+            q = q.bind(s.code());
+        }
+        let done = q.execute(&mut *tx).await.map_err(map_err)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict { constraint: "announcements_status".into() });
+        }
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+}

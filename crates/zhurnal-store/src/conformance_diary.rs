@@ -1,0 +1,255 @@
+//! Conformance cases of [`crate::DiaryStore`] (area `diary`), run on every backend by
+//! [`diary_conformance_suite!`](crate::diary_conformance_suite).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use zhurnal_domain::{AnnouncementStatus, AttendanceKind, ClassId, LessonId, MarkValue, PersonId};
+
+use crate::conformance::{d, fixture};
+use crate::*;
+
+/// Expands into one test per diary case; `$fresh` as in `conformance_suite!`.
+#[macro_export]
+macro_rules! diary_conformance_suite {
+    ($fresh:expr) => {
+        $crate::diary_conformance_suite!(@cases $fresh;
+            diary_marks_carry_subject_and_date_for_student_and_class,
+            class_guardians_are_the_parents_of_current_students,
+            diary_visits_are_remembered_per_viewer_and_student,
+            announcements_are_stored_counted_listed_and_reviewed
+        );
+    };
+    (@cases $fresh:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let store: std::sync::Arc<dyn $crate::Store> = $fresh.await;
+                $crate::conformance_diary::$case(store).await;
+            }
+        )*
+    };
+}
+
+/// The case names, for backends that list them again (PostgreSQL skips without a server).
+pub const CASES: &[&str] = &[
+    "diary_marks_carry_subject_and_date_for_student_and_class",
+    "class_guardians_are_the_parents_of_current_students",
+    "diary_visits_are_remembered_per_viewer_and_student",
+    "announcements_are_stored_counted_listed_and_reviewed",
+];
+
+fn audit(action: &str) -> NewAudit {
+    NewAudit::new(1_000_000, action, "ok")
+}
+
+async fn loaded(store: &Arc<dyn Store>) {
+    store.apply_batch(&fixture(), audit("test.seed")).await.expect("fixture applies");
+}
+
+async fn person_id(store: &Arc<dyn Store>, ext: &str) -> PersonId {
+    store.find_person_by_uid(&format!("uid-{ext}")).await.expect("query").expect("person exists").id
+}
+
+async fn class_id(store: &Arc<dyn Store>, name: &str) -> ClassId {
+    let school = store.find_school_by_external_id("s1").await.expect("query").expect("school");
+    let year = store.list_academic_years(school.id).await.expect("years")[0].id;
+    store
+        .list_classes(school.id, year)
+        .await
+        .expect("classes")
+        .into_iter()
+        .find(|c| c.name() == name)
+        .expect("class")
+        .id
+}
+
+pub async fn diary_marks_carry_subject_and_date_for_student_and_class(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let a = person_id(&store, "student-a").await;
+    let c = person_id(&store, "student-c").await;
+    let a5 = class_id(&store, "5А").await;
+    let b5 = class_id(&store, "5Б").await;
+    let week = (d(2026, 11, 23), d(2026, 11, 29));
+    let marks = store.list_student_subject_marks(a, week.0, week.1).await.expect("marks");
+    assert_eq!(marks.len(), 1);
+    let m = &marks[0];
+    assert_eq!(
+        (m.student_id, m.subject_name.as_str(), m.date, m.value, m.weight, m.created_at),
+        (a, "Математика", d(2026, 11, 23), MarkValue::Points(5), 3, 1_000)
+    );
+    assert!(
+        store
+            .list_student_subject_marks(a, d(2026, 11, 24), d(2026, 12, 31))
+            .await
+            .expect("later")
+            .is_empty()
+    );
+    let class = store.list_class_marks(a5, week.0, week.1).await.expect("class marks");
+    assert_eq!(class, marks);
+    assert!(store.list_class_marks(b5, week.0, week.1).await.expect("5Б").is_empty());
+    let att = store.list_class_attendance(a5, week.0, week.1).await.expect("attendance");
+    assert_eq!(att.len(), 1);
+    assert_eq!((att[0].student_id, att[0].date, att[0].kind), (c, week.0, AttendanceKind::Ill));
+    assert!(store.list_class_attendance(b5, week.0, week.1).await.expect("5Б").is_empty());
+    // The fixture has neither files nor period marks: the queries run and find none.
+    assert!(store.list_class_attachments(a5, week.0, week.1).await.expect("files").is_empty());
+    assert!(store.list_final_marks(a).await.expect("final marks").is_empty());
+}
+
+pub async fn class_guardians_are_the_parents_of_current_students(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let parent = person_id(&store, "parent").await;
+    let a = person_id(&store, "student-a").await;
+    let b = person_id(&store, "student-b").await;
+    let a5 = class_id(&store, "5А").await;
+    let now = store.list_class_guardians(a5, d(2026, 11, 23)).await.expect("guardians");
+    assert_eq!(now.len(), 1, "student-b left on 1 November");
+    assert_eq!((now[0].child_id, now[0].parent.id), (a, parent));
+    assert_eq!(now[0].parent.last_name, "Иванова");
+    let before = store.list_class_guardians(a5, d(2026, 10, 1)).await.expect("guardians");
+    let mut children: Vec<PersonId> = before.iter().map(|g| g.child_id).collect();
+    children.sort();
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(children, expected);
+    let b5 = class_id(&store, "5Б").await;
+    assert!(store.list_class_guardians(b5, d(2026, 11, 23)).await.expect("5Б").is_empty());
+}
+
+pub async fn diary_visits_are_remembered_per_viewer_and_student(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let parent = person_id(&store, "parent").await;
+    let a = person_id(&store, "student-a").await;
+    let b = person_id(&store, "student-b").await;
+    assert_eq!(store.find_diary_visit(parent, a).await.expect("none"), None);
+    let first = DiaryVisit { at: 5_000, seen_lessons: vec![] };
+    store.record_diary_visit(parent, a, &first).await.expect("record");
+    assert_eq!(store.find_diary_visit(parent, a).await.expect("one"), Some(first));
+    let second = DiaryVisit { at: 9_000, seen_lessons: vec![LessonId(3), LessonId(7)] };
+    store.record_diary_visit(parent, a, &second).await.expect("again");
+    assert_eq!(store.find_diary_visit(parent, a).await.expect("moved"), Some(second));
+    assert_eq!(store.find_diary_visit(parent, b).await.expect("other child"), None);
+    assert_eq!(store.find_diary_visit(a, a).await.expect("other viewer"), None);
+}
+
+pub async fn announcements_are_stored_counted_listed_and_reviewed(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let teacher = person_id(&store, "teacher").await;
+    let admin = person_id(&store, "admin").await;
+    let a5 = class_id(&store, "5А").await;
+    let b5 = class_id(&store, "5Б").await;
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("s1").id;
+    let new = |uid: &str, status, classes: Vec<ClassId>, at| NewAnnouncement {
+        uid: uid.into(),
+        school_id: school,
+        sender_id: teacher,
+        body: format!("Собрание {uid}"),
+        status,
+        recipient_count: 3,
+        created_at: at,
+        classes,
+    };
+    let first = store
+        .insert_announcement(
+            &new("an-1", AnnouncementStatus::Delivered, vec![a5], 10_000),
+            audit("announcement.send"),
+        )
+        .await
+        .expect("insert");
+    assert_eq!(first.uid, "an-1");
+    assert_eq!(first.sender_name, "Петров П. И.");
+    assert_eq!(first.classes, [(a5, "5А".to_string())]);
+    assert_eq!(first.status, AnnouncementStatus::Delivered);
+    let held = store
+        .insert_announcement(
+            &new("an-2", AnnouncementStatus::Held, vec![b5, a5], 20_000),
+            audit("announcement.hold"),
+        )
+        .await
+        .expect("insert held");
+    assert_eq!(held.classes.len(), 2);
+    assert!(matches!(
+        store
+            .insert_announcement(
+                &new("an-1", AnnouncementStatus::Delivered, vec![a5], 30_000),
+                audit("announcement.send")
+            )
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(store.count_announcements_since(teacher, 10_000).await.expect("count"), 2);
+    assert_eq!(store.count_announcements_since(teacher, 10_001).await.expect("count"), 1);
+    assert_eq!(store.count_announcements_since(admin, 0).await.expect("count"), 0);
+    let uids = |v: Vec<AnnouncementRow>| v.into_iter().map(|a| a.uid).collect::<Vec<_>>();
+    assert_eq!(uids(store.list_class_announcements(a5, 10).await.expect("class")), ["an-1"]);
+    assert!(store.list_class_announcements(b5, 10).await.expect("class").is_empty());
+    assert_eq!(
+        uids(store.list_school_announcements(school, 10).await.expect("school")),
+        ["an-2", "an-1"]
+    );
+    assert_eq!(uids(store.list_sender_announcements(teacher, 1).await.expect("own")), ["an-2"]);
+    store
+        .review_announcement(
+            held.id,
+            &[AnnouncementStatus::Held],
+            AnnouncementStatus::Delivered,
+            admin,
+            40_000,
+            audit("announcement.release"),
+        )
+        .await
+        .expect("release");
+    assert_eq!(uids(store.list_class_announcements(b5, 10).await.expect("class")), ["an-2"]);
+    let released = store.get_announcement("an-2").await.expect("get");
+    assert_eq!((released.reviewed_by, released.reviewed_at), (Some(admin), Some(40_000)));
+    assert!(matches!(
+        store
+            .review_announcement(
+                held.id,
+                &[AnnouncementStatus::Held],
+                AnnouncementStatus::Delivered,
+                admin,
+                41_000,
+                audit("announcement.release"),
+            )
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store
+        .review_announcement(
+            first.id,
+            &[AnnouncementStatus::Delivered, AnnouncementStatus::Held],
+            AnnouncementStatus::Recalled,
+            admin,
+            50_000,
+            audit("announcement.recall"),
+        )
+        .await
+        .expect("recall");
+    assert_eq!(uids(store.list_class_announcements(a5, 10).await.expect("class")), ["an-2"]);
+    assert_eq!(
+        store.get_announcement("an-1").await.expect("get").status,
+        AnnouncementStatus::Recalled
+    );
+    assert!(matches!(store.get_announcement("nope").await, Err(StoreError::NotFound(_))));
+    let actions: Vec<String> = store
+        .list_audit(0, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|r| r.event.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "test.seed",
+            "announcement.send",
+            "announcement.hold",
+            "announcement.release",
+            "announcement.recall"
+        ],
+        "every change is audited with it, a refused one not at all"
+    );
+}
