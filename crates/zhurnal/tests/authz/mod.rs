@@ -60,6 +60,36 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/classes/{class}") => {
             Target(&["teacher-1", "class-teacher-1", "school-admin-1"], &[])
         }
+        (
+            "GET",
+            "/diary/{student}/marks"
+            | "/diary/{student}/feed"
+            | "/api/v1/diary/{student}/week"
+            | "/api/v1/diary/{student}/marks"
+            | "/api/v1/diary/{student}/feed",
+        ) => Target(
+            &["parent-1", "student-teen-1", "student-child-1", "class-teacher-1", "school-admin-1"],
+            &[],
+        ),
+        // Averages of every subject and the parents' contacts: the class teacher and the admin.
+        ("GET", "/classes/{class}/summary") => Target(&["class-teacher-1", "school-admin-1"], &[]),
+        // The page is for people of a school; the API answers everyone (an empty list).
+        ("GET", "/announcements") => Personas(&[
+            "teacher-1",
+            "class-teacher-1",
+            "school-admin-1",
+            "parent-1",
+            "student-teen-1",
+            "student-child-1",
+        ]),
+        ("GET", "/api/v1/announcements") => Session,
+        // Teachers post to the classes they teach or lead; the admin to the school's classes.
+        ("POST", "/announcements" | "/api/v1/announcements") => {
+            Target(&["teacher-1", "class-teacher-1", "school-admin-1"], &[])
+        }
+        ("POST", "/announcements/{id}/release" | "/announcements/{id}/recall") => {
+            Target(&["school-admin-1"], &[])
+        }
         ("GET", "/admin") => Personas(&["school-admin-1"]),
         ("GET", "/region") => Personas(&["regional-admin-1"]),
         ("GET", "/security") => Personas(&["security-officer-1"]),
@@ -104,6 +134,28 @@ impl Targets {
         let child = env.persona_uid("student-child-1");
         let taught_student = first_student(taught_class).await;
 
+        // An announcement of the persona's school to moderate; someone else's is made up.
+        let mut ct = Browser::new();
+        assert_eq!(login(env, &mut ct, "class-teacher-1").await.status, 200);
+        let token = csrf(env, &mut ct).await;
+        let class_field = class_9a.0.to_string();
+        let posted = ct
+            .request(
+                reqwest::Method::POST,
+                &env.url("/announcements"),
+                Some(&[
+                    ("class", &class_field),
+                    ("text", "Классный час в пятницу."),
+                    ("csrf", &token),
+                ]),
+                &[("origin", env.base.as_str())],
+            )
+            .await;
+        assert_eq!(posted.status, 200, "{}", posted.body);
+        let list: serde_json::Value =
+            serde_json::from_str(&ct.get(&env.url("/api/v1/announcements")).await.body).unwrap();
+        let announcement = list["sent"][0]["id"].as_str().expect("announcement id").to_string();
+
         let mut by_persona = BTreeMap::new();
         for &p in PERSONAS {
             let (own_class, own_student) = match p {
@@ -116,6 +168,7 @@ impl Targets {
             m.insert("class", (own_class.0.to_string(), other_class.0.to_string()));
             m.insert("student", (own_student, other_student.clone()));
             m.insert("file", ("app.css".to_string(), "app.js".to_string()));
+            m.insert("id", (announcement.clone(), "00000000-0000-0000-0000-000000000000".into()));
             by_persona.insert(p, m);
         }
         by_persona.insert("anonymous", by_persona["teacher-1"].clone());
@@ -192,7 +245,8 @@ async fn every_route_allows_and_denies_as_specified() {
                     }
                 };
                 let path = targets.fill(persona, route.path, own);
-                let status = probe(&env, &mut browsers, persona, route.method, &path).await;
+                let body = body(&targets, persona, route.path, own);
+                let status = probe(&env, &mut browsers, persona, route.method, &path, body).await;
                 cells += 1;
                 // A public route may still refuse (a callback without a state is a 403 refusal
                 // page); it must just never ask for a session.
@@ -204,6 +258,8 @@ async fn every_route_allows_and_denies_as_specified() {
                 let denied_right = match persona {
                     "anonymous" if route.method == "GET" => status == 401,
                     "anonymous" => status == 401 || status == 403,
+                    // Someone else's object may be one that does not exist (a made-up id).
+                    _ if !own => status == 403 || status == 404,
                     _ => status == 403,
                 };
                 let whose = if own { "own" } else { "other" };
@@ -228,6 +284,31 @@ async fn every_route_allows_and_denies_as_specified() {
     assert!(failures.is_empty(), "authorization matrix mismatches:\n{}", failures.join("\n"));
 }
 
+/// A valid request body for a write route, aimed at the persona's own or someone else's
+/// target, so that only the policy can refuse it.
+enum Body {
+    Form(Vec<(String, String)>),
+    Json(serde_json::Value),
+}
+
+fn body(targets: &Targets, persona: &str, path: &str, own: bool) -> Body {
+    let class = || {
+        let (mine, theirs) = &targets.by_persona[persona]["class"];
+        if own { mine.clone() } else { theirs.clone() }
+    };
+    match path {
+        "/announcements" => Body::Form(vec![
+            ("class".into(), class()),
+            ("text".into(), "Завтра экскурсия, сбор в 9:00.".into()),
+        ]),
+        "/api/v1/announcements" => Body::Json(serde_json::json!({
+            "classes": [class().parse::<i64>().expect("class id")],
+            "text": "Родительское собрание в четверг в 18:00.",
+        })),
+        _ => Body::Form(Vec::new()),
+    }
+}
+
 /// One request as `persona`. State-changing requests get a fresh session (they may end it,
 /// like logout) and a valid CSRF token, so only the policy can refuse them.
 async fn probe(
@@ -236,6 +317,7 @@ async fn probe(
     persona: &str,
     method: &str,
     path: &str,
+    body: Body,
 ) -> u16 {
     let url = env.url(path);
     if method == "GET" {
@@ -252,8 +334,28 @@ async fn probe(
         csrf(env, &mut b).await
     };
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let page = b
-        .request(method, &url, Some(&[("csrf", token.as_str())]), &[("origin", env.base.as_str())])
-        .await;
-    page.hops[0].0
+    match body {
+        Body::Form(mut fields) => {
+            fields.push(("csrf".into(), token));
+            let fields: Vec<(&str, &str)> =
+                fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let page =
+                b.request(method, &url, Some(&fields), &[("origin", env.base.as_str())]).await;
+            page.hops[0].0
+        }
+        Body::Json(json) => {
+            let cookies: Vec<String> = b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            reqwest::Client::new()
+                .request(method, &url)
+                .header("cookie", cookies.join("; "))
+                .header("x-csrf-token", token)
+                .header("origin", env.base.as_str())
+                .json(&json)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }
+    }
 }
