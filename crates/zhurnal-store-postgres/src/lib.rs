@@ -13,6 +13,7 @@
 //! row in `grant_role` (so concurrent grants do not duplicate).
 
 mod batch;
+mod journal;
 mod rows;
 
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! opens every write transaction with `BEGIN IMMEDIATE` and a pool of readers.
 
 mod batch;
+mod journal;
 mod rows;
 
 use std::path::Path;

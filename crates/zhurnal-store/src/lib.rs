@@ -12,6 +12,7 @@ pub mod batch;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+pub mod journal;
 pub mod model;
 pub mod schedule;
 mod store;
@@ -19,5 +20,6 @@ mod store;
 pub use audit::{AuditRecord, AuditSealer, NewAudit};
 pub use batch::{Batch, BatchStats};
 pub use error::{StoreError, StoreResult};
+pub use journal::JournalStore;
 pub use model::*;
 pub use store::{Backend, Store};
