@@ -2,6 +2,7 @@
 //! path calls the same authorization policy and writes the same audit records.
 
 pub mod clock;
+pub mod journal;
 pub mod keys;
 pub mod login;
 

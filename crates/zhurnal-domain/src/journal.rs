@@ -74,6 +74,93 @@ pub fn correction_reason(input: Option<&str>) -> Result<String, JournalError> {
     Ok(reason.to_string())
 }
 
+/// The largest homework file accepted (10 МБ): enough for a scanned worksheet, small enough
+/// to keep the database and the pupils' mobile data in check.
+pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+
+/// Why a homework file is refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FileError {
+    #[error("файл пустой: выберите файл с содержимым")]
+    Empty,
+    #[error("файл «{name}» слишком большой: {size} байт, допускается не более {max} байт (10 МБ)")]
+    TooLarge { name: String, size: usize, max: usize },
+    #[error(
+        "тип файла «{name}» не допускается: прикрепляйте PDF, изображения (PNG, JPEG), текст (TXT) или документы Office/OpenDocument (DOCX, XLSX, PPTX, ODT, ODS, ODP)"
+    )]
+    Forbidden { name: String },
+    #[error(
+        "содержимое файла «{name}» не соответствует расширению: файл повреждён или переименован"
+    )]
+    Mismatch { name: String },
+    #[error("имя файла должно быть от 1 до 200 символов без служебных знаков")]
+    BadName,
+}
+
+/// An accepted homework file: the cleaned name and the content type Zhurnal serves it with
+/// (decided here from the extension and the content, never taken from the uploader).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HomeworkFile {
+    pub name: String,
+    pub content_type: &'static str,
+}
+
+/// Allowed extensions, their content type and the signature the content must start with.
+const ALLOWED: &[(&str, &str, &[u8])] = &[
+    ("pdf", "application/pdf", b"%PDF-"),
+    ("png", "image/png", b"\x89PNG\r\n\x1a\n"),
+    ("jpg", "image/jpeg", b"\xff\xd8\xff"),
+    ("jpeg", "image/jpeg", b"\xff\xd8\xff"),
+    ("txt", "text/plain; charset=utf-8", b""),
+    (
+        "docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        b"PK\x03\x04",
+    ),
+    ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", b"PK\x03\x04"),
+    (
+        "pptx",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        b"PK\x03\x04",
+    ),
+    ("odt", "application/vnd.oasis.opendocument.text", b"PK\x03\x04"),
+    ("ods", "application/vnd.oasis.opendocument.spreadsheet", b"PK\x03\x04"),
+    ("odp", "application/vnd.oasis.opendocument.presentation", b"PK\x03\x04"),
+];
+
+/// Checks a homework file's name, size and type. Types that a browser could execute or
+/// render as a page (HTML, SVG, scripts) are refused whatever their name says.
+pub fn check_homework_file(name: &str, content: &[u8]) -> Result<HomeworkFile, FileError> {
+    let name = name.trim();
+    let clean = name.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    if clean.is_empty() || clean.chars().count() > 200 || clean.chars().any(char::is_control) {
+        return Err(FileError::BadName);
+    }
+    if content.is_empty() {
+        return Err(FileError::Empty);
+    }
+    if content.len() > MAX_ATTACHMENT_BYTES {
+        return Err(FileError::TooLarge {
+            name: clean.to_string(),
+            size: content.len(),
+            max: MAX_ATTACHMENT_BYTES,
+        });
+    }
+    let ext = clean.rsplit_once('.').map(|(_, e)| e.to_lowercase()).unwrap_or_default();
+    let Some((_, content_type, magic)) = ALLOWED.iter().find(|(e, _, _)| *e == ext) else {
+        return Err(FileError::Forbidden { name: clean.to_string() });
+    };
+    let matches = if ext == "txt" {
+        std::str::from_utf8(content).is_ok()
+    } else {
+        content.starts_with(magic)
+    };
+    if !matches {
+        return Err(FileError::Mismatch { name: clean.to_string() });
+    }
+    Ok(HomeworkFile { name: clean.to_string(), content_type })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +236,32 @@ mod tests {
         assert_eq!(correction_reason(Some(" пересдача ")), Ok("пересдача".to_string()));
         let long = "а".repeat(MAX_REASON_CHARS + 1);
         assert!(matches!(correction_reason(Some(&long)), Err(JournalError::ReasonTooLong { .. })));
+    }
+
+    #[test]
+    fn homework_files_are_checked_by_extension_and_content() {
+        let pdf = check_homework_file("C:\\Users\\t\\Задание 1.PDF", b"%PDF-1.7 ...").expect("pdf");
+        assert_eq!(
+            pdf,
+            HomeworkFile { name: "Задание 1.PDF".into(), content_type: "application/pdf" }
+        );
+        assert_eq!(
+            check_homework_file("notes.txt", "домашнее задание".as_bytes()).map(|f| f.content_type),
+            Ok("text/plain; charset=utf-8")
+        );
+        assert!(matches!(
+            check_homework_file("page.html", b"<script>alert(1)</script>"),
+            Err(FileError::Forbidden { .. })
+        ));
+        assert!(matches!(check_homework_file("run.exe", b"MZ"), Err(FileError::Forbidden { .. })));
+        assert!(matches!(
+            check_homework_file("fake.pdf", b"<html>"),
+            Err(FileError::Mismatch { .. })
+        ));
+        assert_eq!(check_homework_file("empty.pdf", b""), Err(FileError::Empty));
+        assert_eq!(check_homework_file("  ", b"x"), Err(FileError::BadName));
+        let big = vec![b'a'; MAX_ATTACHMENT_BYTES + 1];
+        assert!(matches!(check_homework_file("big.txt", &big), Err(FileError::TooLarge { .. })));
+        assert!(check_homework_file("ok.txt", &big[1..]).is_ok());
     }
 }
