@@ -5,5 +5,6 @@
 
 mod support;
 
+mod journal;
 mod login;
 mod pages;
