@@ -81,14 +81,12 @@ impl<'a> Api<'a> {
     }
 }
 
-/// Teacher-1's first own (not substituted) lesson today, preferring the class of
-/// student-teen-1 (so parent-1 is a parent of that class).
+/// Teacher-1's first own (not substituted) lesson today.
 struct Lesson {
     assignment: AssignmentId,
     number: u8,
     students: Vec<String>,
     work_type: i64,
-    teen_in_class: bool,
 }
 
 async fn person(env: &Env, persona: &str) -> PersonId {
@@ -104,21 +102,12 @@ async fn person(env: &Env, persona: &str) -> PersonId {
 async fn teacher_lesson(env: &Env) -> Lesson {
     let store = &env.app.store;
     let teacher = person(env, "teacher-1").await;
-    let teen = person(env, "student-teen-1").await;
     let today = env.app.today();
     let day = store.list_teacher_day_all(teacher, today).await.expect("day");
-    let own: Vec<_> = day.iter().filter(|l| l.teacher_id == teacher).collect();
-    assert!(!own.is_empty(), "teacher-1 has lessons on the demo Monday");
-    let mut chosen = own[0];
-    let mut teen_in_class = false;
-    for l in &own {
-        let students = store.list_journal_students(l.assignment.id, today).await.expect("students");
-        if students.iter().any(|s| s.person.id == teen) {
-            chosen = l;
-            teen_in_class = true;
-            break;
-        }
-    }
+    let chosen = day
+        .iter()
+        .find(|l| l.teacher_id == teacher)
+        .expect("teacher-1 has lessons on the demo Monday");
     let students = store
         .list_journal_students(chosen.assignment.id, today)
         .await
@@ -128,13 +117,7 @@ async fn teacher_lesson(env: &Env) -> Lesson {
         .collect();
     let a = store.get_journal_assignment(chosen.assignment.id).await.expect("assignment");
     let work_type = store.list_work_types(a.school_id).await.expect("work types")[0].id.0;
-    Lesson {
-        assignment: chosen.assignment.id,
-        number: chosen.lesson_number,
-        students,
-        work_type,
-        teen_in_class,
-    }
+    Lesson { assignment: chosen.assignment.id, number: chosen.lesson_number, students, work_type }
 }
 
 fn pdf() -> Vec<u8> {
@@ -271,17 +254,7 @@ async fn a_teacher_keeps_the_journal_and_every_change_is_recorded() {
     assert!(row["formula"].as_str().unwrap_or("").contains('×'), "{row}");
     assert_eq!(env.audit("final_mark.set").await.len(), 1);
 
-    // The parent of a student of the class downloads the file; a family outside does not.
-    assert!(l.teen_in_class, "TEMP: is teacher-1 teaching the teen's class?");
-    if l.teen_in_class {
-        let mut p = Browser::new();
-        login(&env, &mut p, "parent-1").await;
-        let pa = Api::new(&env, &mut p).await;
-        assert_eq!(pa.get(&url).await.status, 200);
-        let mut c = Browser::new();
-        login(&env, &mut c, "student-teen-1").await;
-        assert_eq!(Api::new(&env, &mut c).await.get(&url).await.status, 200);
-    }
+    // A pupil of another class (and her parent's other child) cannot download it.
     let mut child = Browser::new();
     login(&env, &mut child, "student-child-1").await;
     let ca = Api::new(&env, &mut child).await;
@@ -449,4 +422,65 @@ async fn the_openapi_document_describes_every_api_route() {
     assert!(checked >= 11, "{checked}");
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     assert!(doc["components"]["schemas"]["Grid"].is_object());
+}
+
+#[tokio::test]
+async fn homework_files_reach_the_class_and_its_parents_only() {
+    let env = Env::start().await;
+    let store = &env.app.store;
+    let today = env.app.today();
+    let teen = person(&env, "student-teen-1").await;
+    let class = store
+        .list_enrolments(teen)
+        .await
+        .expect("enrolments")
+        .into_iter()
+        .find(|e| e.departed_on.is_none())
+        .expect("enrolled")
+        .class_id;
+    // Some lesson of the teen's class this week, uploaded by the teacher of that assignment.
+    let mut found = None;
+    for a in store.list_class_assignments(class).await.expect("assignments") {
+        let week = store
+            .list_assignment_lessons(a.id, today, today + chrono::Duration::days(5))
+            .await
+            .expect("lessons");
+        if let Some(l) = week.into_iter().find(|l| !l.substitution) {
+            found = Some((a, l));
+            break;
+        }
+    }
+    let (a, lesson) = found.expect("the class has lessons this week");
+    let actor = env.app.actor(a.teacher_id).await.expect("actor");
+    let caller = zhurnal_app::journal::Caller {
+        actor: &actor,
+        audit: zhurnal_app::login::AuditContext { source_ip: None, session_hash: None },
+        role: "teacher",
+    };
+    let key = zhurnal_store::journal::LessonKey {
+        assignment: a.id,
+        date: lesson.date,
+        lesson_number: lesson.lesson_number,
+    };
+    let file =
+        env.app.journal_upload(&caller, key, "Параграф 12.pdf", pdf()).await.expect("upload");
+    let url = format!("/api/v1/attachments/{}", file.uid);
+    for (persona, status) in [
+        ("parent-1", 200),
+        ("student-teen-1", 200),
+        ("class-teacher-1", 200),
+        ("school-admin-1", 200),
+        ("student-child-1", 403),
+        ("teacher-1", 403),
+        ("regional-admin-1", 403),
+    ] {
+        let mut b = Browser::new();
+        assert_eq!(login(&env, &mut b, persona).await.status, 200, "{persona}");
+        let got = Api::new(&env, &mut b).await.get(&url).await;
+        assert_eq!(got.status, status, "{persona}");
+        if status == 200 {
+            assert_eq!(got.bytes, pdf(), "{persona}");
+            assert_eq!(got.content_type, "application/pdf");
+        }
+    }
 }
