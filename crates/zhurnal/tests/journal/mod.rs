@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use zhurnal_domain::{AssignmentId, PersonId};
 
-use crate::support::{Browser, Env, csrf, login};
+use crate::support::{Browser, Db, Env, csrf, login};
 
 /// A JSON client riding on a logged-in browser's cookies.
 struct Api<'a> {
@@ -126,7 +126,17 @@ fn pdf() -> Vec<u8> {
 
 #[tokio::test]
 async fn a_teacher_keeps_the_journal_and_every_change_is_recorded() {
-    let env = Env::start().await;
+    keep_the_journal(Env::start().await).await;
+}
+
+#[tokio::test]
+async fn a_teacher_keeps_the_journal_on_postgres() {
+    if let Some(env) = Env::start_on(Db::Postgres).await {
+        keep_the_journal(env).await;
+    }
+}
+
+async fn keep_the_journal(env: Env) {
     let l = teacher_lesson(&env).await;
     let mut b = Browser::new();
     assert_eq!(login(&env, &mut b, "teacher-1").await.status, 200);
