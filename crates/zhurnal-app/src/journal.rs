@@ -314,15 +314,15 @@ impl App {
     pub async fn journal_create_mark(
         &self,
         caller: &Caller<'_>,
-        key: LessonKey,
-        student_uid: &str,
-        value: &str,
-        work_type: WorkTypeId,
-        comment: Option<String>,
+        entry: &MarkEntry,
     ) -> Result<MarkRow, AppError> {
+        let key = entry.lesson;
+        let work_type = entry.work_type;
         let ctx = self.editable_lesson(caller, key, EntryKind::MarkOrAttendance).await?;
-        let student = self.journal_student(&ctx, key.date, student_uid).await?;
-        let (value, weight, comment) = Self::parse_mark(&ctx, value, work_type, comment)?;
+        let student = self.journal_student(&ctx, key.date, &entry.student).await?;
+        let (value, weight, comment) =
+            Self::parse_mark(&ctx, &entry.value, work_type, entry.comment.clone())?;
+        let external_id = entry.client_key.as_deref().map(|k| client_key(caller, k)).transpose()?;
         let audit = caller
             .event(self, "mark.create")
             .target("mark", "new")
@@ -332,6 +332,7 @@ impl App {
                 "student": student.0, "new": value.code(), "work_type": work_type.0,
             }));
         let mark = NewMark {
+            external_id,
             lesson: key,
             student,
             value,
@@ -341,7 +342,14 @@ impl App {
             author: caller.actor.person,
             at: self.now_micros(),
         };
-        Ok(self.store.create_mark(&mark, audit).await?)
+        let row = self.store.create_mark(&mark, audit).await?;
+        // A reused key names the mark it created; anything else is a client error.
+        if row.student_id != student || row.value != value {
+            return Err(invalid(
+                "ключ повтора (Idempotency-Key) уже использован для другой отметки: создайте новый",
+            ));
+        }
+        Ok(row)
     }
 
     async fn editable_mark(
@@ -483,17 +491,23 @@ impl App {
         Ok(self.store.update_lesson(key, topic, homework, audit).await?)
     }
 
+    /// Attaches a homework file; a retried upload with the same `client_key` stores it once.
     pub async fn journal_upload(
         &self,
         caller: &Caller<'_>,
         key: LessonKey,
         file_name: &str,
         content: Vec<u8>,
+        client: Option<&str>,
     ) -> Result<AttachmentRow, AppError> {
         let ctx = self.editable_lesson(caller, key, EntryKind::TopicOrHomework).await?;
         let checked = journal::check_homework_file(file_name, &content).map_err(invalid)?;
         let sha256 = hex::encode(Sha256::digest(&content));
-        let uid = uuid::Uuid::new_v4().simple().to_string();
+        let uid = match client {
+            // Derived, so the key itself never becomes a public download link.
+            Some(k) => hex::encode(&Sha256::digest(client_key(caller, k)?.as_bytes())[..16]),
+            None => uuid::Uuid::new_v4().simple().to_string(),
+        };
         let audit = caller
             .event(self, "attachment.upload")
             .target("attachment", &uid)
@@ -680,6 +694,33 @@ impl App {
             reason: "доступно только администратору этой школы",
         }))
     }
+}
+
+/// A mark to create, as the API receives it.
+#[derive(Clone, Debug)]
+pub struct MarkEntry {
+    pub lesson: LessonKey,
+    /// The student's public id.
+    pub student: String,
+    pub value: String,
+    pub work_type: WorkTypeId,
+    pub comment: Option<String>,
+    /// The client's `Idempotency-Key`: a retried request creates nothing new.
+    pub client_key: Option<String>,
+}
+
+/// The stored form of a client's idempotency key, scoped to the person so keys of different
+/// users never meet.
+fn client_key(caller: &Caller<'_>, key: &str) -> Result<String, AppError> {
+    let ok = !key.is_empty()
+        && key.len() <= 64
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        return Err(invalid(
+            "заголовок Idempotency-Key: от 1 до 64 латинских букв, цифр, «-» или «_»",
+        ));
+    }
+    Ok(format!("client:{}:{key}", caller.actor.person))
 }
 
 fn cell_for(

@@ -329,10 +329,21 @@ impl JournalStore for PgStore {
 
     async fn create_mark(&self, m: &NewMark, audit: NewAudit) -> StoreResult<MarkRow> {
         let mut tx = self.write_tx().await?;
+        if let Some(key) = &m.external_id {
+            let existing =
+                sqlx::query(&format!("SELECT {MARK_COLS} FROM marks m WHERE m.external_id = $1"))
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            if let Some(row) = existing {
+                return mark_from(&row);
+            }
+        }
         let lesson = ensure_lesson(&mut tx, m.lesson).await?;
         let id: i64 = sqlx::query(
             "INSERT INTO marks (lesson_id, student_id, value, work_type_id, weight, comment, author_id, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+             created_at, updated_at, external_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
         )
         .bind(lesson)
         .bind(m.student.0)
@@ -342,6 +353,7 @@ impl JournalStore for PgStore {
         .bind(&m.comment)
         .bind(m.author.0)
         .bind(m.at)
+        .bind(&m.external_id)
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?
@@ -536,6 +548,15 @@ impl JournalStore for PgStore {
         audit: NewAudit,
     ) -> StoreResult<AttachmentRow> {
         let mut tx = self.write_tx().await?;
+        let existing =
+            sqlx::query(&format!("SELECT {ATTACHMENT_COLS} FROM attachments f WHERE f.uid = $1"))
+                .bind(&f.uid)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if let Some(row) = existing {
+            return attachment_from(&row);
+        }
         let lesson_id = ensure_lesson(&mut tx, lesson).await?;
         let size = i64::try_from(f.content.len()).map_err(|_| corrupt("size", "too large"))?;
         sqlx::query(

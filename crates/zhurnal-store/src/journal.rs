@@ -45,6 +45,9 @@ pub struct JournalMark {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewMark {
+    /// An idempotency key: a second create with the same key returns the first mark and
+    /// writes nothing (a retried request whose response was lost).
+    pub external_id: Option<String>,
     pub lesson: LessonKey,
     pub student: PersonId,
     pub value: MarkValue,
@@ -204,7 +207,8 @@ pub trait JournalStore: Send + Sync {
     async fn get_lesson(&self, id: LessonId) -> StoreResult<LessonRow>;
     /// A live (not deleted) mark with its lesson.
     async fn get_journal_mark(&self, id: MarkId) -> StoreResult<JournalMark>;
-    /// Creates the mark (and the lesson if needed) with a history line and the audit record.
+    /// Creates the mark (and the lesson if needed) with a history line and the audit record;
+    /// with an `external_id` already used, returns that mark and writes nothing.
     async fn create_mark(&self, mark: &NewMark, audit: NewAudit) -> StoreResult<MarkRow>;
     /// Corrects a mark, keeping old → new, who, when and why in `mark_history`.
     async fn update_mark(&self, change: &MarkChange, audit: NewAudit) -> StoreResult<MarkRow>;
@@ -235,6 +239,7 @@ pub trait JournalStore: Send + Sync {
         homework: Option<String>,
         audit: NewAudit,
     ) -> StoreResult<LessonRow>;
+    /// Stores a file; a `uid` already used returns the stored file and writes nothing.
     async fn add_attachment(
         &self,
         lesson: LessonKey,

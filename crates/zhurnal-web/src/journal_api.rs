@@ -6,12 +6,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
-use zhurnal_app::journal::{Caller, JournalView};
+use zhurnal_app::journal::{Caller, JournalView, MarkEntry};
 use zhurnal_domain::journal::MAX_ATTACHMENT_BYTES;
 use zhurnal_domain::{AssignmentId, AttendanceKind, MarkId, PeriodId, PeriodMarkValue, WorkTypeId};
 use zhurnal_store::journal::{AttachmentRow, FinalMarkKind, LessonKey};
@@ -65,6 +65,11 @@ pub struct JournalApi;
 
 pub(crate) fn caller(user: &CurrentUser) -> Caller<'_> {
     Caller { actor: &user.actor, audit: user.audit_context(), role: user.audit_role() }
+}
+
+/// The `Idempotency-Key` header, when sent.
+fn idempotency_key(headers: &HeaderMap) -> Option<String> {
+    headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 fn api_err(e: zhurnal_app::AppError) -> WebError {
@@ -412,7 +417,11 @@ fn mark_json(m: &MarkRow) -> MarkOut {
     post,
     path = "/api/v1/journal/{assignment}/marks",
     tag = "journal",
-    params(("assignment" = i64, Path, description = "Нагрузка id"), ("X-CSRF-Token" = String, Header, description = "The session's CSRF token")),
+    params(
+        ("assignment" = i64, Path, description = "Нагрузка id"),
+        ("X-CSRF-Token" = String, Header, description = "The session's CSRF token"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Client key of this entry: a retried request returns the first mark instead of creating another")
+    ),
     request_body = MarkInput,
     responses(
         (status = 201, description = "Created", body = MarkOut),
@@ -423,26 +432,23 @@ fn mark_json(m: &MarkRow) -> MarkOut {
 pub async fn create_mark(
     State(state): State<AppState>,
     user: CurrentUser,
+    headers: HeaderMap,
     Path(assignment): Path<i64>,
     Json(input): Json<MarkInput>,
 ) -> Result<Response, WebError> {
-    let key = LessonKey {
-        assignment: AssignmentId(assignment),
-        date: input.date,
-        lesson_number: input.lesson_number,
+    let entry = MarkEntry {
+        lesson: LessonKey {
+            assignment: AssignmentId(assignment),
+            date: input.date,
+            lesson_number: input.lesson_number,
+        },
+        student: input.student,
+        value: input.value,
+        work_type: WorkTypeId(input.work_type_id),
+        comment: input.comment,
+        client_key: idempotency_key(&headers),
     };
-    let mark = state
-        .app
-        .journal_create_mark(
-            &caller(&user),
-            key,
-            &input.student,
-            &input.value,
-            WorkTypeId(input.work_type_id),
-            input.comment,
-        )
-        .await
-        .map_err(api_err)?;
+    let mark = state.app.journal_create_mark(&caller(&user), &entry).await.map_err(api_err)?;
     Ok((StatusCode::CREATED, Json(mark_json(&mark))).into_response())
 }
 
@@ -668,7 +674,8 @@ pub const UPLOAD_BODY_LIMIT: usize = MAX_ATTACHMENT_BYTES + 1;
         ("date" = String, Path, description = "Lesson date, YYYY-MM-DD"),
         ("number" = u8, Path, description = "Lesson number in the day"),
         UploadQuery,
-        ("X-CSRF-Token" = String, Header, description = "CSRF token")
+        ("X-CSRF-Token" = String, Header, description = "CSRF token"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Client key: a retried upload stores the file once")
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file"),
     responses(
@@ -680,6 +687,7 @@ pub const UPLOAD_BODY_LIMIT: usize = MAX_ATTACHMENT_BYTES + 1;
 pub async fn upload_attachment(
     State(state): State<AppState>,
     user: CurrentUser,
+    headers: HeaderMap,
     Path((assignment, date, number)): Path<(i64, NaiveDate, u8)>,
     Query(q): Query<UploadQuery>,
     body: Result<Bytes, BytesRejection>,
@@ -696,7 +704,13 @@ pub async fn upload_attachment(
     let key = LessonKey { assignment: AssignmentId(assignment), date, lesson_number: number };
     let row = state
         .app
-        .journal_upload(&caller(&user), key, &q.name, body.to_vec())
+        .journal_upload(
+            &caller(&user),
+            key,
+            &q.name,
+            body.to_vec(),
+            idempotency_key(&headers).as_deref(),
+        )
         .await
         .map_err(api_err)?;
     Ok((StatusCode::CREATED, Json(attachment_out(&row))).into_response())

@@ -51,7 +51,15 @@
     }
   }
 
+  // Each entry carries its own key, so a retry after a lost response creates nothing twice.
+  function newKey() {
+    var b = new Uint8Array(16);
+    window.crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+  }
+
   function enqueue(op) {
+    if (op.method === "POST") { op.key = newKey(); }
     queue.push(op);
     setStatus();
     pump();
@@ -85,6 +93,7 @@
     busy = true;
     var op = queue[0];
     var headers = { "X-CSRF-Token": csrf };
+    if (op.key) { headers["Idempotency-Key"] = op.key; }
     var body = op.body;
     if (body !== undefined && !(body instanceof Blob)) {
       headers["Content-Type"] = "application/json";

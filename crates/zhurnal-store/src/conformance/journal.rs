@@ -124,6 +124,7 @@ pub async fn marks_are_created_corrected_and_deleted_with_history(store: Arc<dyn
     let test = work_type(&store, "test").await;
     let before = audit_count(&store).await;
     let new = NewMark {
+        external_id: None,
         lesson: key(a, 24, 2),
         student,
         value: MarkValue::Points(4),
@@ -210,6 +211,13 @@ pub async fn marks_are_created_corrected_and_deleted_with_history(store: Arc<dyn
     assert_eq!(deletion.and_then(|h| h.reason.as_deref()), Some("поставлена не тому"));
     // create ×2, update, delete: one audit record each, written with the change.
     assert_eq!(audit_count(&store).await, before + 4);
+    // A retried create with the same idempotency key returns the first mark, once.
+    let keyed = NewMark { external_id: Some("client:1:abc".into()), ..new.clone() };
+    let once = store.create_mark(&keyed, audit("mark.create")).await.expect("keyed");
+    let twice = store.create_mark(&keyed, audit("mark.create")).await.expect("retried");
+    assert_eq!(once, twice);
+    assert_eq!(audit_count(&store).await, before + 5);
+    let before = before + 1;
     // A refused write leaves neither the change nor its audit record.
     let ghost = NewMark { student: zhurnal_domain::PersonId(999_999), ..new };
     assert!(store.create_mark(&ghost, audit("mark.create")).await.is_err());
@@ -281,7 +289,15 @@ pub async fn lesson_topic_homework_and_files_are_kept(store: Arc<dyn Store>) {
         store.find_attachment("file-1").await.expect("find").expect("present");
     assert_eq!((found, assignment, content), (row, a, file.content.clone()));
     assert!(store.find_attachment("nope").await.expect("find").is_none());
-    assert!(store.add_attachment(key(a, 24, 2), &file, audit("attachment.upload")).await.is_err());
+    // The same uid again (a retried upload) returns the stored file and writes nothing.
+    let before = audit_count(&store).await;
+    let again = NewAttachment { content: b"other".to_vec(), ..file.clone() };
+    let retried = store
+        .add_attachment(key(a, 24, 2), &again, audit("attachment.upload"))
+        .await
+        .expect("retry");
+    assert_eq!((retried.uid.as_str(), retried.size_bytes), ("file-1", 13));
+    assert_eq!(audit_count(&store).await, before);
     assert!(matches!(
         store.get_lesson(zhurnal_domain::LessonId(999_999)).await,
         Err(StoreError::NotFound(_))

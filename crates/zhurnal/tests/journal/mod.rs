@@ -1,6 +1,8 @@
 //! The teacher's journal over HTTP: marks, attendance, topics, homework files, history,
 //! audit, locked periods, refusals and the OpenAPI document.
 
+mod browser;
+
 use serde_json::{Value, json};
 use zhurnal_domain::{AssignmentId, PersonId};
 
@@ -30,12 +32,25 @@ impl<'a> Api<'a> {
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let cookies = self.cookies.clone();
         let mut req = self
             .client
             .request(method, self.env.url(path))
             .header("cookie", cookies)
             .header("x-csrf-token", &self.csrf);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -160,6 +175,18 @@ async fn keep_the_journal(env: Env) {
     let four = api.post(&format!("/api/v1/journal/{a}/marks"), cell(&s1, "4")).await;
     assert_eq!(four.status, 201, "a second mark in the same cell");
     assert_eq!(five.body["lesson_id"], four.body["lesson_id"]);
+    // A retried request (same Idempotency-Key) returns the first mark and adds nothing.
+    let key = [("idempotency-key", "retry-1")];
+    let path = format!("/api/v1/journal/{a}/marks");
+    let r1 = api.send_with(reqwest::Method::POST, &path, Some(cell(&s2, "2")), &key).await;
+    let r2 = api.send_with(reqwest::Method::POST, &path, Some(cell(&s2, "2")), &key).await;
+    assert_eq!((r1.status, r2.status), (201, 201), "{}", r2.body);
+    assert_eq!(r1.body["id"], r2.body["id"]);
+    let other = api.send_with(reqwest::Method::POST, &path, Some(cell(&s2, "3")), &key).await;
+    assert_eq!(other.status, 422, "a key reused for another mark is refused");
+    let id2 = r1.body["id"].as_i64().expect("id");
+    let undo = api.delete(&format!("/api/v1/marks/{id2}"), json!({ "reason": "проверка" })).await;
+    assert_eq!(undo.status, 204);
     let bad = api.post(&format!("/api/v1/journal/{a}/marks"), cell(&s1, "7")).await;
     assert_eq!(bad.status, 422);
     assert!(bad.body["detail"].as_str().unwrap_or("").contains("не распознана"), "{}", bad.body);
@@ -229,11 +256,11 @@ async fn keep_the_journal(env: Env) {
     // Stored history and audit, written with each change.
     let from = env.app.today();
     let stored = env.app.store.list_assignment_mark_history(a, from, from).await.expect("history");
-    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert_eq!(stored.len(), 6, "{stored:?}");
     for (action, n) in [
-        ("mark.create", 2),
+        ("mark.create", 3),
         ("mark.update", 1),
-        ("mark.delete", 1),
+        ("mark.delete", 2),
         ("attendance.set", 3),
         ("attendance.clear", 1),
         ("lesson.update", 1),
@@ -473,7 +500,7 @@ async fn homework_files_reach_the_class_and_its_parents_only() {
         lesson_number: lesson.lesson_number,
     };
     let file =
-        env.app.journal_upload(&caller, key, "Параграф 12.pdf", pdf()).await.expect("upload");
+        env.app.journal_upload(&caller, key, "Параграф 12.pdf", pdf(), None).await.expect("upload");
     let url = format!("/api/v1/attachments/{}", file.uid);
     for (persona, status) in [
         ("parent-1", 200),
