@@ -405,7 +405,7 @@ impl App {
                             file_name: f.file_name.clone(),
                             content_type: f.content_type.clone(),
                             size_bytes: f.size_bytes,
-                            url: format!("/attachments/{}", f.uid),
+                            url: format!("/api/v1/attachments/{}", f.uid),
                         })
                         .collect(),
                     marks: marks
@@ -503,7 +503,7 @@ impl App {
             } else {
                 Vec::new()
             };
-            let finals = self.store.list_final_marks(access.student.id).await?;
+            let finals = self.store.list_student_final_marks(access.student.id).await?;
             let work_types = self.store.list_work_types(access.school.id).await?;
             let mut weights: Vec<u8> = work_types.iter().map(|w| w.weight).collect();
             weights.sort_unstable();

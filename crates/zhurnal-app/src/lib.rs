@@ -4,6 +4,7 @@
 pub mod announce;
 pub mod clock;
 pub mod diary;
+pub mod journal;
 pub mod keys;
 pub mod login;
 

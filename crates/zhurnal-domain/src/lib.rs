@@ -7,6 +7,7 @@
 pub mod announce;
 pub mod attendance;
 pub mod ids;
+pub mod journal;
 pub mod mark;
 pub mod period;
 pub mod policy;

@@ -23,6 +23,8 @@ pub enum Action {
     ViewJournal,
     /// Enter or correct marks, attendance, topics and homework.
     EditJournal,
+    /// Read a lesson's homework files (students of the class, their parents, staff).
+    ViewHomework,
     /// Set period, annual and final marks.
     SetPeriodMarks,
     /// The class teacher's summary of all subjects.
@@ -58,6 +60,7 @@ impl Action {
             Self::ViewRoster => "просмотр списка класса",
             Self::ViewJournal => "просмотр журнала",
             Self::EditJournal => "изменение журнала",
+            Self::ViewHomework => "просмотр файлов домашнего задания",
             Self::SetPeriodMarks => "выставление итоговых отметок",
             Self::ViewClassSummary => "сводка по классу",
             Self::ViewDiary => "просмотр дневника",
@@ -223,6 +226,19 @@ pub fn authorize(actor: &Actor, action: Action, resource: &Resource) -> Result<(
                 || is_class_teacher
                 || actor.teaching.iter().any(|t| t.assignment == *assignment)
         }
+        (ViewHomework, Resource::Assignment { assignment, class, .. }) => {
+            is_school_admin
+                || is_class_teacher
+                || actor.teaching.iter().any(|t| t.assignment == *assignment)
+                || actor.enrolled_in.iter().any(|(_, c)| c == class)
+        }
+        // A parent reads homework through the child: the caller names the child as a
+        // `Resource::Student` of the assignment's class.
+        (ViewHomework, Resource::Student { student, .. }) => {
+            actor.children.iter().any(|c| c.child == *student)
+                || *student == actor.person
+                || is_school_admin
+        }
         (EditJournal | SetPeriodMarks, Resource::Assignment { assignment, .. }) => {
             actor.teaching.iter().any(|t| t.assignment == *assignment)
         }
@@ -367,6 +383,40 @@ mod tests {
                 &Resource::Class { place: place(SCHOOL), class: OTHER_CLASS }
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn homework_files_are_for_the_class_its_families_and_staff() {
+        let student =
+            Actor { person: CHILD, enrolled_in: vec![(SCHOOL, CLASS)], ..Actor::default() };
+        assert!(authorize(&student, Action::ViewHomework, &journal(ASSIGNMENT, CLASS)).is_ok());
+        assert!(
+            authorize(&student, Action::ViewHomework, &journal(ASSIGNMENT, OTHER_CLASS)).is_err()
+        );
+        assert!(authorize(&teacher(), Action::ViewHomework, &journal(ASSIGNMENT, CLASS)).is_ok());
+        assert!(
+            authorize(&teacher(), Action::ViewHomework, &journal(OTHER_ASSIGNMENT, OTHER_CLASS))
+                .is_err()
+        );
+        assert!(authorize(&parent(), Action::ViewHomework, &diary(CHILD, CLASS)).is_ok());
+        assert!(authorize(&parent(), Action::ViewHomework, &diary(OTHER_CHILD, CLASS)).is_err());
+        assert!(authorize(&parent(), Action::ViewHomework, &journal(ASSIGNMENT, CLASS)).is_err());
+    }
+
+    #[test]
+    fn only_the_school_admin_reopens_a_period() {
+        let admin = Actor {
+            person: PersonId(4),
+            grants: vec![(Role::SchoolAdmin, RoleScope::School(SCHOOL))],
+            ..Actor::default()
+        };
+        let school = Resource::School(place(SCHOOL));
+        assert!(authorize(&admin, Action::ReopenPeriod, &school).is_ok());
+        assert!(authorize(&teacher(), Action::ReopenPeriod, &school).is_err());
+        assert!(
+            authorize(&admin, Action::ReopenPeriod, &Resource::School(place(OTHER_SCHOOL)))
+                .is_err()
         );
     }
 

@@ -215,7 +215,10 @@ impl DiaryStore for PgStore {
             .collect()
     }
 
-    async fn list_final_marks(&self, student: PersonId) -> StoreResult<Vec<FinalMarkRow>> {
+    async fn list_student_final_marks(
+        &self,
+        student: PersonId,
+    ) -> StoreResult<Vec<StudentFinalMark>> {
         let rows = sqlx::query(
             "SELECT student_id, assignment_id, kind, period_id, value, set_at FROM final_marks \
              WHERE student_id = $1 ORDER BY assignment_id, kind, period_id",
@@ -227,7 +230,7 @@ impl DiaryStore for PgStore {
         rows.iter()
             .map(|r| {
                 let value: String = get(r, "value")?;
-                Ok(FinalMarkRow {
+                Ok(StudentFinalMark {
                     student_id: PersonId(get(r, "student_id")?),
                     assignment_id: AssignmentId(get(r, "assignment_id")?),
                     kind: get(r, "kind")?,

@@ -14,6 +14,7 @@
 
 mod batch;
 mod diary;
+mod journal;
 mod rows;
 
 use std::sync::Arc;

@@ -56,6 +56,14 @@ pg_conformance_suite!(
     the_teacher_day_applies_substitutions,
     a_student_week_has_lessons_marks_and_attendance,
     subjects_and_work_types_list_per_school,
+    a_journal_assignment_knows_its_class_and_students,
+    assignment_lessons_follow_the_timetable_and_keep_extra_ones,
+    the_full_teacher_day_shows_lessons_given_to_a_substitute,
+    marks_are_created_corrected_and_deleted_with_history,
+    attendance_is_set_changed_and_cleared,
+    lesson_topic_homework_and_files_are_kept,
+    final_marks_are_set_replaced_and_removed,
+    a_period_is_reopened_and_closed_again,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

@@ -4,6 +4,7 @@
 
 mod batch;
 mod diary;
+mod journal;
 mod rows;
 
 use std::path::Path;

@@ -17,6 +17,9 @@ use zhurnal_domain::{AttendanceKind, ClassId, MarkValue, PersonId, Role, RoleSco
 use crate::batch::*;
 use crate::*;
 
+mod journal;
+pub use journal::*;
+
 /// A deterministic chain function for tests (the application uses HMAC-SHA-256).
 pub struct TestSealer;
 
@@ -56,7 +59,15 @@ macro_rules! conformance_suite {
             audit_records_form_a_chain,
             the_teacher_day_applies_substitutions,
             a_student_week_has_lessons_marks_and_attendance,
-            subjects_and_work_types_list_per_school
+            subjects_and_work_types_list_per_school,
+            a_journal_assignment_knows_its_class_and_students,
+            assignment_lessons_follow_the_timetable_and_keep_extra_ones,
+            the_full_teacher_day_shows_lessons_given_to_a_substitute,
+            marks_are_created_corrected_and_deleted_with_history,
+            attendance_is_set_changed_and_cleared,
+            lesson_topic_homework_and_files_are_kept,
+            final_marks_are_set_replaced_and_removed,
+            a_period_is_reopened_and_closed_again
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -95,7 +95,7 @@ pub async fn diary_marks_carry_subject_and_date_for_student_and_class(store: Arc
     assert!(store.list_class_attendance(b5, week.0, week.1).await.expect("5Б").is_empty());
     // The fixture has neither files nor period marks: the queries run and find none.
     assert!(store.list_class_attachments(a5, week.0, week.1).await.expect("files").is_empty());
-    assert!(store.list_final_marks(a).await.expect("final marks").is_empty());
+    assert!(store.list_student_final_marks(a).await.expect("final marks").is_empty());
 }
 
 pub async fn class_guardians_are_the_parents_of_current_students(store: Arc<dyn Store>) {

@@ -47,7 +47,7 @@ pub struct ClassAttendanceRow {
 
 /// Четвертная (period), годовая (annual) or итоговая (final) mark as set by the teacher.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FinalMarkRow {
+pub struct StudentFinalMark {
     pub student_id: PersonId,
     pub assignment_id: AssignmentId,
     /// `period`, `annual` or `final`.
@@ -137,7 +137,10 @@ pub trait DiaryStore: Send + Sync {
         to: NaiveDate,
     ) -> StoreResult<Vec<ClassAttendanceRow>>;
     /// Period, annual and final marks of a student.
-    async fn list_final_marks(&self, student: PersonId) -> StoreResult<Vec<FinalMarkRow>>;
+    async fn list_student_final_marks(
+        &self,
+        student: PersonId,
+    ) -> StoreResult<Vec<StudentFinalMark>>;
     /// Parents of the students enrolled in the class on `on`.
     async fn list_class_guardians(
         &self,

@@ -66,3 +66,29 @@ pub fn expand(
     out.sort_by_key(|l| (l.date, l.lesson_number));
     out
 }
+
+/// Adds held lessons that no timetable slot produced (an extra lesson, a moved one) to
+/// `lessons`, keeping the order by date and number.
+pub fn with_unscheduled(
+    mut lessons: Vec<ScheduledLesson>,
+    held: &[HeldLesson],
+    assignment: &AssignmentRow,
+) -> Vec<ScheduledLesson> {
+    for h in held.iter().filter(|h| h.assignment_id == assignment.id.0) {
+        if !lessons.iter().any(|l| l.lesson_id == Some(h.id)) {
+            lessons.push(ScheduledLesson {
+                date: h.date,
+                lesson_number: h.lesson_number,
+                assignment: assignment.clone(),
+                room: None,
+                teacher_id: assignment.teacher_id,
+                substitution: false,
+                lesson_id: Some(h.id),
+                topic: h.topic.clone(),
+                homework: h.homework.clone(),
+            });
+        }
+    }
+    lessons.sort_by_key(|l| (l.date, l.lesson_number));
+    lessons
+}

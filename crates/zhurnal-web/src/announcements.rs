@@ -245,6 +245,12 @@ pub struct AnnouncementList {
 }
 
 /// `GET /api/v1/announcements`
+#[utoipa::path(
+    get,
+    path = "/api/v1/announcements",
+    tag = "announcements",
+    responses((status = 200, description = "Received, sent and (for the school admin) held announcements"))
+)]
 pub async fn api_list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -287,6 +293,18 @@ pub struct PostAnnouncement {
 }
 
 /// `POST /api/v1/announcements`
+#[utoipa::path(
+    post,
+    path = "/api/v1/announcements",
+    tag = "announcements",
+    params(("X-CSRF-Token" = String, Header, description = "CSRF token")),
+    request_body(content = String, description = "{\"classes\": [class ids], \"text\": \"...\"}", content_type = "application/json"),
+    responses(
+        (status = 201, description = "Delivered, or held for review when sent in bulk at night"),
+        (status = 403, description = "Not a class you teach or lead", body = crate::journal_api::Problem),
+        (status = 422, description = "Rate limit, link outside the allow-list or empty text", body = crate::journal_api::Problem)
+    )
+)]
 pub async fn api_post(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -308,3 +326,8 @@ pub async fn api_post(
         .map_err(|e| WebError::from_app(e, true))?;
     Ok((StatusCode::CREATED, Json(AnnouncementView::from(&a))).into_response())
 }
+
+/// The announcements' part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(api_list, api_post))]
+pub struct AnnouncementsApi;

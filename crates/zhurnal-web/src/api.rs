@@ -12,7 +12,7 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::V
     Ok(Json(serde_json::json!({ "status": "ok", "database": state.app.store.backend().name() })))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MeChild {
     id: String,
     name: String,
@@ -20,7 +20,7 @@ pub struct MeChild {
     departed_on: Option<chrono::NaiveDate>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Me {
     id: String,
     name: String,
@@ -29,6 +29,16 @@ pub struct Me {
     csrf_token: String,
 }
 
+/// The signed-in person, their roles and children, and the CSRF token for writes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "me",
+    responses(
+        (status = 200, description = "The current user", body = Me),
+        (status = 401, description = "No session")
+    )
+)]
 pub async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Me>, WebError> {
     let children = state
         .app

@@ -283,6 +283,13 @@ pub async fn feed_page(
 }
 
 /// `GET /api/v1/diary/{student}/week?date=YYYY-MM-DD`
+#[utoipa::path(
+    get,
+    path = "/api/v1/diary/{student}/week",
+    tag = "diary",
+    params(("student" = String, Path, description = "Public id (uid) of the student"), ("date" = Option<String>, Query, description = "Any day of the week, YYYY-MM-DD (default: today)")),
+    responses((status = 200, description = "The week: lessons, topics, homework with files, marks, attendance"), (status = 403, description = "Not your child, class or school", body = crate::journal_api::Problem))
+)]
 pub async fn api_week(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -296,6 +303,13 @@ pub async fn api_week(
 }
 
 /// `GET /api/v1/diary/{student}/marks?period=ID&target=5`
+#[utoipa::path(
+    get,
+    path = "/api/v1/diary/{student}/marks",
+    tag = "diary",
+    params(("student" = String, Path, description = "Public id (uid) of the student"), ("period" = Option<i64>, Query, description = "Period id (default: the current one)"), ("target" = Option<String>, Query, description = "Target average for the planner, e.g. 4.5")),
+    responses((status = 200, description = "Marks by subject with weighted averages, their formula, period marks and the planner"), (status = 403, description = "Not your child, class or school", body = crate::journal_api::Problem))
+)]
 pub async fn api_marks(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -309,6 +323,13 @@ pub async fn api_marks(
 }
 
 /// `GET /api/v1/diary/{student}/feed`
+#[utoipa::path(
+    get,
+    path = "/api/v1/diary/{student}/feed",
+    tag = "diary",
+    params(("student" = String, Path, description = "Public id (uid) of the student")),
+    responses((status = 200, description = "New marks and homework since the viewer's last visit"), (status = 403, description = "Not your child, class or school", body = crate::journal_api::Problem))
+)]
 pub async fn api_feed(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -349,3 +370,8 @@ pub async fn class_summary(
     };
     render(SummaryPage { nav: Some(Nav::for_user(&user)), summary, contacts, period_title })
 }
+
+/// The diary's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(api_week, api_marks, api_feed))]
+pub struct DiaryApi;

@@ -8,6 +8,9 @@ mod api;
 mod auth;
 mod diary;
 mod error;
+mod journal;
+mod journal_api;
+pub mod openapi;
 mod pages;
 pub mod session;
 
@@ -15,11 +18,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use zhurnal_app::App;
 use zhurnal_esia::IdentityProvider;
@@ -111,6 +115,28 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/api/v1/diary/{student}/feed", public: false },
     RouteInfo { method: "GET", path: "/api/v1/announcements", public: false },
     RouteInfo { method: "POST", path: "/api/v1/announcements", public: false },
+    // Journal (классный журнал): pages, API and the OpenAPI document.
+    RouteInfo { method: "GET", path: "/journal/{assignment}", public: false },
+    RouteInfo { method: "POST", path: "/journal/{assignment}/periods/{period}", public: false },
+    RouteInfo { method: "GET", path: "/api/openapi.json", public: true },
+    RouteInfo { method: "GET", path: "/api/v1/journal/{assignment}", public: false },
+    RouteInfo { method: "POST", path: "/api/v1/journal/{assignment}/marks", public: false },
+    RouteInfo { method: "PUT", path: "/api/v1/marks/{mark}", public: false },
+    RouteInfo { method: "DELETE", path: "/api/v1/marks/{mark}", public: false },
+    RouteInfo { method: "PUT", path: "/api/v1/journal/{assignment}/attendance", public: false },
+    RouteInfo {
+        method: "PUT",
+        path: "/api/v1/journal/{assignment}/lessons/{date}/{number}",
+        public: false,
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/api/v1/journal/{assignment}/lessons/{date}/{number}/attachments",
+        public: false,
+    },
+    RouteInfo { method: "GET", path: "/api/v1/attachments/{uid}", public: false },
+    RouteInfo { method: "PUT", path: "/api/v1/journal/{assignment}/final-marks", public: false },
+    RouteInfo { method: "PUT", path: "/api/v1/periods/{period}", public: false },
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -142,6 +168,29 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/diary/{student}/marks", get(diary::api_marks))
         .route("/api/v1/diary/{student}/feed", get(diary::api_feed))
         .route("/api/v1/announcements", get(announcements::api_list).post(announcements::api_post))
+        // Journal (классный журнал): pages, API and the OpenAPI document.
+        .route("/journal/{assignment}", get(journal::journal_page))
+        .route("/journal/{assignment}/periods/{period}", post(journal::period_form))
+        .route("/api/openapi.json", get(openapi::openapi_json))
+        .route("/api/v1/journal/{assignment}", get(journal_api::journal_grid))
+        .route("/api/v1/journal/{assignment}/marks", post(journal_api::create_mark))
+        .route(
+            "/api/v1/marks/{mark}",
+            put(journal_api::update_mark).delete(journal_api::delete_mark),
+        )
+        .route("/api/v1/journal/{assignment}/attendance", put(journal_api::set_attendance))
+        .route(
+            "/api/v1/journal/{assignment}/lessons/{date}/{number}",
+            put(journal_api::update_lesson),
+        )
+        .route(
+            "/api/v1/journal/{assignment}/lessons/{date}/{number}/attachments",
+            post(journal_api::upload_attachment)
+                .layer(DefaultBodyLimit::max(journal_api::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/api/v1/attachments/{uid}", get(journal_api::download_attachment))
+        .route("/api/v1/journal/{assignment}/final-marks", put(journal_api::set_final_mark))
+        .route("/api/v1/periods/{period}", put(journal_api::set_period_state))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)

@@ -66,7 +66,7 @@ pub fn role_codes(user: &CurrentUser) -> Vec<String> {
     roles
 }
 
-fn render(t: impl Template) -> Result<Response, WebError> {
+pub(crate) fn render(t: impl Template) -> Result<Response, WebError> {
     Ok((StatusCode::OK, html_headers(), t.render()?).into_response())
 }
 
@@ -82,11 +82,15 @@ pub async fn landing(user: MaybeUser) -> Result<Response, WebError> {
 
 const STYLE: &str = include_str!("../static/app.css");
 const SCRIPT: &str = include_str!("../static/app.js");
+const JOURNAL_STYLE: &str = include_str!("../static/journal.css");
+const JOURNAL_SCRIPT: &str = include_str!("../static/journal.js");
 
 pub async fn static_file(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
         "app.css" => (STYLE, "text/css; charset=utf-8"),
         "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+        "journal.css" => (JOURNAL_STYLE, "text/css; charset=utf-8"),
+        "journal.js" => (JOURNAL_SCRIPT, "text/javascript; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=3600")], body)
@@ -119,6 +123,10 @@ struct TeacherToday {
     date: String,
     lessons: Vec<ScheduledLesson>,
     class_teacher_of: Vec<ClassRow>,
+    /// The teacher's own id: a substituted lesson shows who takes it.
+    me: zhurnal_domain::PersonId,
+    /// Journals of the classes the teacher leads (class teacher): link and title.
+    class_journals: Vec<(String, String)>,
 }
 
 pub async fn teacher_today(
@@ -129,16 +137,34 @@ pub async fn teacher_today(
         return Err(WebError::Denied("Страница «Мои уроки» доступна учителям.".into(), false));
     }
     let today = state.app.today();
-    let lessons = state.app.store.list_teacher_day(user.person.id, today).await?;
+    // Substituted lessons stay on the absent teacher's day, marked as given away.
+    let lessons = zhurnal_store::JournalStore::list_teacher_day_all(
+        state.app.store.as_ref(),
+        user.person.id,
+        today,
+    )
+    .await?;
     let mut class_teacher_of = Vec::new();
+    let mut class_journals = Vec::new();
     for c in &user.actor.class_teacher_of {
-        class_teacher_of.push(state.app.store.get_class(*c).await?);
+        let class = state.app.store.get_class(*c).await?;
+        for a in zhurnal_store::JournalStore::list_class_assignments(state.app.store.as_ref(), *c)
+            .await?
+        {
+            class_journals.push((
+                format!("/journal/{}", a.id),
+                format!("{}, {} — {}", a.subject_name, class.name(), a.teacher_name),
+            ));
+        }
+        class_teacher_of.push(class);
     }
     render(TeacherToday {
         nav: Some(Nav::for_user(&user)),
         date: russian_date(today),
         lessons,
         class_teacher_of,
+        me: user.person.id,
+        class_journals,
     })
 }
 

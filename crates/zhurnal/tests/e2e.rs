@@ -8,6 +8,7 @@ mod support;
 mod authz;
 mod browser;
 mod cli;
+mod journal;
 mod login;
 mod pages;
 

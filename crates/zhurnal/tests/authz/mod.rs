@@ -90,6 +90,24 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("POST", "/announcements/{id}/release" | "/announcements/{id}/recall") => {
             Target(&["school-admin-1"], &[])
         }
+        // Journal: the teacher of the assignment writes; the class teacher and the school admin
+        // read; reopening a closed period is the admin's.
+        ("GET", "/journal/{assignment}" | "/api/v1/journal/{assignment}") => {
+            Target(&["teacher-1", "class-teacher-1", "school-admin-1"], &[])
+        }
+        ("POST", "/journal/{assignment}/periods/{period}")
+        | ("PUT", "/api/v1/periods/{period}") => Target(&["school-admin-1"], &[]),
+        ("GET", "/api/openapi.json") => Public,
+        ("POST", "/api/v1/journal/{assignment}/marks")
+        | ("PUT", "/api/v1/marks/{mark}")
+        | ("DELETE", "/api/v1/marks/{mark}")
+        | ("PUT", "/api/v1/journal/{assignment}/attendance")
+        | ("PUT", "/api/v1/journal/{assignment}/lessons/{date}/{number}")
+        | ("POST", "/api/v1/journal/{assignment}/lessons/{date}/{number}/attachments")
+        | ("PUT", "/api/v1/journal/{assignment}/final-marks") => Target(&["teacher-1"], &[]),
+        // A homework file: the teacher, the school admin, and the class with its parents (none
+        // of the family personas is in teacher-1's class chosen below).
+        ("GET", "/api/v1/attachments/{uid}") => Target(&["teacher-1", "school-admin-1"], &[]),
         ("GET", "/admin") => Personas(&["school-admin-1"]),
         ("GET", "/region") => Personas(&["regional-admin-1"]),
         ("GET", "/security") => Personas(&["security-officer-1"]),
@@ -100,6 +118,16 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
 /// Concrete ids for each kind of path parameter, per persona: (own, other).
 struct Targets {
     by_persona: BTreeMap<&'static str, BTreeMap<&'static str, (String, String)>>,
+    journal: JournalTargets,
+}
+
+/// A lesson, student, work type and period of teacher-1's journal, for write bodies.
+struct JournalTargets {
+    date: String,
+    number: u64,
+    student: String,
+    work_type: i64,
+    current_period: i64,
 }
 
 impl Targets {
@@ -121,7 +149,15 @@ impl Targets {
             data.personas.iter().find(|x| x.id == p).and_then(|x| x.external_id.clone()).unwrap()
         };
         let teacher1 = persona_ext("teacher-1");
-        let taught = data.batch.assignments.iter().find(|a| a.teacher == teacher1).unwrap();
+        // A class of teacher-1's where none of the family personas studies.
+        let taught = data
+            .batch
+            .assignments
+            .iter()
+            .find(|a| {
+                a.teacher == teacher1 && !a.class.ends_with("-9А") && !a.class.ends_with("-3А")
+            })
+            .unwrap();
         let taught_class = class_id(&taught.class);
         let class_9a = class_id("demo-school-1-9А");
         let class_3a = class_id("demo-school-1-3А");
@@ -156,6 +192,86 @@ impl Targets {
             serde_json::from_str(&ct.get(&env.url("/api/v1/announcements")).await.body).unwrap();
         let announcement = list["sent"][0]["id"].as_str().expect("announcement id").to_string();
 
+        // Journal targets: teacher-1's assignment, and for everyone else an assignment of their
+        // class taught by someone else (the class teacher reads it, nobody else writes it).
+        let t1 = store.find_person_by_uid(&env.persona_uid("teacher-1")).await.unwrap().unwrap();
+        let ct1 =
+            store.find_person_by_uid(&env.persona_uid("class-teacher-1")).await.unwrap().unwrap();
+        let own_assignment = store
+            .list_class_assignments(taught_class)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.teacher_id == t1.id && a.external_id == taught.external_id)
+            .expect("teacher-1's assignment")
+            .id;
+        let foreign_assignment = |class: ClassId| async move {
+            store
+                .list_class_assignments(class)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|a| a.teacher_id != t1.id && a.teacher_id != ct1.id)
+                .expect("an assignment of another teacher")
+                .id
+        };
+        let assignment_9a = foreign_assignment(class_9a).await;
+        let assignment_3a = foreign_assignment(class_3a).await;
+        let assignment_other = foreign_assignment(other_class).await;
+        let mut t = Browser::new();
+        assert_eq!(login(env, &mut t, "teacher-1").await.status, 200);
+        let grid: serde_json::Value = serde_json::from_str(
+            &t.get(&env.url(&format!("/api/v1/journal/{}", own_assignment.0))).await.body,
+        )
+        .unwrap();
+        let lesson = grid["lessons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rfind(|l| !l["lesson_id"].is_null())
+            .expect("a held lesson")
+            .clone();
+        let mark = grid["students"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|st| st["cells"].as_array().unwrap().iter())
+            .flat_map(|c| c["marks"].as_array().unwrap().iter())
+            .map(|m| m["id"].as_i64().unwrap())
+            .next()
+            .expect("a mark in the current period");
+        let periods = grid["periods"].as_array().unwrap();
+        let closed = periods.iter().find(|p| !p["closed_on"].is_null()).expect("a closed period");
+        let journal = JournalTargets {
+            date: lesson["date"].as_str().unwrap().to_string(),
+            number: lesson["number"].as_u64().unwrap(),
+            student: grid["students"][0]["id"].as_str().unwrap().to_string(),
+            work_type: grid["work_types"][0]["id"].as_i64().unwrap(),
+            current_period: grid["period"]["id"].as_i64().unwrap(),
+        };
+        let t_token = csrf(env, &mut t).await;
+        let upload = reqwest::Client::new()
+            .post(env.url(&format!(
+                "/api/v1/journal/{}/lessons/{}/{}/attachments?name=task.pdf",
+                own_assignment.0, journal.date, journal.number
+            )))
+            .header(
+                "cookie",
+                t.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "),
+            )
+            .header("x-csrf-token", t_token)
+            .header("origin", env.base.as_str())
+            .header("content-type", "application/pdf")
+            .body(b"%PDF-1.4 homework".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(upload.status().is_success(), "{}", upload.status());
+        let upload: serde_json::Value = upload.json().await.unwrap();
+        let attachment = upload["uid"].as_str().expect("attachment uid").to_string();
+        let school2_year = store.list_academic_years(school2.id).await.unwrap()[0].id;
+        let school2_period = store.list_periods(school2_year).await.unwrap()[0].period.id;
+
         let mut by_persona = BTreeMap::new();
         for &p in PERSONAS {
             let (own_class, own_student) = match p {
@@ -169,10 +285,21 @@ impl Targets {
             m.insert("student", (own_student, other_student.clone()));
             m.insert("file", ("app.css".to_string(), "app.js".to_string()));
             m.insert("id", (announcement.clone(), "00000000-0000-0000-0000-000000000000".into()));
+            let assignment = match p {
+                "teacher-1" => own_assignment,
+                "student-child-1" => assignment_3a,
+                _ => assignment_9a,
+            };
+            m.insert("assignment", (assignment.0.to_string(), assignment_other.0.to_string()));
+            m.insert("period", (closed["id"].to_string(), school2_period.0.to_string()));
+            m.insert("mark", (mark.to_string(), "999999999".into()));
+            m.insert("date", (journal.date.clone(), journal.date.clone()));
+            m.insert("number", (journal.number.to_string(), journal.number.to_string()));
+            m.insert("uid", (attachment.clone(), "00000000-0000-0000-0000-000000000000".into()));
             by_persona.insert(p, m);
         }
         by_persona.insert("anonymous", by_persona["teacher-1"].clone());
-        Targets { by_persona }
+        Targets { by_persona, journal }
     }
 
     /// The path with every `{param}` replaced by the persona's own or other target.
@@ -245,7 +372,7 @@ async fn every_route_allows_and_denies_as_specified() {
                     }
                 };
                 let path = targets.fill(persona, route.path, own);
-                let body = body(&targets, persona, route.path, own);
+                let body = body(&targets, persona, route.method, route.path, own);
                 let status = probe(&env, &mut browsers, persona, route.method, &path, body).await;
                 cells += 1;
                 // A public route may still refuse (a callback without a state is a 403 refusal
@@ -258,9 +385,9 @@ async fn every_route_allows_and_denies_as_specified() {
                 let denied_right = match persona {
                     "anonymous" if route.method == "GET" => status == 401,
                     "anonymous" => status == 401 || status == 403,
-                    // Someone else's object may be one that does not exist (a made-up id).
-                    _ if !own => status == 403 || status == 404,
-                    _ => status == 403,
+                    // Someone else's object may be one that does not exist (a made-up id), and
+                    // an own one may be gone (a mark deleted by an earlier probe): never shown.
+                    _ => status == 403 || status == 404,
                 };
                 let whose = if own { "own" } else { "other" };
                 if status >= 500 {
@@ -289,9 +416,12 @@ async fn every_route_allows_and_denies_as_specified() {
 enum Body {
     Form(Vec<(String, String)>),
     Json(serde_json::Value),
+    /// A file upload: query string, content type, bytes.
+    Raw(String, &'static str, Vec<u8>),
 }
 
-fn body(targets: &Targets, persona: &str, path: &str, own: bool) -> Body {
+fn body(targets: &Targets, persona: &str, method: &str, path: &str, own: bool) -> Body {
+    let j = &targets.journal;
     let class = || {
         let (mine, theirs) = &targets.by_persona[persona]["class"];
         if own { mine.clone() } else { theirs.clone() }
@@ -304,6 +434,35 @@ fn body(targets: &Targets, persona: &str, path: &str, own: bool) -> Body {
         "/api/v1/announcements" => Body::Json(serde_json::json!({
             "classes": [class().parse::<i64>().expect("class id")],
             "text": "Родительское собрание в четверг в 18:00.",
+        })),
+        "/journal/{assignment}/periods/{period}" => Body::Form(vec![
+            ("open".into(), "1".into()),
+            ("reason".into(), "Исправление ошибки в четвертных отметках".into()),
+        ]),
+        "/api/v1/periods/{period}" => {
+            Body::Json(serde_json::json!({ "open": true, "reason": "Исправление ошибки" }))
+        }
+        "/api/v1/journal/{assignment}/marks" => Body::Json(serde_json::json!({
+            "date": j.date, "lesson_number": j.number, "student": j.student,
+            "value": "5", "work_type_id": j.work_type,
+        })),
+        "/api/v1/marks/{mark}" if method == "PUT" => Body::Json(serde_json::json!({
+            "value": "4", "work_type_id": j.work_type, "reason": "Пересдача",
+        })),
+        "/api/v1/marks/{mark}" => {
+            Body::Json(serde_json::json!({ "reason": "Ошибочно выставлена" }))
+        }
+        "/api/v1/journal/{assignment}/attendance" => Body::Json(serde_json::json!({
+            "date": j.date, "lesson_number": j.number, "student": j.student, "kind": "late",
+        })),
+        "/api/v1/journal/{assignment}/lessons/{date}/{number}" => {
+            Body::Json(serde_json::json!({ "topic": "Повторение", "homework": "№ 10, 11" }))
+        }
+        "/api/v1/journal/{assignment}/lessons/{date}/{number}/attachments" => {
+            Body::Raw("?name=zadanie.pdf".into(), "application/pdf", b"%PDF-1.4 test".to_vec())
+        }
+        "/api/v1/journal/{assignment}/final-marks" => Body::Json(serde_json::json!({
+            "student": j.student, "kind": "period", "period_id": j.current_period, "value": "5",
         })),
         _ => Body::Form(Vec::new()),
     }
@@ -342,6 +501,21 @@ async fn probe(
             let page =
                 b.request(method, &url, Some(&fields), &[("origin", env.base.as_str())]).await;
             page.hops[0].0
+        }
+        Body::Raw(query, content_type, bytes) => {
+            let cookies: Vec<String> = b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            reqwest::Client::new()
+                .request(method, format!("{url}{query}"))
+                .header("cookie", cookies.join("; "))
+                .header("x-csrf-token", token)
+                .header("origin", env.base.as_str())
+                .header("content-type", content_type)
+                .body(bytes)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
         }
         Body::Json(json) => {
             let cookies: Vec<String> = b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();

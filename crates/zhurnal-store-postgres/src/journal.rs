@@ -1,0 +1,728 @@
+//! [`JournalStore`] on PostgreSQL: the class journal's reads and audited writes.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use zhurnal_domain::*;
+use zhurnal_store::journal::*;
+use zhurnal_store::schedule::{self, SlotRow};
+use zhurnal_store::*;
+
+use crate::rows::*;
+use crate::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, PgStore, append_audit_in, map_err};
+
+type Db = sqlx::Postgres;
+type DbRow = PgRow;
+
+fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
+    r.try_get(col).map_err(map_err)
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: недопустимое значение «{value}»"))
+}
+
+fn small(what: &str, v: i64) -> StoreResult<u8> {
+    u8::try_from(v).map_err(|_| corrupt(what, &v.to_string()))
+}
+
+const MARK_COLS: &str = "m.id, m.lesson_id, m.student_id, m.value, m.work_type_id, m.weight, m.comment, \
+    m.author_id, m.created_at, m.updated_at";
+
+const ATTACHMENT_COLS: &str = "f.uid, f.lesson_id, f.file_name, f.content_type, f.size_bytes, f.sha256, \
+    f.uploaded_by, f.uploaded_at";
+
+fn journal_assignment_from(r: &DbRow) -> StoreResult<JournalAssignment> {
+    let scheme: String = get(r, "period_scheme")?;
+    let grading: String = get(r, "grading")?;
+    Ok(JournalAssignment {
+        assignment: assignment_from(r)?,
+        school_id: SchoolId(get(r, "school_id")?),
+        academic_year_id: AcademicYearId(get(r, "academic_year_id")?),
+        group_id: get::<Option<i64>>(r, "group_id")?.map(GroupId),
+        group_name: get(r, "group_name")?,
+        grade: small("classes.grade", get(r, "grade")?)?,
+        period_scheme: PeriodScheme::from_code(&scheme)
+            .ok_or_else(|| corrupt("classes.period_scheme", &scheme))?,
+        grading: Grading::from_code(&grading)
+            .ok_or_else(|| corrupt("subjects.grading", &grading))?,
+    })
+}
+
+fn lesson_from(r: &DbRow) -> StoreResult<LessonRow> {
+    Ok(LessonRow {
+        id: LessonId(get(r, "id")?),
+        assignment_id: AssignmentId(get(r, "assignment_id")?),
+        date: get(r, "on_date")?,
+        lesson_number: small("lessons.lesson_number", get(r, "lesson_number")?)?,
+        topic: get(r, "topic")?,
+        homework: get(r, "homework")?,
+    })
+}
+
+fn opt_mark(what: &str, v: Option<String>) -> StoreResult<Option<MarkValue>> {
+    v.map(|s| MarkValue::parse(&s).map_err(|_| corrupt(what, &s))).transpose()
+}
+
+fn history_from(r: &DbRow) -> StoreResult<MarkHistoryRow> {
+    let last: String = get(r, "last_name")?;
+    let first: String = get(r, "first_name")?;
+    Ok(MarkHistoryRow {
+        mark_id: MarkId(get(r, "mark_id")?),
+        lesson_id: LessonId(get(r, "lesson_id")?),
+        student_id: PersonId(get(r, "student_id")?),
+        changed_at: get(r, "changed_at")?,
+        changed_by: PersonId(get(r, "changed_by")?),
+        changed_by_name: format!("{last} {first}"),
+        old_value: opt_mark("mark_history.old_value", get(r, "old_value")?)?,
+        new_value: opt_mark("mark_history.new_value", get(r, "new_value")?)?,
+        old_work_type_id: get::<Option<i64>>(r, "old_work_type_id")?.map(WorkTypeId),
+        new_work_type_id: get::<Option<i64>>(r, "new_work_type_id")?.map(WorkTypeId),
+        reason: get(r, "reason")?,
+    })
+}
+
+fn attachment_from(r: &DbRow) -> StoreResult<AttachmentRow> {
+    Ok(AttachmentRow {
+        uid: get(r, "uid")?,
+        lesson_id: LessonId(get(r, "lesson_id")?),
+        file_name: get(r, "file_name")?,
+        content_type: get(r, "content_type")?,
+        size_bytes: get(r, "size_bytes")?,
+        sha256: get(r, "sha256")?,
+        uploaded_by: PersonId(get(r, "uploaded_by")?),
+        uploaded_at: get(r, "uploaded_at")?,
+    })
+}
+
+fn final_mark_from(r: &DbRow) -> StoreResult<FinalMarkRow> {
+    let kind: String = get(r, "kind")?;
+    let period: Option<i64> = get(r, "period_id")?;
+    let kind = match (kind.as_str(), period) {
+        ("period", Some(p)) => FinalMarkKind::Period(PeriodId(p)),
+        ("annual", _) => FinalMarkKind::Annual,
+        ("final", _) => FinalMarkKind::Final,
+        _ => return Err(corrupt("final_marks.kind", &kind)),
+    };
+    Ok(FinalMarkRow {
+        student_id: PersonId(get(r, "student_id")?),
+        assignment_id: AssignmentId(get(r, "assignment_id")?),
+        kind,
+        value: get(r, "value")?,
+        author_id: PersonId(get(r, "author_id")?),
+        set_at: get(r, "set_at")?,
+    })
+}
+
+/// The lesson's id, creating the lesson row on first write.
+async fn ensure_lesson(conn: &mut sqlx::PgConnection, key: LessonKey) -> StoreResult<i64> {
+    sqlx::query(
+        "INSERT INTO lessons (assignment_id, on_date, lesson_number) VALUES ($1, $2, $3) \
+         ON CONFLICT (assignment_id, on_date, lesson_number) DO UPDATE SET lesson_number = excluded.lesson_number \
+         RETURNING id",
+    )
+    .bind(key.assignment.0)
+    .bind(key.date)
+    .bind(i64::from(key.lesson_number))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_err)?
+    .try_get(0)
+    .map_err(map_err)
+}
+
+async fn mark_in(conn: &mut sqlx::PgConnection, id: i64) -> StoreResult<MarkRow> {
+    let row = sqlx::query(&format!("SELECT {MARK_COLS} FROM marks m WHERE m.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    mark_from(&row)
+}
+
+#[async_trait]
+impl JournalStore for PgStore {
+    async fn get_journal_assignment(&self, id: AssignmentId) -> StoreResult<JournalAssignment> {
+        let row = sqlx::query(&format!(
+            "SELECT {ASSIGNMENT_COLS}, c.school_id, c.academic_year_id, c.period_scheme, a.group_id, \
+             g.name AS group_name, sj.grading FROM assignments a {ASSIGNMENT_JOINS} \
+             LEFT JOIN class_groups g ON g.id = a.group_id WHERE a.id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("нагрузка {id}")))?;
+        journal_assignment_from(&row)
+    }
+
+    async fn list_journal_students(
+        &self,
+        assignment: AssignmentId,
+        on: NaiveDate,
+    ) -> StoreResult<Vec<RosterEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT e.id AS enrolment_id, e.admitted_on, e.departed_on, {PERSON_COLS} \
+             FROM assignments a JOIN enrolments e ON e.class_id = a.class_id \
+             JOIN persons p ON p.id = e.student_id \
+             WHERE a.id = $1 AND e.admitted_on <= $2 AND (e.departed_on IS NULL OR e.departed_on > $2) \
+             AND (a.group_id IS NULL OR EXISTS (SELECT 1 FROM group_members gm \
+                  WHERE gm.group_id = a.group_id AND gm.student_id = e.student_id)) \
+             ORDER BY p.last_name, p.first_name, p.id"
+        ))
+        .bind(assignment.0)
+        .bind(on)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(RosterEntry {
+                    enrolment_id: get(r, "enrolment_id")?,
+                    admitted_on: get(r, "admitted_on")?,
+                    departed_on: get(r, "departed_on")?,
+                    person: person_from(r)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_assignment_lessons(
+        &self,
+        assignment: AssignmentId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<ScheduledLesson>> {
+        let a = self.get_journal_assignment(assignment).await?.assignment;
+        let rows = sqlx::query(&format!(
+            "SELECT s.id AS slot_id, s.weekday, s.lesson_number, s.room, {ASSIGNMENT_COLS} \
+             FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id {ASSIGNMENT_JOINS} \
+             WHERE s.assignment_id = $1"
+        ))
+        .bind(assignment.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let slots: Vec<SlotRow> = rows.iter().map(slot_from).collect::<StoreResult<_>>()?;
+        let held = self.held_lessons(&[assignment.0], from, to).await?;
+        let subs = self.substitutions_for(&slots, from, to).await?;
+        Ok(schedule::with_unscheduled(schedule::expand(&slots, &held, &subs, from, to), &held, &a))
+    }
+
+    async fn list_teacher_day_all(
+        &self,
+        teacher: PersonId,
+        date: NaiveDate,
+    ) -> StoreResult<Vec<ScheduledLesson>> {
+        use chrono::Datelike;
+        let weekday = i64::from(date.weekday().number_from_monday());
+        let rows = sqlx::query(&format!(
+            "SELECT s.id AS slot_id, s.weekday, s.lesson_number, s.room, {ASSIGNMENT_COLS} \
+             FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id {ASSIGNMENT_JOINS} \
+             LEFT JOIN substitutions su ON su.slot_id = s.id AND su.on_date = $2 \
+             WHERE s.weekday = $3 AND (a.teacher_id = $1 OR su.substitute_id = $1)"
+        ))
+        .bind(teacher.0)
+        .bind(date)
+        .bind(weekday)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let slots: Vec<SlotRow> = rows.iter().map(slot_from).collect::<StoreResult<_>>()?;
+        let ids: Vec<i64> = slots.iter().map(|s| s.assignment.id.0).collect();
+        let held = self.held_lessons(&ids, date, date).await?;
+        let subs = self.substitutions_for(&slots, date, date).await?;
+        Ok(schedule::expand(&slots, &held, &subs, date, date))
+    }
+
+    async fn list_assignment_marks(
+        &self,
+        assignment: AssignmentId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<MarkRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MARK_COLS} FROM marks m JOIN lessons l ON l.id = m.lesson_id \
+             WHERE l.assignment_id = $1 AND l.on_date BETWEEN $2 AND $3 AND m.deleted_at IS NULL \
+             ORDER BY l.on_date, l.lesson_number, m.id"
+        ))
+        .bind(assignment.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(mark_from).collect()
+    }
+
+    async fn list_assignment_attendance(
+        &self,
+        assignment: AssignmentId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<AttendanceRow>> {
+        let rows = sqlx::query(
+            "SELECT a.lesson_id, a.student_id, a.kind FROM attendance a JOIN lessons l ON l.id = a.lesson_id \
+             WHERE l.assignment_id = $1 AND l.on_date BETWEEN $2 AND $3 ORDER BY l.on_date, l.lesson_number",
+        )
+        .bind(assignment.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(attendance_from).collect()
+    }
+
+    async fn list_assignment_mark_history(
+        &self,
+        assignment: AssignmentId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<MarkHistoryRow>> {
+        let rows = sqlx::query(
+            "SELECT h.mark_id, m.lesson_id, m.student_id, h.changed_at, h.changed_by, p.last_name, \
+             p.first_name, h.old_value, h.new_value, h.old_work_type_id, h.new_work_type_id, h.reason \
+             FROM mark_history h JOIN marks m ON m.id = h.mark_id JOIN lessons l ON l.id = m.lesson_id \
+             JOIN persons p ON p.id = h.changed_by \
+             WHERE l.assignment_id = $1 AND l.on_date BETWEEN $2 AND $3 ORDER BY h.changed_at, h.id",
+        )
+        .bind(assignment.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(history_from).collect()
+    }
+
+    async fn get_lesson(&self, id: LessonId) -> StoreResult<LessonRow> {
+        let row = sqlx::query(
+            "SELECT id, assignment_id, on_date, lesson_number, topic, homework FROM lessons WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("урок {id}")))?;
+        lesson_from(&row)
+    }
+
+    async fn get_journal_mark(&self, id: MarkId) -> StoreResult<JournalMark> {
+        let row = sqlx::query(&format!(
+            "SELECT {MARK_COLS}, l.assignment_id, l.on_date, l.lesson_number AS l_number \
+             FROM marks m JOIN lessons l ON l.id = m.lesson_id WHERE m.id = $1 AND m.deleted_at IS NULL"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("отметка {id}")))?;
+        Ok(JournalMark {
+            mark: mark_from(&row)?,
+            assignment_id: AssignmentId(get(&row, "assignment_id")?),
+            date: get(&row, "on_date")?,
+            lesson_number: small("lessons.lesson_number", get(&row, "l_number")?)?,
+        })
+    }
+
+    async fn create_mark(&self, m: &NewMark, audit: NewAudit) -> StoreResult<MarkRow> {
+        let mut tx = self.write_tx().await?;
+        if let Some(key) = &m.external_id {
+            let existing =
+                sqlx::query(&format!("SELECT {MARK_COLS} FROM marks m WHERE m.external_id = $1"))
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            if let Some(row) = existing {
+                return mark_from(&row);
+            }
+        }
+        let lesson = ensure_lesson(&mut tx, m.lesson).await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO marks (lesson_id, student_id, value, work_type_id, weight, comment, author_id, \
+             created_at, updated_at, external_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
+        )
+        .bind(lesson)
+        .bind(m.student.0)
+        .bind(m.value.code())
+        .bind(m.work_type.0)
+        .bind(i64::from(m.weight))
+        .bind(&m.comment)
+        .bind(m.author.0)
+        .bind(m.at)
+        .bind(&m.external_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .try_get(0)
+        .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO mark_history (mark_id, changed_at, changed_by, old_value, new_value, \
+             old_work_type_id, new_work_type_id, reason) VALUES ($1, $2, $3, NULL, $4, NULL, $5, NULL)",
+        )
+        .bind(id)
+        .bind(m.at)
+        .bind(m.author.0)
+        .bind(m.value.code())
+        .bind(m.work_type.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let row = mark_in(&mut tx, id).await?;
+        let audit = NewAudit { target_id: Some(id.to_string()), ..audit };
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(row)
+    }
+
+    async fn update_mark(&self, c: &MarkChange, audit: NewAudit) -> StoreResult<MarkRow> {
+        let mut tx = self.write_tx().await?;
+        let old = sqlx::query(
+            "SELECT value, work_type_id FROM marks WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(c.id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("отметка {}", c.id)))?;
+        let (old_value, old_wt): (String, i64) = (get(&old, "value")?, get(&old, "work_type_id")?);
+        sqlx::query(
+            "UPDATE marks SET value = $2, work_type_id = $3, weight = $4, comment = $5, updated_at = $6 \
+             WHERE id = $1",
+        )
+        .bind(c.id.0)
+        .bind(c.value.code())
+        .bind(c.work_type.0)
+        .bind(i64::from(c.weight))
+        .bind(&c.comment)
+        .bind(c.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO mark_history (mark_id, changed_at, changed_by, old_value, new_value, \
+             old_work_type_id, new_work_type_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(c.id.0)
+        .bind(c.at)
+        .bind(c.by.0)
+        .bind(&old_value)
+        .bind(c.value.code())
+        .bind(old_wt)
+        .bind(c.work_type.0)
+        .bind(&c.reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let row = mark_in(&mut tx, c.id.0).await?;
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(row)
+    }
+
+    async fn delete_mark(
+        &self,
+        id: MarkId,
+        by: PersonId,
+        at: i64,
+        reason: &str,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let old = sqlx::query(
+            "UPDATE marks SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL \
+             RETURNING value, work_type_id",
+        )
+        .bind(id.0)
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("отметка {id}")))?;
+        let (old_value, old_wt): (String, i64) = (get(&old, "value")?, get(&old, "work_type_id")?);
+        sqlx::query(
+            "INSERT INTO mark_history (mark_id, changed_at, changed_by, old_value, new_value, \
+             old_work_type_id, new_work_type_id, reason) VALUES ($1, $2, $3, $4, NULL, $5, NULL, $6)",
+        )
+        .bind(id.0)
+        .bind(at)
+        .bind(by.0)
+        .bind(&old_value)
+        .bind(old_wt)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn set_attendance(
+        &self,
+        lesson: LessonKey,
+        student: PersonId,
+        kind: Option<AttendanceKind>,
+        author: PersonId,
+        at: i64,
+        audit: NewAudit,
+    ) -> StoreResult<Option<AttendanceKind>> {
+        let mut tx = self.write_tx().await?;
+        let lesson_id = ensure_lesson(&mut tx, lesson).await?;
+        let old =
+            sqlx::query("SELECT kind FROM attendance WHERE lesson_id = $1 AND student_id = $2")
+                .bind(lesson_id)
+                .bind(student.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        let old = match old {
+            Some(r) => {
+                let code: String = get(&r, "kind")?;
+                Some(
+                    AttendanceKind::from_code(&code)
+                        .ok_or_else(|| corrupt("attendance.kind", &code))?,
+                )
+            }
+            None => None,
+        };
+        match kind {
+            Some(k) => sqlx::query(
+                "INSERT INTO attendance (lesson_id, student_id, kind, author_id, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (lesson_id, student_id) DO UPDATE \
+                 SET kind = excluded.kind, author_id = excluded.author_id, updated_at = excluded.updated_at",
+            )
+            .bind(lesson_id)
+            .bind(student.0)
+            .bind(k.code())
+            .bind(author.0)
+            .bind(at),
+            None => sqlx::query("DELETE FROM attendance WHERE lesson_id = $1 AND student_id = $2")
+                .bind(lesson_id)
+                .bind(student.0),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let mut audit = audit;
+        if let Some(obj) = audit.details.as_object_mut() {
+            obj.insert("old".into(), serde_json::json!(old.map(AttendanceKind::code)));
+            obj.insert("new".into(), serde_json::json!(kind.map(AttendanceKind::code)));
+        }
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(old)
+    }
+
+    async fn update_lesson(
+        &self,
+        lesson: LessonKey,
+        topic: Option<String>,
+        homework: Option<String>,
+        audit: NewAudit,
+    ) -> StoreResult<LessonRow> {
+        let mut tx = self.write_tx().await?;
+        let id = ensure_lesson(&mut tx, lesson).await?;
+        let row = sqlx::query(
+            "UPDATE lessons SET topic = $2, homework = $3 WHERE id = $1 \
+             RETURNING id, assignment_id, on_date, lesson_number, topic, homework",
+        )
+        .bind(id)
+        .bind(topic)
+        .bind(homework)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let out = lesson_from(&row)?;
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(out)
+    }
+
+    async fn add_attachment(
+        &self,
+        lesson: LessonKey,
+        f: &NewAttachment,
+        audit: NewAudit,
+    ) -> StoreResult<AttachmentRow> {
+        let mut tx = self.write_tx().await?;
+        let existing =
+            sqlx::query(&format!("SELECT {ATTACHMENT_COLS} FROM attachments f WHERE f.uid = $1"))
+                .bind(&f.uid)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if let Some(row) = existing {
+            return attachment_from(&row);
+        }
+        let lesson_id = ensure_lesson(&mut tx, lesson).await?;
+        let size = i64::try_from(f.content.len()).map_err(|_| corrupt("size", "too large"))?;
+        sqlx::query(
+            "INSERT INTO attachments (uid, lesson_id, file_name, content_type, size_bytes, sha256, content, \
+             uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&f.uid)
+        .bind(lesson_id)
+        .bind(&f.file_name)
+        .bind(&f.content_type)
+        .bind(size)
+        .bind(&f.sha256)
+        .bind(&f.content)
+        .bind(f.by.0)
+        .bind(f.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(AttachmentRow {
+            uid: f.uid.clone(),
+            lesson_id: LessonId(lesson_id),
+            file_name: f.file_name.clone(),
+            content_type: f.content_type.clone(),
+            size_bytes: size,
+            sha256: f.sha256.clone(),
+            uploaded_by: f.by,
+            uploaded_at: f.at,
+        })
+    }
+
+    async fn list_assignment_attachments(
+        &self,
+        assignment: AssignmentId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<AttachmentRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLS} FROM attachments f JOIN lessons l ON l.id = f.lesson_id \
+             WHERE l.assignment_id = $1 AND l.on_date BETWEEN $2 AND $3 ORDER BY l.on_date, f.id"
+        ))
+        .bind(assignment.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(attachment_from).collect()
+    }
+
+    async fn find_attachment(
+        &self,
+        uid: &str,
+    ) -> StoreResult<Option<(AttachmentRow, AssignmentId, Vec<u8>)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ATTACHMENT_COLS}, f.content, l.assignment_id FROM attachments f \
+             JOIN lessons l ON l.id = f.lesson_id WHERE f.uid = $1"
+        ))
+        .bind(uid)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| {
+            Ok((
+                attachment_from(&r)?,
+                AssignmentId(get(&r, "assignment_id")?),
+                get::<Vec<u8>>(&r, "content")?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn list_assignment_final_marks(
+        &self,
+        assignment: AssignmentId,
+    ) -> StoreResult<Vec<FinalMarkRow>> {
+        let rows = sqlx::query(
+            "SELECT student_id, assignment_id, kind, period_id, value, author_id, set_at FROM final_marks \
+             WHERE assignment_id = $1 ORDER BY student_id, kind, period_id",
+        )
+        .bind(assignment.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(final_mark_from).collect()
+    }
+
+    async fn set_final_mark(
+        &self,
+        w: &FinalMarkWrite,
+        audit: NewAudit,
+    ) -> StoreResult<Option<String>> {
+        let FinalMarkWrite { student, assignment, kind, value, author, at } = w.clone();
+        let mut tx = self.write_tx().await?;
+        let period = kind.period().map(|p| p.0);
+        // The unique key treats NULL periods as distinct, so annual and final marks are
+        // replaced by delete + insert rather than an upsert.
+        let old: Option<String> = sqlx::query(
+            "DELETE FROM final_marks WHERE student_id = $1 AND assignment_id = $2 AND kind = $3 \
+             AND period_id IS NOT DISTINCT FROM $4 RETURNING value",
+        )
+        .bind(student.0)
+        .bind(assignment.0)
+        .bind(kind.code())
+        .bind(period)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .map(|r| get(&r, "value"))
+        .transpose()?;
+        if let Some(v) = &value {
+            sqlx::query(
+                "INSERT INTO final_marks (student_id, assignment_id, kind, period_id, value, author_id, set_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(student.0)
+            .bind(assignment.0)
+            .bind(kind.code())
+            .bind(period)
+            .bind(v)
+            .bind(author.0)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        let mut audit = audit;
+        if let Some(obj) = audit.details.as_object_mut() {
+            obj.insert("old".into(), serde_json::json!(old));
+            obj.insert("new".into(), serde_json::json!(value));
+        }
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(old)
+    }
+
+    async fn set_period_closed(
+        &self,
+        period: PeriodId,
+        closed_on: Option<NaiveDate>,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE periods SET closed_on = $2 WHERE id = $1")
+            .bind(period.0)
+            .bind(closed_on)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("период {period}")));
+        }
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_class_assignments(&self, class: ClassId) -> StoreResult<Vec<AssignmentRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ASSIGNMENT_COLS} FROM assignments a {ASSIGNMENT_JOINS} WHERE a.class_id = $1 \
+             ORDER BY sj.name, a.id"
+        ))
+        .bind(class.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(assignment_from).collect()
+    }
+}
