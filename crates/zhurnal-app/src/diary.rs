@@ -653,7 +653,8 @@ impl App {
             .class_announcements(access)
             .await?
             .iter()
-            .filter(|a| a.created_at > threshold)
+            // A held send reaches the recipients when the admin releases it.
+            .filter(|a| a.reviewed_at.unwrap_or(a.created_at) > threshold)
             .map(Into::into)
             .collect();
         self.store

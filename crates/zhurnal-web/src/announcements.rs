@@ -93,6 +93,8 @@ struct AnnouncePage {
     review: Vec<Item>,
     allowed: String,
     max_per_hour: u32,
+    /// Students and parents read what they received; staff do not get a "received" list.
+    show_received: bool,
 }
 
 async fn page(
@@ -148,6 +150,7 @@ async fn page(
         review,
         allowed: rules.allowed_domains.join(", "),
         max_per_hour: rules.max_per_hour,
+        show_received: user.actor.is_parent() || user.actor.is_student(),
     })
 }
 
