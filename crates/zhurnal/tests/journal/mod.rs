@@ -157,6 +157,7 @@ async fn keep_the_journal(env: Env) {
     assert_eq!(login(&env, &mut b, "teacher-1").await.status, 200);
     let today = b.get(&env.url("/teacher/today")).await;
     assert!(today.body.contains(&format!("/journal/{}", l.assignment)), "Today links the journal");
+    assert!(today.body.contains("Мои журналы"));
     let page = b.get(&env.url(&format!("/journal/{}", l.assignment))).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("id=\"jgrid\"") && page.body.contains("data-editable=\"true\""));
