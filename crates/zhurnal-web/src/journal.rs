@@ -52,7 +52,7 @@ impl GridCell {
     }
 }
 
-fn moscow_time(rfc3339: &str) -> String {
+fn utc_time(rfc3339: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .map(|t| t.format("%d.%m.%Y %H:%M UTC").to_string())
         .unwrap_or_default()
@@ -62,8 +62,8 @@ fn history_line(h: &crate::journal_api::GridHistory) -> String {
     let change =
         format!("{} → {}", h.old.as_deref().unwrap_or("—"), h.new.as_deref().unwrap_or("удалена"));
     match &h.reason {
-        Some(r) => format!("{}: {} ({}), причина: {}", moscow_time(&h.at), change, h.by, r),
-        None => format!("{}: {} ({})", moscow_time(&h.at), change, h.by),
+        Some(r) => format!("{}: {} ({}), причина: {}", utc_time(&h.at), change, h.by, r),
+        None => format!("{}: {} ({})", utc_time(&h.at), change, h.by),
     }
 }
 
@@ -84,7 +84,7 @@ pub async fn journal_page(
         for c in &s.cells {
             for h in c.history.iter().filter(|h| h.old.is_some()) {
                 corrections.push(Correction {
-                    at: moscow_time(&h.at),
+                    at: utc_time(&h.at),
                     student: s.name.clone(),
                     lesson: format!("{} ({} урок)", c.date.format("%d.%m"), c.number),
                     change: format!(

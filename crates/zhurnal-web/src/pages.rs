@@ -127,6 +127,8 @@ struct TeacherToday {
     me: zhurnal_domain::PersonId,
     /// Journals of the classes the teacher leads (class teacher): link and title.
     class_journals: Vec<(String, String)>,
+    /// The teacher's own journals (assignments): link and title.
+    journals: Vec<(String, String)>,
 }
 
 pub async fn teacher_today(
@@ -138,19 +140,26 @@ pub async fn teacher_today(
     }
     let today = state.app.today();
     // Substituted lessons stay on the absent teacher's day, marked as given away.
-    let lessons = zhurnal_store::JournalStore::list_teacher_day_all(
-        state.app.store.as_ref(),
-        user.person.id,
-        today,
-    )
-    .await?;
+    let lessons = state.app.store.list_teacher_day_all(user.person.id, today).await?;
+    // Every journal the teacher keeps, for days without lessons.
+    let mut journals = Vec::new();
+    for t in &user.actor.teaching {
+        let a = state.app.store.get_journal_assignment(t.assignment).await?;
+        let title = match &a.group_name {
+            Some(g) => format!("{}, {} ({g})", a.assignment.subject_name, a.assignment.class_name),
+            None => format!("{}, {}", a.assignment.subject_name, a.assignment.class_name),
+        };
+        let link = (format!("/journal/{}", a.assignment.id), title);
+        if !journals.contains(&link) {
+            journals.push(link);
+        }
+    }
+    journals.sort_by(|a, b| a.1.cmp(&b.1));
     let mut class_teacher_of = Vec::new();
     let mut class_journals = Vec::new();
     for c in &user.actor.class_teacher_of {
         let class = state.app.store.get_class(*c).await?;
-        for a in zhurnal_store::JournalStore::list_class_assignments(state.app.store.as_ref(), *c)
-            .await?
-        {
+        for a in state.app.store.list_class_assignments(*c).await? {
             class_journals.push((
                 format!("/journal/{}", a.id),
                 format!("{}, {} — {}", a.subject_name, class.name(), a.teacher_name),
@@ -165,6 +174,7 @@ pub async fn teacher_today(
         class_teacher_of,
         me: user.person.id,
         class_journals,
+        journals,
     })
 }
 

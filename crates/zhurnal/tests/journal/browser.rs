@@ -232,6 +232,38 @@ async fn a_teacher_enters_marks_with_the_keyboard_and_survives_a_network_drop() 
         0
     );
 
+    // A click on the 5 opens the correction dialog; the reason is required and kept.
+    let five = d.find(&format!("{} .mark[data-value='5']", cell(0))).await;
+    d.click(&five).await;
+    d.exec("document.getElementById('jd-value').value = '4'").await;
+    let update = d.find("#jd-update").await;
+    d.click(&update).await;
+    assert_eq!(
+        d.exec("return document.getElementById('jdialog-error').textContent.length > 0").await,
+        true,
+        "without a reason the dialog stays open with a message"
+    );
+    let reason = d.find("#jd-reason").await;
+    d.type_into(&reason, "ошибка ввода").await;
+    d.click(&update).await;
+    d.wait_for(SAVED, "the correction").await;
+    assert_eq!(new_marks(s0).await, [MarkValue::Points(4), MarkValue::Points(4)]);
+    let history = store.list_assignment_mark_history(a, today, today).await.expect("history");
+    assert!(history.iter().any(|h| h.student_id == s0
+        && h.old_value == Some(MarkValue::Points(5))
+        && h.new_value == Some(MarkValue::Points(4))
+        && h.reason.as_deref() == Some("ошибка ввода")));
+    assert!(
+        d.exec(&format!("return document.querySelector(\"{}\").title", cell(0)))
+            .await
+            .as_str()
+            .is_some_and(|t| t.contains("ошибка ввода")),
+        "the history shows on the cell"
+    );
+    let down = d.find(&cell(1)).await;
+    d.click(&down).await;
+    d.keys(&["\u{E015}"]).await;
+
     // The network drops: the entry waits in memory, visibly, and goes out when it is back.
     d.offline(true).await;
     d.keys(&["3", ENTER]).await;

@@ -157,6 +157,7 @@ async fn keep_the_journal(env: Env) {
     assert_eq!(login(&env, &mut b, "teacher-1").await.status, 200);
     let today = b.get(&env.url("/teacher/today")).await;
     assert!(today.body.contains(&format!("/journal/{}", l.assignment)), "Today links the journal");
+    assert!(today.body.contains("Мои журналы"));
     let page = b.get(&env.url(&format!("/journal/{}", l.assignment))).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("id=\"jgrid\"") && page.body.contains("data-editable=\"true\""));
@@ -401,8 +402,25 @@ async fn a_closed_quarter_refuses_edits_until_the_admin_reopens_it() {
     let audit = env.audit("period.reopen").await;
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].event.reason.as_deref(), Some("исправление по заявлению родителя"));
+    let mark_again = mark.clone();
     let accepted = api.post(&format!("/api/v1/journal/{a}/marks"), mark).await;
     assert_eq!(accepted.status, 201, "{}", accepted.body);
+
+    // The admin closes it again from the journal page's form (works without JavaScript).
+    let token = csrf(&env, &mut admin).await;
+    let closed = admin
+        .request(
+            reqwest::Method::POST,
+            &env.url(&format!("/journal/{a}/periods/{q1_id}")),
+            Some(&[("csrf", token.as_str()), ("open", "0"), ("reason", "исправление внесено")]),
+            &[],
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{}", closed.body);
+    assert!(closed.url.contains(&format!("period={q1_id}")) && closed.body.contains("закрыт"));
+    assert_eq!(env.audit("period.close").await.len(), 1);
+    let again = api.post(&format!("/api/v1/journal/{a}/marks"), mark_again).await;
+    assert_eq!(again.status, 422);
 }
 
 #[tokio::test]
