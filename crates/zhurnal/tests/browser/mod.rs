@@ -53,3 +53,147 @@ async fn pages_fit_a_phone_screen() {
     }
     chrome.close().await;
 }
+
+/// Issue 4's main path in a real browser: the class teacher of 9А enters a mark and an absence
+/// from the keyboard, sets a topic, homework and a file; then the parent logs in and sees
+/// exactly those in the son's diary, the file downloads, and the average moved.
+#[tokio::test]
+async fn what_a_teacher_enters_is_what_the_parent_sees() {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let Some(chrome) = Chrome::start().await else { return };
+    let env = Env::start().await;
+    let store = &env.app.store;
+    let teen = env.persona_uid("student-teen-1");
+    let teacher =
+        store.find_person_by_uid(&env.persona_uid("class-teacher-1")).await.unwrap().unwrap();
+    let teen_row = store.find_person_by_uid(&teen).await.unwrap().unwrap();
+    let class = store.list_enrolments(teen_row.id).await.unwrap()[0].class_id;
+    let assignment = store
+        .list_class_assignments(class)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.teacher_id == teacher.id)
+        .expect("the class teacher of 9А teaches it");
+    let lessons = store
+        .list_assignment_lessons(
+            assignment.id,
+            env.app.today() - chrono::Duration::days(7),
+            env.app.today(),
+        )
+        .await
+        .unwrap();
+    let lesson = lessons.last().expect("a lesson this week").clone();
+    let (date, number) = (lesson.date, lesson.lesson_number);
+    let diary_marks = || async {
+        let mut b = crate::support::Browser::new();
+        crate::support::login(&env, &mut b, "parent-1").await;
+        let page = b.get(&env.url(&format!("/api/v1/diary/{teen}/marks"))).await;
+        let v: serde_json::Value = serde_json::from_str(&page.body).expect("marks json");
+        v
+    };
+    let before = diary_marks().await;
+
+    chrome.goto(&env.url("/login?login_hint=class-teacher-1")).await;
+    chrome.wait_for("main").await;
+    // The lesson's anchor opens its form (topic, homework, files).
+    chrome.goto(&env.url(&format!("/journal/{}#lesson-{date}-{number}", assignment.id.0))).await;
+    chrome.wait_for("#jtools:not([hidden])").await;
+    let cell =
+        format!("tr[data-student='{teen}'] td.jc[data-date='{date}'][data-number='{number}']");
+    chrome.click(&cell).await;
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: '2' })
+        .then(KeyAction::Up { value: '2' })
+        .then(KeyAction::Down { value: '\u{E007}' })
+        .then(KeyAction::Up { value: '\u{E007}' });
+    chrome.client.perform_actions(keys).await.expect("keys");
+    chrome
+        .client
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(fantoccini::Locator::XPath(
+            "//*[@id='jstatus' and text()='Все изменения сохранены']",
+        ))
+        .await
+        .expect("saved");
+    let form = format!("#lesson-{date}-{number} .jlesson-form");
+    chrome
+        .eval(&format!(
+            "document.querySelector(\"{form} input[name=topic]\").value = 'Сложное предложение';\
+             document.querySelector(\"{form} textarea[name=homework]\").value = 'Упр. 321, выучить правило';\
+             return true;"
+        ))
+        .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("Правило.pdf");
+    std::fs::write(&file, b"%PDF-1.4 rule").expect("file");
+    chrome
+        .wait_for(&format!("{form} input[name=file]"))
+        .await
+        .send_keys(file.to_str().expect("path"))
+        .await
+        .expect("choose file");
+    chrome.click(&format!("{form} button[type=submit]")).await;
+    chrome
+        .client
+        .wait()
+        .at_most(std::time::Duration::from_secs(10))
+        .for_element(fantoccini::Locator::XPath(&format!(
+            "//*[@id='lesson-{date}-{number}']//*[contains(@class,'jlesson-status') and text()='Сохранено, файл прикреплён']"
+        )))
+        .await
+        .expect("lesson saved");
+
+    chrome.client.delete_all_cookies().await.expect("log out");
+    chrome.goto(&env.url("/login?login_hint=parent-1")).await;
+    chrome.wait_for("main").await;
+    let monday = date
+        - chrono::Duration::days(i64::from(
+            chrono::Datelike::weekday(&date).num_days_from_monday(),
+        ));
+    chrome.goto(&env.url(&format!("/diary/{teen}?week={monday}"))).await;
+    let text = chrome.text().await;
+    assert!(text.contains("Упр. 321, выучить правило"), "homework in the diary:\n{text}");
+    assert!(text.contains("Сложное предложение"), "topic in the diary");
+    assert!(text.contains("Правило.pdf"), "the file in the diary");
+    let href = chrome
+        .eval("return [...document.querySelectorAll('a')].find(a => a.textContent.includes('Правило.pdf')).href")
+        .await;
+    let cookies: Vec<String> = chrome
+        .client
+        .get_all_cookies()
+        .await
+        .expect("cookies")
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect();
+    let download = reqwest::Client::new()
+        .get(href.as_str().expect("link"))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(download.status().as_u16(), 200);
+    assert_eq!(download.bytes().await.expect("bytes").as_ref(), b"%PDF-1.4 rule");
+
+    // The 2 counts in the subject's weighted average, on the page the parent reads.
+    let after = diary_marks().await;
+    let subject = assignment.subject_name.as_str();
+    let of = |v: &serde_json::Value, key: &str| {
+        v["subjects"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["subject"] == subject))
+            .map(|s| s[key].clone())
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let count = |v: &serde_json::Value| of(v, "marks").as_array().map_or(0, Vec::len);
+    assert_eq!(count(&after), count(&before) + 1, "one new mark in {subject}");
+    let new_average = of(&after, "average");
+    assert_ne!(of(&before, "average"), new_average, "a 2 moves the average");
+    chrome.goto(&env.url(&format!("/diary/{teen}/marks"))).await;
+    let marks_page = chrome.text().await;
+    let shown = new_average.as_str().expect("an average");
+    assert!(marks_page.contains(shown), "the average {shown} on the marks page:\n{marks_page}");
+    chrome.close().await;
+}
