@@ -5,11 +5,13 @@
 //! CI proves this crate depends on no `sqlx`, `axum` or `tokio` (`cargo xtask ci`).
 
 pub mod attendance;
+pub mod grants;
 pub mod ids;
 pub mod mark;
 pub mod period;
 pub mod policy;
 pub mod role;
+pub mod rollover;
 pub mod snils;
 
 pub use attendance::AttendanceKind;

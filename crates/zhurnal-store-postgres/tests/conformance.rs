@@ -56,6 +56,12 @@ pg_conformance_suite!(
     the_teacher_day_applies_substitutions,
     a_student_week_has_lessons_marks_and_attendance,
     subjects_and_work_types_list_per_school,
+    admin_calendar_classes_and_groups_are_written_with_audit,
+    admin_timetable_refuses_double_booking,
+    admin_students_are_admitted_transferred_and_departed,
+    admin_roles_are_listed_and_revoked,
+    admin_rollover_promotes_graduates_and_archives_in_one_go,
+    admin_report_reads_cover_marks_attendance_and_lessons,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

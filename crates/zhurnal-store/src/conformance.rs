@@ -17,6 +17,9 @@ use zhurnal_domain::{AttendanceKind, ClassId, MarkValue, PersonId, Role, RoleSco
 use crate::batch::*;
 use crate::*;
 
+mod admin;
+pub use admin::*;
+
 /// A deterministic chain function for tests (the application uses HMAC-SHA-256).
 pub struct TestSealer;
 
@@ -56,7 +59,13 @@ macro_rules! conformance_suite {
             audit_records_form_a_chain,
             the_teacher_day_applies_substitutions,
             a_student_week_has_lessons_marks_and_attendance,
-            subjects_and_work_types_list_per_school
+            subjects_and_work_types_list_per_school,
+            admin_calendar_classes_and_groups_are_written_with_audit,
+            admin_timetable_refuses_double_booking,
+            admin_students_are_admitted_transferred_and_departed,
+            admin_roles_are_listed_and_revoked,
+            admin_rollover_promotes_graduates_and_archives_in_one_go,
+            admin_report_reads_cover_marks_attendance_and_lessons
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
