@@ -1,9 +1,12 @@
 //! Use cases: everything the web app, the CLI and the jobs do goes through here, so each
 //! path calls the same authorization policy and writes the same audit records.
 
+pub mod admin;
 pub mod clock;
+pub mod export;
 pub mod keys;
 pub mod login;
+pub mod reports;
 
 use std::sync::Arc;
 
