@@ -3,10 +3,12 @@
 //! Handlers authenticate with [`session::CurrentUser`] and authorize with one call to the
 //! domain policy before any personal data is read.
 
+mod admin;
 mod api;
 mod auth;
 mod error;
 mod pages;
+mod reports;
 pub mod session;
 
 use std::sync::Arc;
@@ -96,6 +98,41 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/region", public: false },
     RouteInfo { method: "GET", path: "/security", public: false },
     RouteInfo { method: "GET", path: "/api/v1/me", public: false },
+    // School administration and reports (area `admin`).
+    RouteInfo { method: "GET", path: "/admin/schools/{school}", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/years", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/periods", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/classes", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/subjects", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/work-types", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/assignments", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/slots", public: false },
+    RouteInfo {
+        method: "POST",
+        path: "/admin/schools/{school}/slots/{slot}/delete",
+        public: false,
+    },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/substitutions", public: false },
+    RouteInfo { method: "GET", path: "/admin/classes/{class}", public: false },
+    RouteInfo { method: "POST", path: "/admin/classes/{class}", public: false },
+    RouteInfo { method: "POST", path: "/admin/classes/{class}/students", public: false },
+    RouteInfo { method: "POST", path: "/admin/classes/{class}/groups", public: false },
+    RouteInfo {
+        method: "POST",
+        path: "/admin/classes/{class}/groups/{group}/members",
+        public: false,
+    },
+    RouteInfo { method: "POST", path: "/admin/enrolments/{enrolment}/transfer", public: false },
+    RouteInfo { method: "POST", path: "/admin/enrolments/{enrolment}/depart", public: false },
+    RouteInfo { method: "GET", path: "/admin/roles", public: false },
+    RouteInfo { method: "POST", path: "/admin/roles/grant", public: false },
+    RouteInfo { method: "POST", path: "/admin/roles/{grant}/revoke", public: false },
+    RouteInfo { method: "GET", path: "/admin/rollover", public: false },
+    RouteInfo { method: "POST", path: "/admin/rollover", public: false },
+    RouteInfo { method: "GET", path: "/reports", public: false },
+    RouteInfo { method: "GET", path: "/reports/territory/{format}", public: false },
+    RouteInfo { method: "GET", path: "/reports/classes/{class}/archive.pdf", public: false },
+    RouteInfo { method: "GET", path: "/reports/{school}/{report}/{format}", public: false },
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -116,6 +153,31 @@ pub fn router(state: AppState) -> Router {
         .route("/region", get(pages::region_home))
         .route("/security", get(pages::security_home))
         .route("/api/v1/me", get(api::me))
+        // School administration and reports (area `admin`).
+        .route("/admin/schools/{school}", get(admin::school_page))
+        .route("/admin/schools/{school}/years", post(admin::create_year))
+        .route("/admin/schools/{school}/periods", post(admin::save_period))
+        .route("/admin/schools/{school}/classes", post(admin::create_class))
+        .route("/admin/schools/{school}/subjects", post(admin::create_subject))
+        .route("/admin/schools/{school}/work-types", post(admin::save_work_type))
+        .route("/admin/schools/{school}/assignments", post(admin::create_assignment))
+        .route("/admin/schools/{school}/slots", post(admin::create_slot))
+        .route("/admin/schools/{school}/slots/{slot}/delete", post(admin::delete_slot))
+        .route("/admin/schools/{school}/substitutions", post(admin::set_substitution))
+        .route("/admin/classes/{class}", get(admin::class_page).post(admin::update_class))
+        .route("/admin/classes/{class}/students", post(admin::admit))
+        .route("/admin/classes/{class}/groups", post(admin::create_group))
+        .route("/admin/classes/{class}/groups/{group}/members", post(admin::group_members))
+        .route("/admin/enrolments/{enrolment}/transfer", post(admin::transfer))
+        .route("/admin/enrolments/{enrolment}/depart", post(admin::depart))
+        .route("/admin/roles", get(admin::roles_page))
+        .route("/admin/roles/grant", post(admin::grant))
+        .route("/admin/roles/{grant}/revoke", post(admin::revoke))
+        .route("/admin/rollover", get(admin::rollover_preview).post(admin::rollover_apply))
+        .route("/reports", get(reports::page))
+        .route("/reports/territory/{format}", get(reports::territory_export))
+        .route("/reports/classes/{class}/archive.pdf", get(reports::class_archive))
+        .route("/reports/{school}/{report}/{format}", get(reports::export))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)

@@ -22,7 +22,7 @@ pub struct Nav {
 }
 
 impl Nav {
-    fn for_user(user: &CurrentUser) -> Self {
+    pub(crate) fn for_user(user: &CurrentUser) -> Self {
         let mut links = Vec::new();
         for (role, scope) in &user.actor.grants {
             let link = match (role, scope) {
@@ -458,9 +458,19 @@ pub async fn admin_home(
             let school = state.app.store.get_school(*s).await?;
             authorize(&user.actor, Action::ManageSchool, &Resource::School(school.place()))?;
             rows.push((
-                format!("/schools/{}", school.id),
+                format!("/admin/schools/{}", school.id),
                 school.name.clone(),
-                "классы и списки".into(),
+                "учебный год, классы, расписание, ученики".into(),
+            ));
+            rows.push((
+                "/admin/roles".into(),
+                "Сотрудники и роли".into(),
+                "назначение ролей".into(),
+            ));
+            rows.push((
+                format!("/reports?school={}", school.id),
+                "Отчёты".into(),
+                "успеваемость, посещаемость, заполнение журнала".into(),
             ));
         }
     }
@@ -470,7 +480,7 @@ pub async fn admin_home(
     render(Dashboard {
         nav: Some(Nav::for_user(&user)),
         title: "Администратор школы".into(),
-        intro: "Управление учебным годом, классами, расписанием и сотрудниками появится здесь; пока доступны списки классов.".into(),
+        intro: "Управление учебным годом, классами, расписанием, учениками и сотрудниками; отчёты школы.".into(),
         rows,
     })
 }

@@ -5,5 +5,6 @@
 
 mod support;
 
+mod admin;
 mod login;
 mod pages;
