@@ -1,5 +1,6 @@
 //! [`AdminStore`] on PostgreSQL: the same statements as `zhurnal-store-sqlite/src/admin.rs`
-//! with the pool and row types swapped (the SQL is kept portable between the two).
+//! with the pool and row types swapped (the SQL is kept portable between the two), plus row
+//! locks where SQLite's single writer serialises by itself (`create_slot`).
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -431,6 +432,18 @@ impl AdminStore for DbStore {
         let teacher: i64 = get(&a, "teacher_id")?;
         let class: i64 = get(&a, "class_id")?;
         let group: Option<i64> = get(&a, "group_id")?;
+        // Two concurrent slot writers serialise on the teacher and the class (SQLite's single
+        // writer does this by itself), so both cannot pass the check below.
+        sqlx::query("SELECT id FROM persons WHERE id = $1 FOR UPDATE")
+            .bind(teacher)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query("SELECT id FROM classes WHERE id = $1 FOR UPDATE")
+            .bind(class)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let busy = sqlx::query(
             "SELECT a.teacher_id, a.class_id, a.group_id FROM timetable_slots s \
              JOIN assignments a ON a.id = s.assignment_id \
