@@ -5,8 +5,11 @@ pub mod announce;
 pub mod clock;
 pub mod diary;
 pub mod journal;
+pub mod admin;
+pub mod export;
 pub mod keys;
 pub mod login;
+pub mod reports;
 
 use std::sync::Arc;
 

@@ -6,12 +6,14 @@
 
 pub mod announce;
 pub mod attendance;
+pub mod grants;
 pub mod ids;
 pub mod journal;
 pub mod mark;
 pub mod period;
 pub mod policy;
 pub mod role;
+pub mod rollover;
 pub mod snils;
 
 pub use announce::{AnnouncementError, AnnouncementRules, AnnouncementStatus};

@@ -12,6 +12,7 @@
 //! batches (advisory lock, so re-imports running side by side stay idempotent), and the person
 //! row in `grant_role` (so concurrent grants do not duplicate).
 
+mod admin;
 mod batch;
 mod diary;
 mod journal;

@@ -64,6 +64,12 @@ pg_conformance_suite!(
     lesson_topic_homework_and_files_are_kept,
     final_marks_are_set_replaced_and_removed,
     a_period_is_reopened_and_closed_again,
+    admin_calendar_classes_and_groups_are_written_with_audit,
+    admin_timetable_refuses_double_booking,
+    admin_students_are_admitted_transferred_and_departed,
+    admin_roles_are_listed_and_revoked,
+    admin_rollover_promotes_graduates_and_archives_in_one_go,
+    admin_report_reads_cover_marks_attendance_and_lessons,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

@@ -2,6 +2,7 @@
 //! `synchronous=FULL` (a committed mark survives power loss), one writer connection that
 //! opens every write transaction with `BEGIN IMMEDIATE` and a pool of readers.
 
+mod admin;
 mod batch;
 mod diary;
 mod journal;

@@ -7,6 +7,7 @@
 //! `get_*` → `Result<T>` (absent = [`StoreError::NotFound`]), `find_*` → `Result<Option<T>>`,
 //! `list_*` → `Result<Vec<T>>`. A failed query is an error, never an absence.
 
+pub mod admin;
 pub mod audit;
 pub mod batch;
 #[cfg(feature = "conformance")]
@@ -20,6 +21,7 @@ pub mod model;
 pub mod schedule;
 mod store;
 
+pub use admin::*;
 pub use audit::{AuditRecord, AuditSealer, NewAudit};
 pub use batch::{Batch, BatchStats};
 pub use diary::*;

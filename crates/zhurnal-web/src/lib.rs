@@ -4,6 +4,7 @@
 //! domain policy before any personal data is read.
 
 mod announcements;
+mod admin;
 mod api;
 mod auth;
 mod diary;
@@ -12,6 +13,7 @@ mod journal;
 mod journal_api;
 pub mod openapi;
 mod pages;
+mod reports;
 pub mod session;
 
 use std::sync::Arc;
@@ -137,6 +139,41 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/api/v1/attachments/{uid}", public: false },
     RouteInfo { method: "PUT", path: "/api/v1/journal/{assignment}/final-marks", public: false },
     RouteInfo { method: "PUT", path: "/api/v1/periods/{period}", public: false },
+    // School administration and reports (area `admin`).
+    RouteInfo { method: "GET", path: "/admin/schools/{school}", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/years", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/periods", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/classes", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/subjects", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/work-types", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/assignments", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/slots", public: false },
+    RouteInfo {
+        method: "POST",
+        path: "/admin/schools/{school}/slots/{slot}/delete",
+        public: false,
+    },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/substitutions", public: false },
+    RouteInfo { method: "GET", path: "/admin/classes/{class}", public: false },
+    RouteInfo { method: "POST", path: "/admin/classes/{class}", public: false },
+    RouteInfo { method: "POST", path: "/admin/classes/{class}/students", public: false },
+    RouteInfo { method: "POST", path: "/admin/classes/{class}/groups", public: false },
+    RouteInfo {
+        method: "POST",
+        path: "/admin/classes/{class}/groups/{group}/members",
+        public: false,
+    },
+    RouteInfo { method: "POST", path: "/admin/enrolments/{enrolment}/transfer", public: false },
+    RouteInfo { method: "POST", path: "/admin/enrolments/{enrolment}/depart", public: false },
+    RouteInfo { method: "GET", path: "/admin/roles", public: false },
+    RouteInfo { method: "POST", path: "/admin/roles/grant", public: false },
+    RouteInfo { method: "POST", path: "/admin/roles/{grant}/revoke", public: false },
+    RouteInfo { method: "GET", path: "/admin/rollover", public: false },
+    RouteInfo { method: "POST", path: "/admin/rollover", public: false },
+    RouteInfo { method: "GET", path: "/reports", public: false },
+    RouteInfo { method: "GET", path: "/reports/territory/{format}", public: false },
+    RouteInfo { method: "GET", path: "/reports/classes/{class}/archive.pdf", public: false },
+    RouteInfo { method: "GET", path: "/reports/{school}/{report}/{format}", public: false },
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -191,6 +228,31 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/attachments/{uid}", get(journal_api::download_attachment))
         .route("/api/v1/journal/{assignment}/final-marks", put(journal_api::set_final_mark))
         .route("/api/v1/periods/{period}", put(journal_api::set_period_state))
+        // School administration and reports (area `admin`).
+        .route("/admin/schools/{school}", get(admin::school_page))
+        .route("/admin/schools/{school}/years", post(admin::create_year))
+        .route("/admin/schools/{school}/periods", post(admin::save_period))
+        .route("/admin/schools/{school}/classes", post(admin::create_class))
+        .route("/admin/schools/{school}/subjects", post(admin::create_subject))
+        .route("/admin/schools/{school}/work-types", post(admin::save_work_type))
+        .route("/admin/schools/{school}/assignments", post(admin::create_assignment))
+        .route("/admin/schools/{school}/slots", post(admin::create_slot))
+        .route("/admin/schools/{school}/slots/{slot}/delete", post(admin::delete_slot))
+        .route("/admin/schools/{school}/substitutions", post(admin::set_substitution))
+        .route("/admin/classes/{class}", get(admin::class_page).post(admin::update_class))
+        .route("/admin/classes/{class}/students", post(admin::admit))
+        .route("/admin/classes/{class}/groups", post(admin::create_group))
+        .route("/admin/classes/{class}/groups/{group}/members", post(admin::group_members))
+        .route("/admin/enrolments/{enrolment}/transfer", post(admin::transfer))
+        .route("/admin/enrolments/{enrolment}/depart", post(admin::depart))
+        .route("/admin/roles", get(admin::roles_page))
+        .route("/admin/roles/grant", post(admin::grant))
+        .route("/admin/roles/{grant}/revoke", post(admin::revoke))
+        .route("/admin/rollover", get(admin::rollover_preview).post(admin::rollover_apply))
+        .route("/reports", get(reports::page))
+        .route("/reports/territory/{format}", get(reports::territory_export))
+        .route("/reports/classes/{class}/archive.pdf", get(reports::class_archive))
+        .route("/reports/{school}/{report}/{format}", get(reports::export))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)

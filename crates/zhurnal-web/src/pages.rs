@@ -315,9 +315,19 @@ pub async fn admin_home(
             let school = state.app.store.get_school(*s).await?;
             authorize(&user.actor, Action::ManageSchool, &Resource::School(school.place()))?;
             rows.push((
-                format!("/schools/{}", school.id),
+                format!("/admin/schools/{}", school.id),
                 school.name.clone(),
-                "классы и списки".into(),
+                "учебный год, классы, расписание, ученики".into(),
+            ));
+            rows.push((
+                "/admin/roles".into(),
+                "Сотрудники и роли".into(),
+                "назначение ролей".into(),
+            ));
+            rows.push((
+                format!("/reports?school={}", school.id),
+                "Отчёты".into(),
+                "успеваемость, посещаемость, заполнение журнала".into(),
             ));
         }
     }
@@ -327,7 +337,7 @@ pub async fn admin_home(
     render(Dashboard {
         nav: Some(Nav::for_user(&user)),
         title: "Администратор школы".into(),
-        intro: "Управление учебным годом, классами, расписанием и сотрудниками появится здесь; пока доступны списки классов.".into(),
+        intro: "Управление учебным годом, классами, расписанием, учениками и сотрудниками; отчёты школы.".into(),
         rows,
     })
 }

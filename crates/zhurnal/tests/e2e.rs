@@ -9,6 +9,7 @@ mod authz;
 mod browser;
 mod cli;
 mod journal;
+mod admin;
 mod login;
 mod pages;
 
