@@ -5,7 +5,7 @@ use std::io::Read;
 use chrono::{TimeZone, Utc};
 use zhurnal_domain::{Role, SchoolId};
 
-use crate::support::{Browser, Env, Page, csrf, login};
+use crate::support::{Browser, Db, Env, Page, csrf, login};
 
 async fn school(env: &Env, ext: &str) -> SchoolId {
     env.app.store.find_school_by_external_id(ext).await.expect("query").expect("school").id
@@ -50,7 +50,16 @@ async fn class_named(env: &Env, school: SchoolId, name: &str) -> Option<zhurnal_
 
 #[tokio::test]
 async fn a_school_admin_runs_classes_students_and_the_timetable() {
-    let env = Env::start().await;
+    school_administration(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_school_admin_runs_classes_students_and_the_timetable_on_postgres() {
+    school_administration(Db::Postgres).await;
+}
+
+async fn school_administration(db: Db) {
+    let Some(env) = Env::start_on(db).await else { return };
     let s1 = school(&env, "demo-school-1").await;
     let s2 = school(&env, "demo-school-2").await;
     let mut b = Browser::new();
