@@ -325,6 +325,26 @@ async fn the_year_rollover_is_previewed_then_applied() {
     assert_eq!(teen_enrolments.len(), 1, "a leaver gets no new enrolment");
     assert_eq!(teen_enrolments[0].departure_kind, Some(zhurnal_store::DepartureKind::Graduation));
     assert_eq!(env.audit("rollover.apply").await.len(), 1);
+    // The administration now works in the new year (classes for it can be created in July).
+    let page = b.get(&env.url(&format!("/admin/schools/{s1}"))).await;
+    assert!(page.body.contains("Учебный год: 2027/2028"), "{}", page.body);
+    let first = post(
+        &env,
+        &mut b,
+        &format!("/admin/schools/{s1}/classes"),
+        &[("grade", "1"), ("letter", "А")],
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(
+        env.app
+            .store
+            .list_classes(s1, new_year.id)
+            .await
+            .expect("classes")
+            .iter()
+            .any(|c| c.name() == "1А")
+    );
     // Applying twice is refused.
     let again =
         post(&env, &mut b, "/admin/rollover", &[("school", &s1.to_string()), ("confirm", "yes")])
