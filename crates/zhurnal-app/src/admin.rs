@@ -89,22 +89,32 @@ impl App {
         Ok(())
     }
 
-    /// The current year of a school: the one containing today, else the latest open one.
+    /// The year the administration works in: the open year containing today; after a
+    /// rollover (today still in the archived year) the upcoming open year; else the latest
+    /// open one; an archived year only when nothing else exists (shown read-only).
     pub async fn current_year(
         &self,
         school: SchoolId,
     ) -> Result<Option<AcademicYearRow>, AppError> {
         let today = self.today();
         let years = self.store.list_academic_years(school).await?;
-        if let Some(y) = years.iter().find(|y| y.starts_on <= today && today <= y.ends_on) {
-            return Ok(Some(y.clone()));
-        }
-        for y in years {
+        let mut open = Vec::new();
+        for y in &years {
             if self.store.find_year_archived_at(y.id).await?.is_none() {
-                return Ok(Some(y));
+                open.push(y.clone());
             }
         }
-        Ok(None)
+        let contains = |y: &&AcademicYearRow| y.starts_on <= today && today <= y.ends_on;
+        if let Some(y) = open.iter().find(contains) {
+            return Ok(Some(y.clone()));
+        }
+        if let Some(y) = open.iter().filter(|y| y.starts_on > today).min_by_key(|y| y.starts_on) {
+            return Ok(Some(y.clone()));
+        }
+        if let Some(y) = open.first() {
+            return Ok(Some(y.clone()));
+        }
+        Ok(years.iter().find(contains).or(years.first()).cloned())
     }
 
     /// Зачисление. A valid СНИЛС is required: it is how the student (and later the parent)

@@ -5,7 +5,7 @@ use std::io::Read;
 use chrono::{TimeZone, Utc};
 use zhurnal_domain::{Role, SchoolId};
 
-use crate::support::{Browser, Env, Page, csrf, login};
+use crate::support::{Browser, Db, Env, Page, csrf, login};
 
 async fn school(env: &Env, ext: &str) -> SchoolId {
     env.app.store.find_school_by_external_id(ext).await.expect("query").expect("school").id
@@ -50,7 +50,16 @@ async fn class_named(env: &Env, school: SchoolId, name: &str) -> Option<zhurnal_
 
 #[tokio::test]
 async fn a_school_admin_runs_classes_students_and_the_timetable() {
-    let env = Env::start().await;
+    school_administration(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_school_admin_runs_classes_students_and_the_timetable_on_postgres() {
+    school_administration(Db::Postgres).await;
+}
+
+async fn school_administration(db: Db) {
+    let Some(env) = Env::start_on(db).await else { return };
     let s1 = school(&env, "demo-school-1").await;
     let s2 = school(&env, "demo-school-2").await;
     let mut b = Browser::new();
@@ -316,6 +325,26 @@ async fn the_year_rollover_is_previewed_then_applied() {
     assert_eq!(teen_enrolments.len(), 1, "a leaver gets no new enrolment");
     assert_eq!(teen_enrolments[0].departure_kind, Some(zhurnal_store::DepartureKind::Graduation));
     assert_eq!(env.audit("rollover.apply").await.len(), 1);
+    // The administration now works in the new year (classes for it can be created in July).
+    let page = b.get(&env.url(&format!("/admin/schools/{s1}"))).await;
+    assert!(page.body.contains("Учебный год: 2027/2028"), "{}", page.body);
+    let first = post(
+        &env,
+        &mut b,
+        &format!("/admin/schools/{s1}/classes"),
+        &[("grade", "1"), ("letter", "А")],
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(
+        env.app
+            .store
+            .list_classes(s1, new_year.id)
+            .await
+            .expect("classes")
+            .iter()
+            .any(|c| c.name() == "1А")
+    );
     // Applying twice is refused.
     let again =
         post(&env, &mut b, "/admin/rollover", &[("school", &s1.to_string()), ("confirm", "yes")])
