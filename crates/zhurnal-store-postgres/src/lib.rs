@@ -14,6 +14,7 @@
 
 mod batch;
 mod rows;
+mod security;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 
 mod batch;
 mod rows;
+mod security;
 
 use std::path::Path;
 use std::str::FromStr;

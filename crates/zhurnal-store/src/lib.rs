@@ -14,10 +14,12 @@ pub mod conformance;
 mod error;
 pub mod model;
 pub mod schedule;
+pub mod security;
 mod store;
 
 pub use audit::{AuditRecord, AuditSealer, NewAudit};
 pub use batch::{Batch, BatchStats};
 pub use error::{StoreError, StoreResult};
 pub use model::*;
+pub use security::SecurityStore;
 pub use store::{Backend, Store};

@@ -28,7 +28,7 @@ impl Backend {
 
 /// Everything Zhurnal keeps. One implementation per backend; see the crate docs for naming.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Send + Sync + 'static + crate::SecurityStore {
     fn backend(&self) -> Backend;
     async fn ping(&self) -> StoreResult<()>;
 

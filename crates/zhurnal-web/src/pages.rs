@@ -19,10 +19,12 @@ pub struct Nav {
     pub name: String,
     pub links: Vec<(String, String)>,
     pub csrf: String,
+    /// Security notices (banner on every page).
+    pub notices: Vec<String>,
 }
 
 impl Nav {
-    fn for_user(user: &CurrentUser) -> Self {
+    pub(crate) fn for_user(user: &CurrentUser) -> Self {
         let mut links = Vec::new();
         for (role, scope) in &user.actor.grants {
             let link = match (role, scope) {
@@ -43,7 +45,12 @@ impl Nav {
         if user.actor.is_student() || user.actor.is_parent() {
             links.push(("/diary".into(), "Дневник".into()));
         }
-        Self { name: user.person.short_name(), links, csrf: user.session.csrf_token.clone() }
+        Self {
+            name: user.person.short_name(),
+            links,
+            csrf: user.session.csrf_token.clone(),
+            notices: user.notices.clone(),
+        }
     }
 }
 

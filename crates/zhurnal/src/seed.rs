@@ -274,6 +274,7 @@ pub async fn serve_on(
     idp_origin: String,
 ) -> anyhow::Result<()> {
     spawn_housekeeping(app.clone(), cfg.web.session_idle_minutes, cfg.web.login_attempt_minutes);
+    spawn_security_jobs(app.clone(), cfg.anchors_path());
     let router = web_router(cfg, app, idp, idp_origin);
     axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {
@@ -299,6 +300,41 @@ fn spawn_housekeeping(app: Arc<App>, idle_minutes: i64, attempt_minutes: i64) {
             {
                 tracing::warn!(error = %e, "login attempt cleanup failed");
             }
+        }
+    });
+}
+
+/// Security jobs inside the server: detection rules every minute, the dormancy job every hour
+/// (login and every request enforce dormancy anyway), the audit chain anchor as configured.
+fn spawn_security_jobs(app: Arc<App>, anchors: std::path::PathBuf) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let anchor_every = app.security.anchor_interval_minutes.max(1);
+        let mut minute: i64 = 0;
+        loop {
+            tick.tick().await;
+            if let Err(e) = app.run_detection().await {
+                tracing::warn!(error = %e, "detection rules failed");
+            }
+            if minute % 60 == 0 {
+                match app.run_dormancy().await {
+                    Ok(run) if run.blocked + run.notices > 0 => {
+                        tracing::info!(
+                            blocked = run.blocked,
+                            notices = run.notices,
+                            "dormancy job"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "dormancy job failed"),
+                }
+            }
+            if minute % anchor_every == 0
+                && let Err(e) = app.anchor_audit_head(&anchors).await
+            {
+                tracing::warn!(error = %e, "audit anchor failed");
+            }
+            minute += 1;
         }
     });
 }
