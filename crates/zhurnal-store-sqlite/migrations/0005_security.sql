@@ -53,3 +53,7 @@ CREATE TABLE security_cursors (
 
 CREATE INDEX audit_log_ip_idx ON audit_log (source_ip, at);
 CREATE INDEX audit_log_at_idx ON audit_log (at);
+
+-- Persons registered before this migration carried no registration time: count their
+-- inactivity from now, so that nobody is blocked as dormant by the upgrade itself.
+UPDATE persons SET created_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000000 WHERE created_at = 0;

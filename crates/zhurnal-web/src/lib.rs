@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod error;
 mod pages;
+mod security;
 pub mod session;
 
 use std::sync::Arc;
@@ -94,8 +95,16 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/classes/{class}", public: false },
     RouteInfo { method: "GET", path: "/admin", public: false },
     RouteInfo { method: "GET", path: "/region", public: false },
-    RouteInfo { method: "GET", path: "/security", public: false },
     RouteInfo { method: "GET", path: "/api/v1/me", public: false },
+    // security area
+    RouteInfo { method: "GET", path: "/security", public: false },
+    RouteInfo { method: "GET", path: "/security/incidents/{id}", public: false },
+    RouteInfo { method: "POST", path: "/security/incidents/{id}", public: false },
+    RouteInfo { method: "GET", path: "/security/audit", public: false },
+    RouteInfo { method: "GET", path: "/security/report", public: false },
+    RouteInfo { method: "GET", path: "/security/report.csv", public: false },
+    RouteInfo { method: "GET", path: "/admin/reactivation", public: false },
+    RouteInfo { method: "POST", path: "/admin/reactivation", public: false },
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -114,8 +123,14 @@ pub fn router(state: AppState) -> Router {
         .route("/classes/{class}", get(pages::class_roster))
         .route("/admin", get(pages::admin_home))
         .route("/region", get(pages::region_home))
-        .route("/security", get(pages::security_home))
         .route("/api/v1/me", get(api::me))
+        // security area
+        .route("/security", get(security::home))
+        .route("/security/incidents/{id}", get(security::incident).post(security::add_measure))
+        .route("/security/audit", get(security::audit))
+        .route("/security/report", get(security::report))
+        .route("/security/report.csv", get(security::report_csv))
+        .route("/admin/reactivation", get(security::reactivation).post(security::reactivate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)

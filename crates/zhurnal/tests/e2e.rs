@@ -7,3 +7,4 @@ mod support;
 
 mod login;
 mod pages;
+mod security;

@@ -21,6 +21,8 @@ pub struct Env {
     pub clock: Arc<FixedClock>,
     pub sim: Simulator,
     pub data: zhurnal::demo::DemoData,
+    /// The PostgreSQL database of this test, if on PostgreSQL (raw access for tamper tests).
+    pub database_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -78,11 +80,17 @@ impl Env {
                 .await
                 .expect("serve");
         });
-        Some(Env { base, app, clock, sim, data, _dir: dir })
+        let database_url = cfg.database_url.clone();
+        Some(Env { base, app, clock, sim, data, database_url, _dir: dir })
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
         zhurnal_app::Clock::now(self.clock.as_ref())
+    }
+
+    /// The data directory (SQLite file `zhurnal.db`, keys, anchors).
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {
