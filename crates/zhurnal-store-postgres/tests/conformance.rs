@@ -56,6 +56,11 @@ pg_conformance_suite!(
     the_teacher_day_applies_substitutions,
     a_student_week_has_lessons_marks_and_attendance,
     subjects_and_work_types_list_per_school,
+    account_state_changes_end_sessions_and_are_audited,
+    inactive_class_and_school_accounts_are_listed,
+    notices_are_written_once,
+    incidents_keep_evidence_and_measures,
+    audit_search_filters_and_pages,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.
