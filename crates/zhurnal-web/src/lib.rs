@@ -132,6 +132,11 @@ pub fn router(state: AppState) -> Router {
         .route("/security/report.csv", get(security::report_csv))
         .route("/admin/reactivation", get(security::reactivation).post(security::reactivate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
+        // security area: rate limits, per router (each server and each test has its own)
+        .layer(middleware::from_fn_with_state(
+            (state.clone(), security::RateLimits::new(&state.app.security)),
+            security::rate_limit,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)
 }

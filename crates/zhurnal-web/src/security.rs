@@ -4,12 +4,19 @@
 //! Every page authorizes with the domain policy (ViewAudit / ManageIncidents on the region,
 //! ManageSchool on the school) and its use is itself audited.
 
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use zhurnal_app::security::{MinistryReport, ReactivationScope, format_instant, rule_title};
 use zhurnal_domain::policy::Resource;
@@ -17,7 +24,7 @@ use zhurnal_domain::{Action, ClassId, RegionId, Role, RoleScope, SchoolId, autho
 use zhurnal_store::security::{AuditFilter, IncidentRow, IncidentStatus, MeasureRow};
 
 use crate::pages::Nav;
-use crate::session::CurrentUser;
+use crate::session::{CurrentUser, client_ip_from_headers, cookie, hash_token};
 use crate::{AppState, WebError, html_headers, see_other};
 
 const AUDIT_PAGE: i64 = 50;
@@ -503,4 +510,106 @@ pub async fn reactivate(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+// ----- Rate limits (security.md T-11) --------------------------------------------------
+
+/// Request quotas: per account (strict) and per client address (generous — a whole school
+/// often leaves through one NAT address). `governor` (GCRA, keyed, lock-free) does the
+/// counting; `tower_governor` was not used because the account key needs an async session
+/// lookup, which its synchronous key extractors cannot do.
+#[derive(Clone)]
+pub struct RateLimits {
+    account: Arc<DefaultKeyedRateLimiter<i64>>,
+    address: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl RateLimits {
+    pub fn new(cfg: &zhurnal_app::SecurityConfig) -> Self {
+        let quota =
+            |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        Self {
+            account: Arc::new(RateLimiter::keyed(quota(cfg.requests_per_minute_per_account))),
+            address: Arc::new(RateLimiter::keyed(quota(cfg.requests_per_minute_per_address))),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "security_rate_limited.html")]
+struct RateLimitedPage {
+    nav: Option<Nav>,
+    seconds: u64,
+}
+
+fn too_many(api: bool, wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let (ctype, body) = if api {
+        (
+            "application/problem+json",
+            serde_json::json!({
+                "type": "about:blank",
+                "title": "Слишком много запросов",
+                "status": 429,
+                "detail": format!("Слишком много запросов. Повторите через {seconds} с."),
+            })
+            .to_string(),
+        )
+    } else {
+        let page = RateLimitedPage { nav: None, seconds };
+        (
+            "text/html; charset=utf-8",
+            page.render().unwrap_or_else(|_| {
+                format!("Слишком много запросов. Повторите через {seconds} с.")
+            }),
+        )
+    };
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::CONTENT_TYPE, ctype.to_string()),
+            (header::RETRY_AFTER, seconds.to_string()),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Middleware: the address quota for every request, the account quota for requests with a
+/// session. `X-Forwarded-For` counts only from `web.trusted_proxies` (see [`client_ip_from_headers`]).
+pub async fn rate_limit(
+    State((state, limits)): State<(AppState, RateLimits)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    if path == "/healthz" || path.starts_with("/static/") {
+        return next.run(req).await;
+    }
+    let api = path.starts_with("/api/");
+    let clock = DefaultClock::default();
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    if let Some(ip) = client_ip_from_headers(&state, req.headers(), peer) {
+        if limits.address.len() > 100_000 {
+            limits.address.retain_recent();
+        }
+        if let Err(not_until) = limits.address.check_key(&ip) {
+            tracing::info!(scope = "address", "rate limit reached");
+            return too_many(api, not_until.wait_time_from(clock.now()));
+        }
+    }
+    if let Some(token) = cookie(req.headers(), state.session_cookie_name())
+        && let Ok(Some(session)) = state.app.store.find_session(&hash_token(&token)).await
+    {
+        if limits.account.len() > 100_000 {
+            limits.account.retain_recent();
+        }
+        if let Err(not_until) = limits.account.check_key(&session.person_id.0) {
+            tracing::info!(scope = "account", "rate limit reached");
+            return too_many(api, not_until.wait_time_from(clock.now()));
+        }
+    }
+    next.run(req).await
 }

@@ -617,3 +617,69 @@ async fn the_security_officer_works_an_incident_and_gets_the_report() {
         "security workspace: incident worked (new → resolved, audited), audit search paged, report html+csv"
     );
 }
+
+// ----- Rate limits (T-11, small) --------------------------------------------------------
+
+#[tokio::test]
+async fn rate_limits_per_account_and_per_address_ignore_spoofed_forwarding() {
+    let env = Env::start().await;
+    let per_account = env.app.security.requests_per_minute_per_account as usize;
+    let per_address = env.app.security.requests_per_minute_per_address as usize;
+    let mut b = Browser::new();
+    assert_eq!(login(&env, &mut b, "student-teen-1").await.status, 200);
+    // A spoofed X-Forwarded-For from an untrusted peer changes nothing.
+    let mut allowed = 0;
+    let mut limited = None;
+    for i in 0..per_account + 5 {
+        let xff = format!("10.{}.{}.1", i / 250, i % 250);
+        let p = b
+            .request(
+                reqwest::Method::GET,
+                &env.url("/api/v1/me"),
+                None,
+                &[("x-forwarded-for", &xff)],
+            )
+            .await;
+        if p.status == 200 {
+            allowed += 1;
+        } else {
+            limited = Some(p);
+            break;
+        }
+    }
+    let limited = limited.expect("the account quota must bite");
+    assert_eq!(limited.status, 429);
+    assert!(limited.body.contains("Слишком много запросов"), "{}", limited.body);
+    assert!(allowed <= per_account, "allowed {allowed} > quota {per_account}");
+    assert!(allowed >= per_account - 5, "the quota admits its burst: {allowed}");
+    // Another account behind the same address (a school's NAT) is not affected.
+    let mut other = Browser::new();
+    assert_eq!(login(&env, &mut other, "parent-1").await.status, 200);
+    assert_eq!(other.get(&env.url("/api/v1/me")).await.status, 200);
+
+    // The address quota: generous, but it holds, also with spoofed headers.
+    let client = reqwest::Client::new();
+    let mut anon_allowed = 0;
+    let mut retry_after = None;
+    for i in 0..per_address + 10 {
+        let res = client
+            .get(env.url("/"))
+            .header("x-forwarded-for", format!("192.0.2.{}", i % 250))
+            .send()
+            .await
+            .expect("request");
+        if res.status() == 429 {
+            retry_after =
+                res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+            break;
+        }
+        anon_allowed += 1;
+    }
+    let retry_after: u64 =
+        retry_after.expect("the address quota must bite").parse().expect("seconds");
+    assert!(retry_after >= 1);
+    println!(
+        "rate limit: account quota {per_account}/min admitted {allowed} then 429; address quota {per_address}/min admitted {anon_allowed} (+{} by the logins) then 429, Retry-After {retry_after} s; XFF spoof bypass 0; NAT neighbour admitted",
+        per_address.saturating_sub(anon_allowed)
+    );
+}
