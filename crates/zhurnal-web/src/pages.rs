@@ -474,6 +474,11 @@ pub async fn admin_home(
     if rows.is_empty() {
         return Err(WebError::Denied("Страница администратора школы.".into(), false));
     }
+    rows.push((
+        "/admin/reactivation".into(),
+        "Разблокировка неактивных учётных записей".into(),
+        "класс или вся школа после каникул".into(),
+    ));
     render(Dashboard {
         nav: Some(Nav::for_user(&user)),
         title: "Администратор школы".into(),
