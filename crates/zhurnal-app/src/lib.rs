@@ -10,6 +10,7 @@ pub mod export;
 pub mod keys;
 pub mod login;
 pub mod reports;
+pub mod security;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use zhurnal_store::{Store, StoreError};
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use keys::{HmacSealer, Keys, KeysError, SnilsVault};
+pub use security::SecurityConfig;
 
 /// Errors of the use cases, mapped to HTTP once in the web crate.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub vault: SnilsVault,
     pub rules: RulesConfig,
+    /// Section `[security]`: dormancy, detection thresholds, rate limits.
+    pub security: SecurityConfig,
 }
 
 impl App {
@@ -69,7 +73,13 @@ impl App {
         vault: SnilsVault,
         rules: RulesConfig,
     ) -> Self {
-        Self { store, clock, vault, rules }
+        Self { store, clock, vault, rules, security: SecurityConfig::default() }
+    }
+
+    /// Replaces the security settings (the binary passes the `[security]` section).
+    pub fn with_security(mut self, security: SecurityConfig) -> Self {
+        self.security = security;
+        self
     }
 
     /// Microseconds since the epoch, the storage's instant.

@@ -8,7 +8,7 @@
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use zhurnal_domain::Snils;
-use zhurnal_store::{AccountState, NewAudit, PersonRow, StoreError};
+use zhurnal_store::{NewAudit, PersonRow, StoreError};
 
 use crate::{App, AppError};
 
@@ -162,10 +162,11 @@ impl App {
         let child_account_ok = !claims.trusted && is_child && !rel.enrolled_in.is_empty();
         let refusal = if !claims.trusted && !child_account_ok {
             Some(Refusal::Unconfirmed)
-        } else if person.account_state == AccountState::Blocked {
-            Some(Refusal::Blocked)
-        } else if person.account_state == AccountState::Dormant {
-            Some(Refusal::Dormant)
+        } else if let Some(r) =
+            self.check_lifecycle_at_login(&person, &rel, claims.trusted, ctx).await?
+        {
+            // Blocked, or dormant (the job may not have run yet) and not re-activated here.
+            Some(r)
         } else if rel.enrolled_in.is_empty()
             && !rel.departed_from.is_empty()
             && rel.grants.is_empty()

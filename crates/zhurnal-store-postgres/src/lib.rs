@@ -17,6 +17,7 @@ mod batch;
 mod diary;
 mod journal;
 mod rows;
+mod security;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -318,6 +319,12 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         let stats = batch::apply(&mut tx, b).await?;
+        // New persons are registered now: dormancy of those who never log in counts from here.
+        sqlx::query("UPDATE persons SET created_at = $1 WHERE created_at = 0")
+            .bind(audit.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let audit = NewAudit {
             details: serde_json::json!({ "inserted": stats.inserted, "updated": stats.updated, "extra": audit.details }),
             ..audit

@@ -70,6 +70,11 @@ pg_conformance_suite!(
     admin_roles_are_listed_and_revoked,
     admin_rollover_promotes_graduates_and_archives_in_one_go,
     admin_report_reads_cover_marks_attendance_and_lessons,
+    account_state_changes_end_sessions_and_are_audited,
+    inactive_class_and_school_accounts_are_listed,
+    notices_are_written_once,
+    incidents_keep_evidence_and_measures,
+    audit_search_filters_and_pages,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

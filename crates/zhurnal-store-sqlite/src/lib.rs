@@ -7,6 +7,7 @@ mod batch;
 mod diary;
 mod journal;
 mod rows;
+mod security;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -187,6 +188,12 @@ impl Store for SqliteStore {
     async fn apply_batch(&self, b: &Batch, audit: NewAudit) -> StoreResult<BatchStats> {
         let mut tx = self.write_tx().await?;
         let stats = batch::apply(&mut tx, b).await?;
+        // New persons are registered now: dormancy of those who never log in counts from here.
+        sqlx::query("UPDATE persons SET created_at = $1 WHERE created_at = 0")
+            .bind(audit.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let audit = NewAudit {
             details: serde_json::json!({ "inserted": stats.inserted, "updated": stats.updated, "extra": audit.details }),
             ..audit

@@ -75,7 +75,12 @@ macro_rules! conformance_suite {
             admin_students_are_admitted_transferred_and_departed,
             admin_roles_are_listed_and_revoked,
             admin_rollover_promotes_graduates_and_archives_in_one_go,
-            admin_report_reads_cover_marks_attendance_and_lessons
+            admin_report_reads_cover_marks_attendance_and_lessons,
+            account_state_changes_end_sessions_and_are_audited,
+            inactive_class_and_school_accounts_are_listed,
+            notices_are_written_once,
+            incidents_keep_evidence_and_measures,
+            audit_search_filters_and_pages
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -705,4 +710,247 @@ pub async fn subjects_and_work_types_list_per_school(store: Arc<dyn Store>) {
         wts.iter().map(|w| (w.code.as_str(), w.weight)).collect::<Vec<_>>(),
         [("answer", 1), ("test", 3)]
     );
+}
+
+// ----- Security area (SecurityStore) ---------------------------------------------------
+
+pub async fn account_state_changes_end_sessions_and_are_audited(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let p = person_id(&store, "parent").await;
+    let act = store.get_account_activity(p).await.expect("activity");
+    assert_eq!(act.state, AccountState::Active);
+    assert_eq!(act.created_at, 1_000_000, "registered when the batch was applied");
+    let s = SessionRow {
+        id_hash: "h1".into(),
+        person_id: p,
+        created_at: 5_000_000,
+        last_seen_at: 5_000_000,
+        csrf_token: "c".into(),
+        source_ip: None,
+        active_role: None,
+    };
+    store.create_session(&s, audit("login.success")).await.expect("session");
+    let block = NewAudit::new(6_000_000, "account.state", "ok").reason("admin_block");
+    assert!(
+        store
+            .set_account_state(p, AccountState::Blocked, Some("admin_block"), block.clone())
+            .await
+            .expect("block")
+    );
+    assert!(store.find_session("h1").await.expect("find").is_none(), "sessions end with the block");
+    assert!(
+        !store
+            .set_account_state(p, AccountState::Blocked, Some("admin_block"), block)
+            .await
+            .expect("again")
+    );
+    let act = store.get_account_activity(p).await.expect("activity");
+    assert_eq!(
+        (act.state, act.state_reason.as_deref(), act.state_changed_at),
+        (AccountState::Blocked, Some("admin_block"), Some(6_000_000))
+    );
+    assert_eq!(act.last_activity(), 6_000_000);
+    assert_eq!(store.count_accounts(AccountState::Blocked, None).await.expect("count"), 1);
+    assert_eq!(
+        store.count_accounts(AccountState::Blocked, Some("dormant")).await.expect("count"),
+        0
+    );
+    let actions: Vec<String> = store
+        .list_audit(0, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|r| r.event.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["test.seed", "login.success", "account.state"],
+        "one audit record per real change"
+    );
+    let missing = store
+        .set_account_state(PersonId(999_999), AccountState::Blocked, None, audit("account.state"))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))));
+}
+
+pub async fn inactive_class_and_school_accounts_are_listed(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let parent = person_id(&store, "parent").await;
+    let s = SessionRow {
+        id_hash: "h1".into(),
+        person_id: parent,
+        created_at: 9_000_000,
+        last_seen_at: 9_000_000,
+        csrf_token: "c".into(),
+        source_ip: None,
+        active_role: None,
+    };
+    store.create_session(&s, audit("login.success")).await.expect("session");
+    let inactive =
+        store.list_inactive_accounts(AccountState::Active, 2_000_000).await.expect("list");
+    assert_eq!(inactive.len(), 9, "everyone but the parent who logged in");
+    assert!(inactive.iter().all(|a| a.person_id != parent));
+    assert!(
+        store
+            .list_inactive_accounts(AccountState::Dormant, i64::MAX)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let on = d(2026, 11, 23);
+    let class5a = class_id(&store, "5А").await;
+    let mut in_class: Vec<String> = store
+        .list_class_accounts(class5a, on)
+        .await
+        .expect("class")
+        .into_iter()
+        .map(|a| a.uid)
+        .collect();
+    in_class.sort();
+    assert_eq!(
+        in_class,
+        ["uid-parent", "uid-student-a"],
+        "student-b departed; her parent stays through student-a"
+    );
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
+    let in_school = store.list_school_accounts(school.id, on).await.expect("school");
+    assert_eq!(in_school.len(), 6, "2 enrolled students, 1 parent, 3 teachers: {in_school:?}");
+    let admins = store.list_school_admins(school.id).await.expect("admins");
+    assert_eq!(admins, vec![person_id(&store, "admin").await]);
+    assert_eq!(store.count_departed_students(None, on).await.expect("departed"), 1);
+    assert_eq!(store.count_departed_students(Some(d(2026, 11, 2)), on).await.expect("departed"), 0);
+    assert_eq!(store.count_departed_students(None, d(2026, 10, 1)).await.expect("before"), 0);
+}
+
+pub async fn notices_are_written_once(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let p = person_id(&store, "parent").await;
+    assert!(
+        store
+            .insert_notice(p, "dormancy.warning", "k1", "Скоро блокировка", 10)
+            .await
+            .expect("insert")
+    );
+    assert!(
+        !store
+            .insert_notice(p, "dormancy.warning", "k1", "Скоро блокировка", 20)
+            .await
+            .expect("again")
+    );
+    assert!(
+        store.insert_notice(p, "dormancy.warning", "k2", "Снова", 30).await.expect("new period")
+    );
+    let n = store.list_notices(p, 0).await.expect("list");
+    assert_eq!(
+        n.iter().map(|n| n.body.as_str()).collect::<Vec<_>>(),
+        ["Снова", "Скоро блокировка"]
+    );
+    assert_eq!(store.list_notices(p, 15).await.expect("recent").len(), 1);
+}
+
+pub async fn incidents_keep_evidence_and_measures(store: Arc<dyn Store>) {
+    use crate::security::*;
+    loaded(&store).await;
+    let officer = person_id(&store, "officer").await;
+    let inc = NewIncident {
+        rule: "D-01".into(),
+        severity: Severity::Medium,
+        detected_at: 100,
+        subject_key: "person:5".into(),
+        subject_person_id: Some(person_id(&store, "student-a").await),
+        subject_ip: Some("10.0.0.1".into()),
+        summary: "Попытка входа".into(),
+        evidence: vec![1],
+    };
+    let id = store.create_incident(&inc, audit("incident.created")).await.expect("create");
+    store.add_incident_evidence(id, &[2, 1, 3], 150).await.expect("evidence");
+    let found =
+        store.find_open_incident("D-01", "person:5", 50).await.expect("find").expect("open");
+    assert_eq!(found.id, id);
+    assert_eq!(found.evidence, vec![1, 2, 3]);
+    assert!(
+        store.find_open_incident("D-01", "person:5", 101).await.expect("find").is_none(),
+        "outside the window"
+    );
+    assert!(store.find_open_incident("D-02", "person:5", 0).await.expect("find").is_none());
+    store
+        .add_incident_measure(
+            id,
+            IncidentStatus::Resolved,
+            "Учётная запись заблокирована",
+            Some(officer),
+            audit("incident.measure"),
+        )
+        .await
+        .expect("measure");
+    let row = store.get_incident(id).await.expect("get");
+    assert_eq!(row.status, IncidentStatus::Resolved);
+    assert!(
+        store.find_open_incident("D-01", "person:5", 0).await.expect("find").is_none(),
+        "resolved is not open"
+    );
+    let m = store.list_incident_measures(id).await.expect("measures");
+    assert_eq!(
+        (m.len(), m[0].author_id, m[0].text.as_str()),
+        (1, Some(officer), "Учётная запись заблокирована")
+    );
+    assert_eq!(store.list_incidents(0, 1_000).await.expect("list").len(), 1);
+    assert!(store.list_incidents(101, 1_000).await.expect("list").is_empty());
+    assert!(matches!(store.get_incident(id + 100).await, Err(StoreError::NotFound(_))));
+    let audited: Vec<(String, Option<String>)> = store
+        .list_audit(1, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|r| (r.event.action, r.event.target_id))
+        .collect();
+    assert_eq!(audited[0], ("incident.created".to_string(), Some(id.to_string())));
+    assert_eq!(audited[1].0, "incident.measure");
+}
+
+pub async fn audit_search_filters_and_pages(store: Arc<dyn Store>) {
+    use crate::security::*;
+    for i in 0..10 {
+        let mut a = NewAudit::new(
+            i * 10,
+            if i % 2 == 0 { "login.success" } else { "login_x.refused" },
+            "ok",
+        )
+        .actor(i % 3, "person")
+        .ip(Some(format!("10.0.0.{}", i % 2)));
+        if i == 9 {
+            a = a.reason("blocked_account");
+        }
+        store.append_audit(a).await.expect("append");
+    }
+    let all = store.search_audit(&AuditFilter::default(), 4).await.expect("page");
+    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [10, 9, 8, 7], "newest first");
+    let next = AuditFilter { before_seq: Some(7), ..AuditFilter::default() };
+    assert_eq!(store.search_audit(&next, 100).await.expect("page").len(), 6);
+    let login = AuditFilter { action_prefix: Some("login_".into()), ..AuditFilter::default() };
+    assert_eq!(store.count_audit(&login).await.expect("count"), 5, "`_` and `%` are literal");
+    let f = AuditFilter {
+        actor_id: Some(0),
+        source_ip: Some("10.0.0.0".into()),
+        from_at: Some(1),
+        to_at: Some(90),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        store
+            .search_audit(&f, 100)
+            .await
+            .expect("f")
+            .iter()
+            .map(|r| r.event.at)
+            .collect::<Vec<_>>(),
+        [60]
+    );
+    let r = AuditFilter { reason: Some("blocked_account".into()), ..AuditFilter::default() };
+    assert_eq!(store.count_audit(&r).await.expect("reason"), 1);
+    assert_eq!(store.audit_head().await.expect("head").map(|h| h.seq), Some(10));
+    assert_eq!(store.get_cursor("detection").await.expect("cursor"), 0);
+    store.set_cursor("detection", 7).await.expect("set");
+    store.set_cursor("detection", 9).await.expect("set again");
+    assert_eq!(store.get_cursor("detection").await.expect("cursor"), 9);
 }

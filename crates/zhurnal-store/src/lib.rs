@@ -19,6 +19,7 @@ mod error;
 pub mod journal;
 pub mod model;
 pub mod schedule;
+pub mod security;
 mod store;
 
 pub use admin::*;
@@ -28,4 +29,5 @@ pub use diary::*;
 pub use error::{StoreError, StoreResult};
 pub use journal::JournalStore;
 pub use model::*;
+pub use security::SecurityStore;
 pub use store::{Backend, Store};

@@ -14,6 +14,7 @@ mod journal_api;
 pub mod openapi;
 mod pages;
 mod reports;
+mod security;
 pub mod session;
 
 use std::sync::Arc;
@@ -100,7 +101,6 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/classes/{class}", public: false },
     RouteInfo { method: "GET", path: "/admin", public: false },
     RouteInfo { method: "GET", path: "/region", public: false },
-    RouteInfo { method: "GET", path: "/security", public: false },
     RouteInfo { method: "GET", path: "/api/v1/me", public: false },
     // Area `diary`: diary, class teacher's summary, announcements.
     RouteInfo { method: "GET", path: "/diary", public: false },
@@ -174,6 +174,15 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/reports/territory/{format}", public: false },
     RouteInfo { method: "GET", path: "/reports/classes/{class}/archive.pdf", public: false },
     RouteInfo { method: "GET", path: "/reports/{school}/{report}/{format}", public: false },
+    // security area
+    RouteInfo { method: "GET", path: "/security", public: false },
+    RouteInfo { method: "GET", path: "/security/incidents/{id}", public: false },
+    RouteInfo { method: "POST", path: "/security/incidents/{id}", public: false },
+    RouteInfo { method: "GET", path: "/security/audit", public: false },
+    RouteInfo { method: "GET", path: "/security/report", public: false },
+    RouteInfo { method: "GET", path: "/security/report.csv", public: false },
+    RouteInfo { method: "GET", path: "/admin/reactivation", public: false },
+    RouteInfo { method: "POST", path: "/admin/reactivation", public: false },
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -190,7 +199,6 @@ pub fn router(state: AppState) -> Router {
         .route("/classes/{class}", get(pages::class_roster))
         .route("/admin", get(pages::admin_home))
         .route("/region", get(pages::region_home))
-        .route("/security", get(pages::security_home))
         .route("/api/v1/me", get(api::me))
         // Area `diary`: diary, class teacher's summary, announcements.
         .route("/diary", get(diary::own_diary))
@@ -253,7 +261,19 @@ pub fn router(state: AppState) -> Router {
         .route("/reports/territory/{format}", get(reports::territory_export))
         .route("/reports/classes/{class}/archive.pdf", get(reports::class_archive))
         .route("/reports/{school}/{report}/{format}", get(reports::export))
+        // security area
+        .route("/security", get(security::home))
+        .route("/security/incidents/{id}", get(security::incident).post(security::add_measure))
+        .route("/security/audit", get(security::audit))
+        .route("/security/report", get(security::report))
+        .route("/security/report.csv", get(security::report_csv))
+        .route("/admin/reactivation", get(security::reactivation).post(security::reactivate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
+        // security area: rate limits, per router (each server and each test has its own)
+        .layer(middleware::from_fn_with_state(
+            (state.clone(), security::RateLimits::new(&state.app.security)),
+            security::rate_limit,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)
 }

@@ -18,6 +18,8 @@ pub struct Nav {
     pub name: String,
     pub links: Vec<(String, String)>,
     pub csrf: String,
+    /// Security notices (banner on every page).
+    pub notices: Vec<String>,
 }
 
 impl Nav {
@@ -46,7 +48,12 @@ impl Nav {
         if !links.is_empty() || !user.actor.teaching.is_empty() {
             links.push(("/announcements".into(), "Объявления".into()));
         }
-        Self { name: user.person.short_name(), links, csrf: user.session.csrf_token.clone() }
+        Self {
+            name: user.person.short_name(),
+            links,
+            csrf: user.session.csrf_token.clone(),
+            notices: user.notices.clone(),
+        }
     }
 }
 
@@ -334,6 +341,11 @@ pub async fn admin_home(
     if rows.is_empty() {
         return Err(WebError::Denied("Страница администратора школы.".into(), false));
     }
+    rows.push((
+        "/admin/reactivation".into(),
+        "Разблокировка неактивных учётных записей".into(),
+        "класс или вся школа после каникул".into(),
+    ));
     render(Dashboard {
         nav: Some(Nav::for_user(&user)),
         title: "Администратор школы".into(),
@@ -363,53 +375,6 @@ pub async fn region_home(
         nav: Some(Nav::for_user(&user)),
         title: "Школы территории".into(),
         intro: "Школы, за которые вы отвечаете. Сводные отчёты и мониторинг появятся здесь.".into(),
-        rows,
-    })
-}
-
-pub async fn security_home(
-    State(state): State<AppState>,
-    user: CurrentUser,
-) -> Result<Response, WebError> {
-    let region = user.actor.grants.iter().find_map(|(r, s)| match (r, s) {
-        (Role::SecurityOfficer, RoleScope::Region(id)) => Some(*id),
-        _ => None,
-    });
-    let Some(region) = region else {
-        return Err(WebError::Denied(
-            "Страница ответственного за информационную безопасность.".into(),
-            false,
-        ));
-    };
-    authorize(&user.actor, Action::ViewAudit, &Resource::Region(region))?;
-    let app = &state.app;
-    let mut records = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = app.store.list_audit(after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        records.extend(page);
-    }
-    let rows = records
-        .iter()
-        .rev()
-        .take(100)
-        .map(|r| {
-            let at = chrono::DateTime::from_timestamp_micros(r.event.at)
-                .map(|t| t.format("%d.%m.%Y %H:%M:%S UTC").to_string())
-                .unwrap_or_default();
-            (
-                format!("#{}", r.seq),
-                format!("{} · {}", r.event.action, r.event.result),
-                format!("{} {}", at, r.event.reason.clone().unwrap_or_default()),
-            )
-        })
-        .collect();
-    render(Dashboard {
-        nav: Some(Nav::for_user(&user)),
-        title: "Журнал событий безопасности".into(),
-        intro: format!("Последние события из {} записей журнала аудита.", records.len()),
         rows,
     })
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zhurnal_domain::Actor;
-use zhurnal_store::{AccountState, PersonRow, SessionRow};
+use zhurnal_store::{PersonRow, SessionRow};
 
 use crate::{AppState, WebError};
 
@@ -89,6 +89,8 @@ pub struct CurrentUser {
     pub session: SessionRow,
     pub actor: Actor,
     pub source_ip: Option<String>,
+    /// Security notices for the person (dormancy warning, re-activation), shown as a banner.
+    pub notices: Vec<String>,
 }
 
 impl CurrentUser {
@@ -145,11 +147,12 @@ impl FromRequestParts<AppState> for CurrentUser {
             return Err(WebError::Unauthenticated { api });
         }
         let person = app.store.get_person(session.person_id).await?;
-        // Blocking takes effect on the next request, not at the next login.
-        if person.account_state != AccountState::Active {
+        // Blocking takes effect on the next request, not at the next login; so does dormancy,
+        // computed here even if the dormancy job has not run.
+        if let Some(reason) = app.session_refusal(&person) {
             let audit = zhurnal_store::NewAudit::new(now, "session.revoked", "ok")
                 .actor(person.id.0, "person")
-                .reason(person.account_state.code());
+                .reason(reason);
             app.store.delete_session(&id_hash, Some(audit)).await?;
             return Err(WebError::Unauthenticated { api });
         }
@@ -158,7 +161,10 @@ impl FromRequestParts<AppState> for CurrentUser {
             app.store.touch_session(&id_hash, now).await?;
         }
         let actor = app.actor(person.id).await.map_err(|e| WebError::from_app(e, api))?;
-        let user = CurrentUser { person, session, actor, source_ip: client_ip(state, parts) };
+        let notices =
+            app.recent_notices(person.id).await.map_err(|e| WebError::from_app(e, api))?;
+        let user =
+            CurrentUser { person, session, actor, source_ip: client_ip(state, parts), notices };
         parts.extensions.insert(user.clone());
         Ok(user)
     }

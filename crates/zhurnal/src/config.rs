@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use zhurnal_app::{Keys, RulesConfig};
+use zhurnal_app::{Keys, RulesConfig, SecurityConfig};
 use zhurnal_web::WebConfig;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -27,6 +27,8 @@ pub struct Config {
     pub keys: Option<Keys>,
     pub web: WebConfig,
     pub rules: RulesConfig,
+    /// Dormancy, detection thresholds, rate limits, audit anchoring.
+    pub security: SecurityConfig,
     /// ESIA connection; required by `serve`.
     pub esia: Option<zhurnal_esia::EsiaConfig>,
 }
@@ -41,6 +43,7 @@ impl Default for Config {
             keys: None,
             web: WebConfig::default(),
             rules: RulesConfig::default(),
+            security: SecurityConfig::default(),
             esia: None,
         }
     }
@@ -88,6 +91,11 @@ impl Config {
         }
         fig = fig.merge(Serialized::defaults(overrides));
         fig.extract().map_err(|e| anyhow::anyhow!("ошибка в конфигурации: {e}"))
+    }
+
+    /// The audit chain anchors (heads written outside the database; see `zhurnal audit anchor`).
+    pub fn anchors_path(&self) -> PathBuf {
+        self.data_dir.join("audit-anchors.log")
     }
 
     pub fn keys_path(&self) -> PathBuf {
@@ -219,6 +227,19 @@ quiet_from_hour = 22                      # bulk sends from 22:00 to 07:00 local
 quiet_until_hour = 7                      # school admin's review
 allowed_domains = ["gosuslugi.ru", "sferum.ru"]   # links only here (and subdomains); add the school's site
 max_length = 2000
+
+[security]
+dormant_after_days = 90                   # no login this long → blocked as dormant (letter of 24.10.2024)
+dormancy_notice_days = 7                  # the user is warned this many days before
+reactivate_students_at_login = true       # a dormant student with an active enrolment is let back in at ESIA login
+reactivate_parents_at_login = true        # the same for parents of an enrolled child; staff always need an admin
+diary_views_per_hour = 60                 # D-10: more distinct diaries per hour by one account → incident
+exports_per_day = 3                       # D-05: more exports per day by one account → incident
+export_persons_threshold = 500            # D-05: an export of more persons → incident
+failed_callbacks_per_5_minutes = 20       # D-06: failed ESIA callbacks from one address
+anchor_interval_minutes = 60              # audit chain head → <data_dir>/audit-anchors.log
+requests_per_minute_per_account = 120     # rate limit per account (strict)
+requests_per_minute_per_address = 3000    # per address (generous: a school behind one NAT)
 
 # [esia]
 # base_url = "https://esia.gosuslugi.ru/"

@@ -24,6 +24,9 @@ pub struct DemoData {
     pub personas: Vec<Persona>,
     pub school_external_id: String,
     pub region_external_id: String,
+    /// External ids of accounts the seeder marks dormant (no login since spring), so the
+    /// security officer's pages and the ministry report show something real.
+    pub dormant: Vec<String>,
 }
 
 /// A person the ESIA simulator knows, with the same data the school registered (or not).
@@ -244,12 +247,23 @@ pub fn generate(today: NaiveDate) -> DemoData {
         kids: vec![],
     });
 
+    // Security area: a few parents who have not logged in since spring (never personas).
+    let persona_ids: Vec<&str> = personas.iter().filter_map(|p| p.external_id.as_deref()).collect();
+    let dormant =
+        g.b.persons
+            .iter()
+            .map(|p| p.external_id.clone())
+            .filter(|e| e.starts_with("demo-parent-") && !persona_ids.contains(&e.as_str()))
+            .take(3)
+            .collect();
+
     DemoData {
         batch: g.b,
         snils: g.snils,
         personas,
         school_external_id: MAIN_SCHOOL.into(),
         region_external_id: REGION.into(),
+        dormant,
     }
 }
 

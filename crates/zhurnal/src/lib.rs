@@ -59,5 +59,8 @@ pub fn build_app_with_clock(
     keys: &zhurnal_app::Keys,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<App>> {
-    Ok(Arc::new(App::new(store, clock, keys.vault()?, cfg.rules.clone())))
+    Ok(Arc::new(
+        App::new(store, clock, keys.vault()?, cfg.rules.clone())
+            .with_security(cfg.security.clone()),
+    ))
 }

@@ -63,6 +63,38 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Account lifecycle: block, unblock, block dormant accounts (for cron).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Block an account (its sessions end at once); the reason goes to the audit log.
+    Block {
+        /// The person's public id (uid), as shown in the journal.
+        #[arg(long)]
+        uid: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Lift a block (administrator's or dormancy); a new inactivity period starts now.
+    Unblock {
+        #[arg(long)]
+        uid: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Block accounts without a login for longer than `security.dormant_after_days` and warn
+    /// those a week before (the server also does this every hour).
+    BlockDormant {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -101,8 +133,15 @@ enum ConfigCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain and report the first record that does not match.
+    /// Recompute the hash chain, check it against the anchors file and report the first
+    /// record that does not match.
     Verify {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Append the current chain head to the anchors file (`<data_dir>/audit-anchors.log`);
+    /// the server does it every `security.anchor_interval_minutes`. Copy the file elsewhere too.
+    Anchor {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -188,6 +227,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
             audit_verify(cfg).await
         }
+        Command::Audit(AuditCommand::Anchor { data_dir }) => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            match app.anchor_audit_head(&cfg.anchors_path()).await? {
+                Some(a) => println!(
+                    "якорь записан в {}: запись #{}, хеш {}",
+                    cfg.anchors_path().display(),
+                    a.seq,
+                    hex::encode(&a.hash)
+                ),
+                None => println!(
+                    "якорь не нужен: журнал пуст или его голова не изменилась с последнего якоря"
+                ),
+            }
+            Ok(())
+        }
+        Command::Accounts(cmd) => accounts(file, cmd).await,
     }
 }
 
@@ -281,11 +337,61 @@ async fn audit_verify(cfg: Config) -> anyhow::Result<()> {
     let keys = cfg.load_keys(false)?;
     let sealer = keys.sealer()?;
     let store = open_store(&cfg, Arc::new(keys.sealer()?), false).await?;
-    let check = zhurnal_store::audit::verify_chain(store.as_ref(), &sealer).await?;
+    let anchors = zhurnal_app::security::read_anchors(&cfg.anchors_path())?;
+    let check =
+        zhurnal_store::security::verify_with_anchors(store.as_ref(), &sealer, &anchors).await?;
     println!(
-        "журнал аудита цел: {} записей, хеш последней {}",
+        "журнал аудита цел: {} записей, хеш последней {}; якорей проверено: {}",
         check.records,
-        hex::encode(&check.last_hash)
+        hex::encode(&check.last_hash),
+        anchors.len()
     );
+    if anchors.is_empty() {
+        println!(
+            "внимание: якорей нет — усечение хвоста журнала не обнаружить; запустите `zhurnal audit anchor`"
+        );
+    }
+    Ok(())
+}
+
+/// The application for a CLI command (system clock, existing database).
+async fn cli_app(cfg: &Config) -> anyhow::Result<Arc<zhurnal_app::App>> {
+    let keys = cfg.load_keys(false)?;
+    let store = open_store(cfg, Arc::new(keys.sealer()?), false).await?;
+    zhurnal::build_app(cfg, store, &keys)
+}
+
+async fn accounts(file: Option<&std::path::Path>, cmd: AccountsCommand) -> anyhow::Result<()> {
+    use zhurnal_app::security::ChangedBy;
+    let by = ChangedBy::system("cli");
+    match cmd {
+        AccountsCommand::Block { uid, reason, data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            if app.block_account(&uid, &reason, &by).await? {
+                println!("учётная запись {uid} заблокирована; её сеансы завершены");
+            } else {
+                println!("учётная запись {uid} уже заблокирована с этой причиной");
+            }
+        }
+        AccountsCommand::Unblock { uid, reason, data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            if app.unblock_account(&uid, &reason, &by).await? {
+                println!("учётная запись {uid} разблокирована");
+            } else {
+                println!("учётная запись {uid} не была заблокирована");
+            }
+        }
+        AccountsCommand::BlockDormant { data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            let run = app.run_dormancy().await?;
+            println!(
+                "заблокировано за неактивность: {}; предупреждений отправлено: {}",
+                run.blocked, run.notices
+            );
+        }
+    }
     Ok(())
 }

@@ -130,7 +130,49 @@ pub async fn seed_demo(
     }
     let audit = NewAudit::new(app.now_micros(), "demo.seed", "ok").actor(0, "cli");
     let stats = store.apply_batch(&batch, audit).await.context("загрузка демо-школы")?;
+    seed_security(app, &data).await.context("демо: блокировки и инцидент")?;
     Ok((data, stats))
+}
+
+/// The demo's security picture: a few dormant accounts and one ready incident about one of
+/// them, with the dormancy block as its evidence. Idempotent. (It writes no `login.refused`
+/// record: the login tests count those.)
+async fn seed_security(app: &Arc<App>, data: &demo::DemoData) -> anyhow::Result<()> {
+    use zhurnal_app::security::{ChangedBy, reasons};
+    use zhurnal_store::AccountState;
+    use zhurnal_store::security::{AuditFilter, NewIncident, Severity};
+    let by = ChangedBy::system("system");
+    let mut last = None;
+    for ext in &data.dormant {
+        let Some(p) = app.store.find_person_by_uid(&demo::uid_for(ext)).await? else { continue };
+        app.set_account_state(p.id, AccountState::Dormant, reasons::DORMANT, None, &by).await?;
+        last = Some(p);
+    }
+    if let Some(p) = last
+        && app.store.list_incidents(0, i64::MAX).await?.is_empty()
+    {
+        let filter =
+            AuditFilter { action_prefix: Some("account.state".into()), ..AuditFilter::default() };
+        let evidence = app.store.search_audit(&filter, 1).await?.iter().map(|r| r.seq).collect();
+        let incident = NewIncident {
+            rule: "D-01".into(),
+            severity: Severity::Medium,
+            detected_at: app.now_micros(),
+            subject_key: format!("person:{}", p.id.0),
+            subject_person_id: Some(p.id),
+            subject_ip: Some("198.51.100.23".into()),
+            summary:
+                "Демонстрационный пример: попытка входа в учётную запись, не использовавшуюся \
+                      более 3 месяцев, с адреса 198.51.100.23."
+                    .into(),
+            evidence,
+        };
+        let audit = NewAudit::new(app.now_micros(), "incident.created", "ok")
+            .reason("D-01")
+            .details(serde_json::json!({ "demo": true }));
+        app.store.create_incident(&incident, audit).await?;
+    }
+    Ok(())
 }
 
 /// Starts the simulator on a free loopback port with the demo personas, registered for the
@@ -274,6 +316,7 @@ pub async fn serve_on(
     idp_origin: String,
 ) -> anyhow::Result<()> {
     spawn_housekeeping(app.clone(), cfg.web.session_idle_minutes, cfg.web.login_attempt_minutes);
+    spawn_security_jobs(app.clone(), cfg.anchors_path());
     let router = web_router(cfg, app, idp, idp_origin);
     axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {
@@ -299,6 +342,41 @@ fn spawn_housekeeping(app: Arc<App>, idle_minutes: i64, attempt_minutes: i64) {
             {
                 tracing::warn!(error = %e, "login attempt cleanup failed");
             }
+        }
+    });
+}
+
+/// Security jobs inside the server: detection rules every minute, the dormancy job every hour
+/// (login and every request enforce dormancy anyway), the audit chain anchor as configured.
+fn spawn_security_jobs(app: Arc<App>, anchors: std::path::PathBuf) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let anchor_every = app.security.anchor_interval_minutes.max(1);
+        let mut minute: i64 = 0;
+        loop {
+            tick.tick().await;
+            if let Err(e) = app.run_detection().await {
+                tracing::warn!(error = %e, "detection rules failed");
+            }
+            if minute % 60 == 0 {
+                match app.run_dormancy().await {
+                    Ok(run) if run.blocked + run.notices > 0 => {
+                        tracing::info!(
+                            blocked = run.blocked,
+                            notices = run.notices,
+                            "dormancy job"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "dormancy job failed"),
+                }
+            }
+            if minute % anchor_every == 0
+                && let Err(e) = app.anchor_audit_head(&anchors).await
+            {
+                tracing::warn!(error = %e, "audit anchor failed");
+            }
+            minute += 1;
         }
     });
 }

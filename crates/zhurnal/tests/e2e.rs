@@ -14,3 +14,4 @@ mod login;
 mod pages;
 
 mod diary;
+mod security;

@@ -25,6 +25,8 @@ pub struct Env {
     pub data: zhurnal::demo::DemoData,
     /// The data directory (database, keys): for driving the CLI against the same data.
     pub data_dir: PathBuf,
+    /// The PostgreSQL database of this test, if on PostgreSQL (raw access for tamper tests).
+    pub database_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -83,11 +85,17 @@ impl Env {
                 .expect("serve");
         });
         let data_dir = dir.path().to_path_buf();
-        Some(Env { base, app, clock, sim, data, data_dir, _dir: dir })
+        let database_url = cfg.database_url.clone();
+        Some(Env { base, app, clock, sim, data, data_dir, database_url, _dir: dir })
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
         zhurnal_app::Clock::now(self.clock.as_ref())
+    }
+
+    /// The data directory (SQLite file `zhurnal.db`, keys, anchors).
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {
