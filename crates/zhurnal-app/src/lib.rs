@@ -1,12 +1,12 @@
 //! Use cases: everything the web app, the CLI and the jobs do goes through here, so each
 //! path calls the same authorization policy and writes the same audit records.
 
+pub mod admin;
 pub mod announce;
 pub mod clock;
 pub mod diary;
-pub mod journal;
-pub mod admin;
 pub mod export;
+pub mod journal;
 pub mod keys;
 pub mod login;
 pub mod reports;

@@ -28,7 +28,15 @@ impl Backend {
 
 /// Everything Zhurnal keeps. One implementation per backend; see the crate docs for naming.
 #[async_trait]
-pub trait Store: Send + Sync + 'static + crate::AdminStore + crate::DiaryStore + crate::JournalStore + crate::SecurityStore {
+pub trait Store:
+    Send
+    + Sync
+    + 'static
+    + crate::AdminStore
+    + crate::DiaryStore
+    + crate::JournalStore
+    + crate::SecurityStore
+{
     fn backend(&self) -> Backend;
     async fn ping(&self) -> StoreResult<()>;
 

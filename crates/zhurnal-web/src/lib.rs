@@ -3,8 +3,8 @@
 //! Handlers authenticate with [`session::CurrentUser`] and authorize with one call to the
 //! domain policy before any personal data is read.
 
-mod announcements;
 mod admin;
+mod announcements;
 mod api;
 mod auth;
 mod diary;

@@ -5,11 +5,11 @@
 
 mod support;
 
+mod admin;
 mod authz;
 mod browser;
 mod cli;
 mod journal;
-mod admin;
 mod login;
 mod pages;
 

@@ -30,10 +30,7 @@ async fn a_parent_logs_in_by_clicking_through_the_simulator() {
     };
     chrome.goto(&env.url(&format!("/diary/{school2_student}"))).await;
     let denied = chrome.text().await;
-    assert!(
-        denied.contains("Код ответа 403") && denied.contains("нет доступа"),
-        "{denied}"
-    );
+    assert!(denied.contains("Код ответа 403") && denied.contains("нет доступа"), "{denied}");
     chrome.close().await;
 }
 

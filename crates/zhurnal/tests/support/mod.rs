@@ -48,12 +48,19 @@ impl Env {
 
     /// `None` when PostgreSQL is not configured and not required (a laptop without it).
     pub async fn start_on(db: Db) -> Option<Env> {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// With the configuration adjusted first (e.g. rate limits for a test that makes
+    /// hundreds of requests as one account).
+    pub async fn start_with(db: Db, adjust: impl FnOnce(&mut Config)) -> Option<Env> {
         let dir = tempfile::tempdir().expect("temp dir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
         let mut cfg =
             Config { data_dir: dir.path().to_path_buf(), listen: addr, ..Config::default() };
+        adjust(&mut cfg);
         let template = Template::get(db).await?;
         std::fs::copy(template.root.join("keys.toml"), cfg.keys_path()).expect("copy keys");
         match &template.pg_template {
