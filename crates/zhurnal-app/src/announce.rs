@@ -107,7 +107,12 @@ impl App {
                     e = e.school(s.0);
                 }
                 self.store.append_audit(e).await?;
-                return Err(AppError::Invalid(why.to_string()));
+                return Err(match why {
+                    zhurnal_domain::AnnouncementError::RateLimited { .. } => {
+                        AppError::RateLimited(why.to_string())
+                    }
+                    _ => AppError::Invalid(why.to_string()),
+                });
             }
         };
         let school = school.ok_or_else(|| {

@@ -252,6 +252,8 @@ impl App {
         kind: EntryKind,
     ) -> Result<JournalContext, AppError> {
         let ctx = self.journal_context(caller.actor, key.assignment, Action::EditJournal).await?;
+        // An archived year is the school's record: read-only for everyone.
+        self.ensure_year_open(ctx.assignment.academic_year_id).await?;
         let substitute = ctx.assignment.assignment.teacher_id != caller.actor.person;
         journal::ensure_editable(&ctx.periods, key.date, self.today(), kind, substitute)
             .map_err(invalid)?;
@@ -591,6 +593,7 @@ impl App {
         value: Option<&str>,
     ) -> Result<Option<String>, AppError> {
         let ctx = self.journal_context(caller.actor, assignment, Action::SetPeriodMarks).await?;
+        self.ensure_year_open(ctx.assignment.academic_year_id).await?;
         let on = match kind {
             FinalMarkKind::Period(id) => {
                 let p =

@@ -32,6 +32,9 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Invalid(String),
+    /// A quota of the caller's is used up for now (HTTP 429): the message says when it frees.
+    #[error("{0}")]
+    RateLimited(String),
     #[error(transparent)]
     Keys(#[from] KeysError),
 }

@@ -30,6 +30,21 @@ pub fn authorize_grant(actor: &Actor, role: Role, scope: &Resource) -> Result<()
     })
 }
 
+/// Whether the actor may grant any role anywhere: the question asked before a grant form is
+/// read, so that someone without the right learns nothing about what the form expects.
+pub fn may_grant_some_role(actor: &Actor) -> Result<(), Denied> {
+    // The grantors of `authorize(GrantRole, …)`: a school's administrator, a region's.
+    if actor.grants.iter().any(|(role, _)| matches!(role, Role::SchoolAdmin | Role::RegionalAdmin)) {
+        Ok(())
+    } else {
+        Err(Denied {
+            action: Action::GrantRole,
+            action_title: Action::GrantRole.title(),
+            reason: "роли назначают администратор школы и администратор региона",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +105,19 @@ mod tests {
             ..Actor::default()
         };
         assert!(authorize_grant(&t, Role::Teacher, &Resource::School(PLACE)).is_err());
+    }
+
+    #[test]
+    fn only_school_and_regional_admins_may_grant_at_all() {
+        assert!(may_grant_some_role(&school_admin()).is_ok());
+        assert!(may_grant_some_role(&regional_admin()).is_ok());
+        for role in [Role::Teacher, Role::MunicipalOfficer, Role::SecurityOfficer] {
+            let a = Actor {
+                grants: vec![(role, RoleScope::Region(RegionId(1)))],
+                ..Actor::default()
+            };
+            assert!(may_grant_some_role(&a).is_err(), "{role:?}");
+        }
+        assert!(may_grant_some_role(&Actor::default()).is_err());
     }
 }

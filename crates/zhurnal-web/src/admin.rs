@@ -1,7 +1,9 @@
 //! School administration pages (Action::ManageSchool, own school only): calendar, classes and
 //! groups, subjects and work types, assignments, timetable and substitutions, students
 //! (admission, transfer, departure), staff roles and the year rollover. Every form parses its
-//! fields here and answers a bad value with a Russian message and no change.
+//! fields here and answers a bad value with a Russian message and no change. Form fields all
+//! default to empty, so a request from someone without the right is refused by the policy
+//! (403) before any field is looked at; the fields are checked only for those allowed.
 
 use std::collections::BTreeSet;
 
@@ -18,7 +20,7 @@ use zhurnal_domain::{
     RoleScope, SchoolId, SubjectId, TimetableSlotId, authorize,
 };
 use zhurnal_store::{
-    AssignmentRow, ClassRow, DepartureKind, GroupRow, NewClass, NewPeriod, NewYear, PeriodRow,
+    AssignmentRow, ClassRow, DepartureKind, EnrolmentRow, GroupRow, NewClass, NewPeriod, NewYear, PeriodRow,
     PersonRow, SchoolRow, SlotInfo, StaffRow, StoreError, SubjectRow, SubstitutionRow, WorkTypeRow,
 };
 
@@ -183,7 +185,8 @@ pub async fn school_page(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct YearForm {
     name: String,
     starts_on: String,
@@ -234,7 +237,8 @@ pub async fn create_year(
     Ok(back(&format!("/admin/schools/{id}"), "Учебный год создан"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct PeriodForm {
     scheme: String,
     number: String,
@@ -280,13 +284,12 @@ pub async fn save_period(
     Ok(back(&format!("/admin/schools/{id}"), "Период сохранён"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct ClassForm {
     grade: String,
     letter: String,
-    #[serde(default)]
     class_teacher: String,
-    #[serde(default)]
     scheme: String,
 }
 
@@ -347,10 +350,10 @@ pub async fn create_class(
     Ok(back(&format!("/admin/schools/{id}"), &format!("Класс {grade}{letter} создан")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct ClassEditForm {
     letter: String,
-    #[serde(default)]
     class_teacher: String,
 }
 
@@ -379,7 +382,8 @@ pub async fn update_class(
     Ok(back(&format!("/admin/classes/{id}"), "Класс сохранён"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct SubjectForm {
     name: String,
     grading: String,
@@ -405,7 +409,8 @@ pub async fn create_subject(
     Ok(back(&format!("/admin/schools/{id}"), "Предмет добавлен"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct WorkTypeForm {
     code: String,
     name: String,
@@ -440,12 +445,12 @@ pub async fn save_work_type(
     Ok(back(&format!("/admin/schools/{id}"), "Вид работы сохранён"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct AssignmentForm {
     teacher: String,
     class: String,
     subject: String,
-    #[serde(default)]
     group: String,
 }
 
@@ -482,12 +487,12 @@ pub async fn create_assignment(
     Ok(back(&format!("/admin/schools/{id}"), "Нагрузка добавлена"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct SlotForm {
     assignment: String,
     weekday: String,
     lesson_number: String,
-    #[serde(default)]
     room: String,
 }
 
@@ -575,12 +580,12 @@ pub async fn delete_slot(
     Ok(back(&format!("/admin/schools/{id}"), "Урок удалён из расписания"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct SubstitutionForm {
     slot: String,
     date: String,
     substitute: String,
-    #[serde(default)]
     reason: String,
 }
 
@@ -705,17 +710,15 @@ pub async fn class_page(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct AdmitForm {
     last_name: String,
     first_name: String,
-    #[serde(default)]
     middle_name: String,
     birth_date: String,
-    #[serde(default)]
     gender: String,
     snils: String,
-    #[serde(default)]
     admitted_on: String,
 }
 
@@ -726,6 +729,7 @@ pub async fn admit(
     Path(id): Path<i64>,
     Form(f): Form<AdmitForm>,
 ) -> Result<Response, WebError> {
+    state.app.managed_class(&user.actor, ClassId(id)).await?;
     let form = AdmissionForm {
         last_name: f.last_name,
         first_name: f.first_name,
@@ -743,7 +747,22 @@ pub async fn admit(
     Ok(back(&format!("/admin/classes/{id}"), "Ученик зачислен"))
 }
 
-#[derive(Deserialize)]
+/// The enrolment when the user administers its class (asked before any form field is read).
+async fn managed_enrolment(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+) -> Result<EnrolmentRow, WebError> {
+    let e = state.app.store.get_enrolment(id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => WebError::NotFound("зачисление".into(), false),
+        other => other.into(),
+    })?;
+    state.app.managed_class(&user.actor, e.class_id).await?;
+    Ok(e)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct TransferForm {
     to_class: String,
     date: String,
@@ -756,17 +775,15 @@ pub async fn transfer(
     Path(id): Path<i64>,
     Form(f): Form<TransferForm>,
 ) -> Result<Response, WebError> {
+    let from = managed_enrolment(&state, &user, id).await?;
     let to = ClassId(number(&f.to_class, "Класс", "выберите класс из списка")?);
     let on = date(&f.date, "Дата перевода")?;
-    let from = state.app.store.get_enrolment(id).await.map_err(|e| match e {
-        StoreError::NotFound(_) => WebError::NotFound("зачисление".into(), false),
-        other => other.into(),
-    })?;
     state.app.transfer_student(&caller(&user), id, to, on).await?;
     Ok(back(&format!("/admin/classes/{}", from.class_id), "Ученик переведён"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct DepartForm {
     date: String,
     kind: String,
@@ -780,18 +797,16 @@ pub async fn depart(
     Path(id): Path<i64>,
     Form(f): Form<DepartForm>,
 ) -> Result<Response, WebError> {
+    let e = managed_enrolment(&state, &user, id).await?;
     let on = date(&f.date, "Дата выбытия")?;
     let kind =
         DepartureKind::from_code(&f.kind).ok_or_else(|| bad("Выберите вид выбытия из списка."))?;
-    let e = state.app.store.get_enrolment(id).await.map_err(|e| match e {
-        StoreError::NotFound(_) => WebError::NotFound("зачисление".into(), false),
-        other => other.into(),
-    })?;
     state.app.depart_student(&caller(&user), id, on, kind, &f.reason).await?;
     Ok(back(&format!("/admin/classes/{}", e.class_id), "Выбытие оформлено"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct GroupForm {
     name: String,
 }
@@ -978,14 +993,13 @@ pub async fn roles_page(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct GrantForm {
     snils: String,
     role: String,
     scope: String,
-    #[serde(default)]
     last_name: String,
-    #[serde(default)]
     first_name: String,
 }
 
@@ -995,6 +1009,7 @@ pub async fn grant(
     user: CurrentUser,
     Form(f): Form<GrantForm>,
 ) -> Result<Response, WebError> {
+    zhurnal_domain::grants::may_grant_some_role(&user.actor)?;
     let role = Role::from_code(&f.role).ok_or_else(|| bad("Выберите роль из списка."))?;
     let scope = parse_scope(&f.scope)?;
     state

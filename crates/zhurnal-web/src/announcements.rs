@@ -208,6 +208,11 @@ pub async fn post_form(
             let p = page(&state, &user, &classes, text, Some(msg), None).await?;
             html(StatusCode::UNPROCESSABLE_ENTITY, &p)
         }
+        // The text is kept so the teacher can send it when the hour has passed.
+        Err(zhurnal_app::AppError::RateLimited(msg)) => {
+            let p = page(&state, &user, &classes, text, Some(msg), None).await?;
+            html(StatusCode::TOO_MANY_REQUESTS, &p)
+        }
         Err(e) => Err(e.into()),
     }
 }

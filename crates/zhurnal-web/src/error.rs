@@ -18,6 +18,8 @@ pub enum WebError {
     NotFound(String, bool),
     #[error("{0}")]
     BadRequest(String, bool),
+    #[error("{0}")]
+    RateLimited(String, bool),
     #[error("запрос отклонён: {0}")]
     Csrf(&'static str),
     #[error("база данных временно недоступна")]
@@ -38,6 +40,7 @@ impl WebError {
             AppError::Store(StoreError::NotFound(what)) => Self::NotFound(what, api),
             AppError::Store(StoreError::Unavailable(why)) => Self::Unavailable(why),
             AppError::Invalid(msg) => Self::BadRequest(msg, api),
+            AppError::RateLimited(msg) => Self::RateLimited(msg, api),
             other => Self::Internal(format!("{other:?}"), api),
         }
     }
@@ -48,6 +51,7 @@ impl WebError {
             Self::Denied(..) | Self::Csrf(_) => StatusCode::FORBIDDEN,
             Self::NotFound(..) => StatusCode::NOT_FOUND,
             Self::BadRequest(..) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -60,6 +64,7 @@ impl WebError {
             Self::Csrf(_) => "csrf",
             Self::NotFound(..) => "not_found",
             Self::BadRequest(..) => "invalid",
+            Self::RateLimited(..) => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(..) => "internal",
         }
@@ -71,6 +76,7 @@ impl WebError {
             Self::Denied(_, a)
             | Self::NotFound(_, a)
             | Self::BadRequest(_, a)
+            | Self::RateLimited(_, a)
             | Self::Internal(_, a) => *a,
             Self::Csrf(_) | Self::Unavailable(_) => false,
         }
@@ -81,7 +87,7 @@ impl WebError {
             Self::Unauthenticated { .. } => "Войдите через Госуслуги, чтобы продолжить.".into(),
             Self::Denied(msg, _) => msg.clone(),
             Self::NotFound(..) => "Страница или запись не найдена.".into(),
-            Self::BadRequest(msg, _) => msg.clone(),
+            Self::BadRequest(msg, _) | Self::RateLimited(msg, _) => msg.clone(),
             Self::Csrf(why) => format!(
                 "Запрос отклонён защитой от подделки ({why}). Обновите страницу и повторите."
             ),
@@ -136,6 +142,7 @@ impl IntoResponse for WebError {
             StatusCode::FORBIDDEN => "Нет доступа",
             StatusCode::NOT_FOUND => "Не найдено",
             StatusCode::UNPROCESSABLE_ENTITY => "Ошибка в данных",
+            StatusCode::TOO_MANY_REQUESTS => "Слишком много запросов",
             StatusCode::SERVICE_UNAVAILABLE => "Сервис недоступен",
             _ => "Ошибка",
         };

@@ -163,7 +163,8 @@ pub async fn incident(
     incident_page(&state, &user, id, None, String::new()).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct MeasureForm {
     status: String,
     text: String,
@@ -467,7 +468,8 @@ pub async fn reactivation(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct ReactivationForm {
     /// `class:<id>` or `school:<id>`.
     scope: String,

@@ -265,7 +265,11 @@ async fn role_grants_stay_within_the_grantors_scope() {
 
 #[tokio::test]
 async fn the_year_rollover_is_previewed_then_applied() {
-    let env = Env::start().await;
+    // The test leaps from November to July; in life the staff log in all spring, so the
+    // dormancy block (3 months without a login) must not catch them in between.
+    let env = Env::start_with(Db::Sqlite, |cfg| cfg.security.dormant_after_days = 365)
+        .await
+        .expect("SQLite");
     let s1 = school(&env, "demo-school-1").await;
     // Before the year ends the plan is shown but cannot be applied.
     let mut b = Browser::new();
@@ -325,6 +329,42 @@ async fn the_year_rollover_is_previewed_then_applied() {
     assert_eq!(teen_enrolments.len(), 1, "a leaver gets no new enrolment");
     assert_eq!(teen_enrolments[0].departure_kind, Some(zhurnal_store::DepartureKind::Graduation));
     assert_eq!(env.audit("rollover.apply").await.len(), 1);
+    // The archived year is the school's record: its journals show but take no more marks.
+    let teacher = env
+        .app
+        .store
+        .find_person_by_uid(&env.persona_uid("teacher-1"))
+        .await
+        .expect("q")
+        .expect("teacher");
+    let assignment = env
+        .app
+        .store
+        .list_assignments(s1, old_year.id)
+        .await
+        .expect("assignments")
+        .into_iter()
+        .find(|a| a.teacher_id == teacher.id)
+        .expect("an assignment of teacher-1 in the old year");
+    let mut t = Browser::new();
+    login(&env, &mut t, "teacher-1").await;
+    let grid = t.get(&env.url(&format!("/api/v1/journal/{}", assignment.id))).await;
+    assert_eq!(grid.status, 200, "the old journal still reads: {}", grid.body);
+    let grid: serde_json::Value = serde_json::from_str(&grid.body).expect("json");
+    let student = grid["students"][0]["id"].as_str().expect("a student").to_string();
+    let token = csrf(&env, &mut t).await;
+    let refused = reqwest::Client::new()
+        .put(env.url(&format!("/api/v1/journal/{}/final-marks", assignment.id)))
+        .header("cookie", t.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+        .header("x-csrf-token", token)
+        .header("origin", env.base.as_str())
+        .json(&serde_json::json!({ "student": student, "kind": "annual", "value": "5" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status().as_u16(), 422);
+    let body: serde_json::Value = refused.json().await.expect("problem");
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("в архиве")), "{body}");
     // The administration now works in the new year (classes for it can be created in July).
     let page = b.get(&env.url(&format!("/admin/schools/{s1}"))).await;
     assert!(page.body.contains("Учебный год: 2027/2028"), "{}", page.body);

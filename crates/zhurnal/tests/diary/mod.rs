@@ -646,7 +646,8 @@ async fn the_rate_limit_the_link_allow_list_and_the_night_hold_protect_recipient
         assert_eq!(ok.status, 200, "{i}");
     }
     let over = post_announcement(&env, &mut ct, &[class9], "Ещё одно").await;
-    assert_eq!(over.status, 422);
+    assert_eq!(over.status, 429);
+    assert!(over.body.contains("Ещё одно"), "the text is kept for later");
     assert!(over.body.contains(&format!("не более {limit} объявлений в час")));
     assert_eq!(
         env.app.store.list_class_announcements(class9, 50).await.expect("list").len(),

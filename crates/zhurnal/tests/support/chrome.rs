@@ -5,11 +5,14 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use fantoccini::actions::{KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use tokio::process::{Child, Command};
 
 pub struct Chrome {
     pub client: Client,
+    /// chromedriver's own address, for the Chromium extensions fantoccini has no call for.
+    driver_url: String,
     _driver: Child,
 }
 
@@ -69,7 +72,7 @@ impl Chrome {
                 .connect(&url)
                 .await
             {
-                Ok(client) => return Some(Chrome { client, _driver: driver }),
+                Ok(client) => return Some(Chrome { client, driver_url: url, _driver: driver }),
                 Err(e) => last_error = e.to_string(),
             }
             if let Ok(Some(status)) = driver.try_wait() {
@@ -108,6 +111,42 @@ impl Chrome {
 
     pub async fn eval(&self, js: &str) -> serde_json::Value {
         self.client.execute(js, vec![]).await.expect("script")
+    }
+
+    /// Polls the script `js` until it returns `true` (10 s at most); `what` names the wait.
+    pub async fn wait_until(&self, js: &str, what: &str) {
+        for _ in 0..100 {
+            if self.eval(js).await == serde_json::Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    /// Key presses to whatever has the focus, like a teacher's keyboard (WebDriver key codes
+    /// such as `\u{E007}` for Enter included).
+    pub async fn keys(&self, keys: &str) {
+        let mut actions = KeyActions::new("keyboard".into());
+        for value in keys.chars() {
+            actions = actions.then(KeyAction::Down { value }).then(KeyAction::Up { value });
+        }
+        self.client.perform_actions(actions).await.unwrap_or_else(|e| panic!("keys {keys:?}: {e}"));
+    }
+
+    /// Cuts the browser off the network (or reconnects it): chromedriver's network conditions.
+    pub async fn offline(&self, offline: bool) {
+        let session = self.client.session_id().await.expect("session").expect("a session id");
+        let res = reqwest::Client::new()
+            .post(format!("{}/session/{session}/chromium/network_conditions", self.driver_url))
+            .json(&serde_json::json!({ "network_conditions": {
+                "offline": offline, "latency": 0,
+                "download_throughput": 1_000_000, "upload_throughput": 1_000_000
+            }}))
+            .send()
+            .await
+            .expect("chromedriver answers");
+        assert!(res.status().is_success(), "network conditions: {}", res.status());
     }
 
     pub async fn close(self) {
