@@ -34,7 +34,8 @@ pub fn authorize_grant(actor: &Actor, role: Role, scope: &Resource) -> Result<()
 /// read, so that someone without the right learns nothing about what the form expects.
 pub fn may_grant_some_role(actor: &Actor) -> Result<(), Denied> {
     // The grantors of `authorize(GrantRole, …)`: a school's administrator, a region's.
-    if actor.grants.iter().any(|(role, _)| matches!(role, Role::SchoolAdmin | Role::RegionalAdmin)) {
+    if actor.grants.iter().any(|(role, _)| matches!(role, Role::SchoolAdmin | Role::RegionalAdmin))
+    {
         Ok(())
     } else {
         Err(Denied {
@@ -112,10 +113,8 @@ mod tests {
         assert!(may_grant_some_role(&school_admin()).is_ok());
         assert!(may_grant_some_role(&regional_admin()).is_ok());
         for role in [Role::Teacher, Role::MunicipalOfficer, Role::SecurityOfficer] {
-            let a = Actor {
-                grants: vec![(role, RoleScope::Region(RegionId(1)))],
-                ..Actor::default()
-            };
+            let a =
+                Actor { grants: vec![(role, RoleScope::Region(RegionId(1)))], ..Actor::default() };
             assert!(may_grant_some_role(&a).is_err(), "{role:?}");
         }
         assert!(may_grant_some_role(&Actor::default()).is_err());

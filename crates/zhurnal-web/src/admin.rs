@@ -20,8 +20,9 @@ use zhurnal_domain::{
     RoleScope, SchoolId, SubjectId, TimetableSlotId, authorize,
 };
 use zhurnal_store::{
-    AssignmentRow, ClassRow, DepartureKind, EnrolmentRow, GroupRow, NewClass, NewPeriod, NewYear, PeriodRow,
-    PersonRow, SchoolRow, SlotInfo, StaffRow, StoreError, SubjectRow, SubstitutionRow, WorkTypeRow,
+    AssignmentRow, ClassRow, DepartureKind, EnrolmentRow, GroupRow, NewClass, NewPeriod, NewYear,
+    PeriodRow, PersonRow, SchoolRow, SlotInfo, StaffRow, StoreError, SubjectRow, SubstitutionRow,
+    WorkTypeRow,
 };
 
 use crate::pages::Nav;

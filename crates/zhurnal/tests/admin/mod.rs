@@ -355,7 +355,10 @@ async fn the_year_rollover_is_previewed_then_applied() {
     let token = csrf(&env, &mut t).await;
     let refused = reqwest::Client::new()
         .put(env.url(&format!("/api/v1/journal/{}/final-marks", assignment.id)))
-        .header("cookie", t.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+        .header(
+            "cookie",
+            t.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "),
+        )
         .header("x-csrf-token", token)
         .header("origin", env.base.as_str())
         .json(&serde_json::json!({ "student": student, "kind": "annual", "value": "5" }))

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::actions::{KeyAction, KeyActions};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use tokio::process::{Child, Command};
 
