@@ -229,6 +229,43 @@ impl App {
             .await
     }
 
+    /// `zhurnal keys rotate`: every stored СНИЛС decrypted with the current keys, encrypted and
+    /// hashed with `new`, written in one transaction. Any value the current key cannot open
+    /// stops the rotation before anything is written, naming the person's uid.
+    pub async fn rotate_snils_keys(
+        &self,
+        new: &crate::keys::SnilsVault,
+        by: &ChangedBy,
+    ) -> Result<u64, AppError> {
+        let stored = self.store.list_snils_ciphers().await?;
+        let mut rows = Vec::with_capacity(stored.len());
+        for s in stored {
+            let snils = self.vault.decrypt(&s.cipher, &s.uid).map_err(|e| {
+                AppError::Invalid(format!(
+                    "СНИЛС учётной записи {} не расшифровывается текущим ключом ({e}): ротация не выполнена, данные не изменены",
+                    s.uid
+                ))
+            })?;
+            rows.push(zhurnal_store::security::StoredSnils {
+                cipher: new.encrypt(&snils, &s.uid),
+                hmac: new.match_key(&snils),
+                ..s
+            });
+        }
+        let mut audit = by
+            .ctx
+            .event(self.now_micros(), "keys.rotate", "ok")
+            .details(serde_json::json!({ "snils": rows.len() }));
+        audit.actor_id = by.person.map(|p| p.0);
+        audit.actor_role = Some(by.role.clone());
+        match self.store.replace_snils_ciphers(&rows, audit).await {
+            Err(zhurnal_store::StoreError::Conflict { .. }) => Err(AppError::Invalid(
+                "пока шла ротация, в базе появились новые СНИЛС: остановите сервер и повторите — данные не изменены".into(),
+            )),
+            other => Ok(other?),
+        }
+    }
+
     /// Lifts any block (administrator or dormancy); a new 90-day period starts now.
     pub async fn unblock_account(
         &self,
@@ -919,6 +956,44 @@ impl MinistryReport {
             ]);
         }
         t
+    }
+
+    /// The report as a document for PDF and XLSX: the same figures as [`Self::table`], one table
+    /// per section so that the spreadsheet keeps numbers in their own columns.
+    pub fn to_doc(&self) -> crate::export::ReportDoc {
+        use crate::export::{ReportDoc, Table};
+        let mut about = Table::new("Общие сведения", &["Показатель", "Значение"]).widths(&[1.0, 3.0]);
+        let head = match &self.chain_head {
+            Some((seq, hash)) => format!("запись #{seq}, хеш {hash}"),
+            None => "журнал пуст".into(),
+        };
+        about.push(vec!["Сформирован".into(), self.generated_at.clone()]);
+        about.push(vec!["Голова цепочки журнала аудита".into(), head]);
+        let mut summary = Table::new("Сводные показатели", &["Показатель", "Значение"])
+            .widths(&[3.0, 1.0]);
+        for (k, v) in &self.summary {
+            summary.push(vec![k.clone(), v.to_string()]);
+        }
+        let mut incidents = Table::new(
+            "Инциденты и принятые меры",
+            &["№", "Выявлен", "Правило", "Важность", "Описание", "Доказательства", "Статус", "Принятые меры"],
+        )
+        .widths(&[0.4, 1.1, 1.6, 0.8, 2.0, 1.0, 0.9, 2.4]);
+        // The rows of the table the screen and CSV show, after its header row.
+        let table = self.table();
+        let start = table.iter().position(|r| r.first().is_some_and(|c| c == "№")).map_or(table.len(), |i| i + 1);
+        for row in &table[start..] {
+            incidents.push(row.clone());
+        }
+        ReportDoc {
+            title: "Отчёт об инцидентах информационной безопасности в электронном журнале".into(),
+            subtitle: format!(
+                "Период: {} — {}",
+                self.from.format("%d.%m.%Y"),
+                self.to.format("%d.%m.%Y")
+            ),
+            tables: vec![about, summary, incidents],
+        }
     }
 
     /// CSV (RFC 4180, `;` as Excel in Russian locale expects), formulas neutralised.

@@ -75,6 +75,7 @@ pg_conformance_suite!(
     notices_are_written_once,
     incidents_keep_evidence_and_measures,
     audit_search_filters_and_pages,
+    snils_ciphers_are_replaced_all_at_once,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

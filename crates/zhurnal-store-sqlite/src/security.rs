@@ -6,6 +6,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row};
 use zhurnal_domain::{ClassId, PersonId, SchoolId};
 use zhurnal_store::security::{
+    StoredSnils,
     AccountActivity, AuditFilter, IncidentRow, IncidentStatus, MeasureRow, NewIncident, NoticeRow,
     SecurityStore, Severity,
 };
@@ -517,5 +518,62 @@ impl SecurityStore for SqliteStore {
                 .await
                 .map_err(map_err)?;
         row.as_ref().map(audit_from).transpose()
+    }
+
+    async fn list_snils_ciphers(&self) -> StoreResult<Vec<StoredSnils>> {
+        let rows = sqlx::query(
+            "SELECT id, uid, snils_cipher, snils_hmac FROM persons \
+             WHERE snils_cipher IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredSnils {
+                    person: PersonId(r.try_get("id").map_err(map_err)?),
+                    uid: r.try_get("uid").map_err(map_err)?,
+                    cipher: r.try_get("snils_cipher").map_err(map_err)?,
+                    hmac: r
+                        .try_get::<Option<Vec<u8>>, _>("snils_hmac")
+                        .map_err(map_err)?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_snils_ciphers(&self, rows: &[StoredSnils], audit: NewAudit) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let stored: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE snils_cipher IS NOT NULL")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if usize::try_from(stored).ok() != Some(rows.len()) {
+            // Someone was registered since the list was read: their СНИЛС would stay under
+            // the retired key.
+            return Err(StoreError::Conflict { constraint: "snils_rotation_incomplete".into() });
+        }
+        let mut changed = 0;
+        for r in rows {
+            let done = sqlx::query(
+                "UPDATE persons SET snils_cipher = $1, snils_hmac = $2 \
+                 WHERE id = $3 AND snils_cipher IS NOT NULL",
+            )
+            .bind(&r.cipher)
+            .bind(&r.hmac)
+            .bind(r.person.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("СНИЛС человека {}", r.uid)));
+            }
+            changed += 1;
+        }
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(changed)
     }
 }

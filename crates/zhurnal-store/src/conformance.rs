@@ -80,7 +80,8 @@ macro_rules! conformance_suite {
             inactive_class_and_school_accounts_are_listed,
             notices_are_written_once,
             incidents_keep_evidence_and_measures,
-            audit_search_filters_and_pages
+            audit_search_filters_and_pages,
+            snils_ciphers_are_replaced_all_at_once
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -953,4 +954,45 @@ pub async fn audit_search_filters_and_pages(store: Arc<dyn Store>) {
     store.set_cursor("detection", 7).await.expect("set");
     store.set_cursor("detection", 9).await.expect("set again");
     assert_eq!(store.get_cursor("detection").await.expect("cursor"), 9);
+}
+
+pub async fn snils_ciphers_are_replaced_all_at_once(store: Arc<dyn Store>) {
+    use crate::security::StoredSnils;
+    loaded(&store).await;
+    let before = store.list_snils_ciphers().await.expect("list");
+    assert!(before.len() >= 3, "the fixture stores several СНИЛС: {}", before.len());
+    assert!(before.windows(2).all(|w| w[0].person < w[1].person), "ordered by person");
+    let rekeyed: Vec<StoredSnils> = before
+        .iter()
+        .map(|s| StoredSnils {
+            cipher: s.cipher.iter().rev().copied().chain([0xEE]).collect(),
+            hmac: s.hmac.iter().map(|b| b ^ 0x5A).collect(),
+            ..s.clone()
+        })
+        .collect();
+    // A list that misses someone is refused whole.
+    let partial = store
+        .replace_snils_ciphers(&rekeyed[1..], NewAudit::new(7_000_000, "keys.rotate", "ok"))
+        .await;
+    assert!(matches!(partial, Err(StoreError::Conflict { .. })), "{partial:?}");
+    assert_eq!(store.list_snils_ciphers().await.expect("list"), before, "nothing changed");
+    let n = store
+        .replace_snils_ciphers(&rekeyed, NewAudit::new(7_000_000, "keys.rotate", "ok"))
+        .await
+        .expect("rotate");
+    assert_eq!(n, before.len() as u64);
+    assert_eq!(store.list_snils_ciphers().await.expect("list"), rekeyed);
+    let first = &rekeyed[0];
+    let found = store.find_person_by_snils_hmac(&first.hmac).await.expect("q").expect("found");
+    assert_eq!(found.id, first.person, "matching works with the new hash");
+    assert!(store.find_person_by_snils_hmac(&before[0].hmac).await.expect("q").is_none());
+    let actions: Vec<String> = store
+        .list_audit(0, 1_000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|r| r.event.action)
+        .filter(|a| a == "keys.rotate")
+        .collect();
+    assert_eq!(actions.len(), 1, "one audit record, for the rotation that happened");
 }

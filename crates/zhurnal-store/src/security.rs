@@ -250,6 +250,23 @@ pub trait SecurityStore: Send + Sync {
     async fn count_audit(&self, filter: &AuditFilter) -> StoreResult<i64>;
     /// The last record of the chain, if any.
     async fn audit_head(&self) -> StoreResult<Option<AuditRecord>>;
+
+    /// Every person with a stored СНИЛС ciphertext: what `zhurnal keys rotate` re-encrypts.
+    async fn list_snils_ciphers(&self) -> StoreResult<Vec<StoredSnils>>;
+    /// Replaces the ciphertext and matching hash of every given person in one transaction with
+    /// its audit record: a rotation applies whole or not at all. Refused (`Conflict`, nothing
+    /// written) unless `rows` covers every person with a stored СНИЛС — someone registered
+    /// since the list was read would otherwise keep a ciphertext under the retired key.
+    async fn replace_snils_ciphers(&self, rows: &[StoredSnils], audit: NewAudit) -> StoreResult<u64>;
+}
+
+/// A person's СНИЛС as stored: AEAD ciphertext bound to the uid, and the keyed matching hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSnils {
+    pub person: PersonId,
+    pub uid: String,
+    pub cipher: Vec<u8>,
+    pub hmac: Vec<u8>,
 }
 
 /// A chain head written outside the database (якорь): `seq` must exist with this hash.

@@ -181,6 +181,8 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/security/audit", public: false },
     RouteInfo { method: "GET", path: "/security/report", public: false },
     RouteInfo { method: "GET", path: "/security/report.csv", public: false },
+    RouteInfo { method: "GET", path: "/security/report.pdf", public: false },
+    RouteInfo { method: "GET", path: "/security/report.xlsx", public: false },
     RouteInfo { method: "GET", path: "/admin/reactivation", public: false },
     RouteInfo { method: "POST", path: "/admin/reactivation", public: false },
 ];
@@ -267,6 +269,8 @@ pub fn router(state: AppState) -> Router {
         .route("/security/audit", get(security::audit))
         .route("/security/report", get(security::report))
         .route("/security/report.csv", get(security::report_csv))
+        .route("/security/report.pdf", get(security::report_pdf))
+        .route("/security/report.xlsx", get(security::report_xlsx))
         .route("/admin/reactivation", get(security::reactivation).post(security::reactivate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         // security area: rate limits, per router (each server and each test has its own)

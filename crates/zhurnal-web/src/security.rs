@@ -18,6 +18,7 @@ use chrono::NaiveDate;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
+use zhurnal_app::export::{to_pdf, to_xlsx};
 use zhurnal_app::security::{MinistryReport, ReactivationScope, format_instant, rule_title};
 use zhurnal_domain::policy::Resource;
 use zhurnal_domain::{Action, ClassId, RegionId, Role, RoleScope, SchoolId, authorize};
@@ -404,6 +405,43 @@ pub async fn report_csv(
         r.to_csv(),
     )
         .into_response())
+}
+
+/// GET /security/report.pdf: the report as the document the ministry files.
+pub async fn report_pdf(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, WebError> {
+    let r = build_report(&state, &user, &q, "pdf").await?;
+    let bytes = to_pdf(&r.to_doc()).map_err(WebError::internal)?;
+    Ok(report_download(&r, "pdf", "application/pdf", bytes))
+}
+
+/// GET /security/report.xlsx: the same report as a spreadsheet.
+pub async fn report_xlsx(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, WebError> {
+    let r = build_report(&state, &user, &q, "xlsx").await?;
+    let bytes = to_xlsx(&r.to_doc()).map_err(WebError::internal)?;
+    let mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    Ok(report_download(&r, "xlsx", mime, bytes))
+}
+
+fn report_download(r: &MinistryReport, ext: &str, mime: &str, bytes: Vec<u8>) -> Response {
+    let name = format!("security-report-{}-{}.{ext}", r.from, r.to);
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 // ----- School admin: bulk re-activation ------------------------------------------------

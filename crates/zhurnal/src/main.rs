@@ -121,6 +121,13 @@ enum KeysCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// New СНИЛС encryption and matching keys: every stored СНИЛС is re-encrypted in one
+    /// transaction, then the keys file is replaced (the old one is kept as `.retired-…` for
+    /// reading older backups). Stop the server first.
+    Rotate {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +215,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display()
             );
             Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate { data_dir }) => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            rotate_keys(&cfg).await
         }
         Command::Config(ConfigCommand::Example) => {
             print!("{}", config::EXAMPLE);
@@ -355,6 +366,54 @@ async fn audit_verify(cfg: Config) -> anyhow::Result<()> {
 }
 
 /// The application for a CLI command (system clock, existing database).
+/// Stages the new keys next to the old file, re-encrypts, then swaps the files: a failure
+/// before the swap leaves the database and the keys file as they were.
+async fn rotate_keys(cfg: &Config) -> anyhow::Result<()> {
+    if cfg.keys.is_some() {
+        bail!(
+            "ключи заданы в настройках напрямую, а ротация заменяет файл ключей: перенесите их в файл (keys_file) и повторите"
+        );
+    }
+    let path = cfg.keys_path();
+    let old = cfg.load_keys(false)?;
+    // The audit chain key stays: records already sealed with it must keep verifying.
+    let new = zhurnal_app::Keys { audit_hmac: old.audit_hmac.clone(), ..zhurnal_app::Keys::generate() };
+    let staged = PathBuf::from(format!("{}.new", path.display()));
+    if staged.exists() {
+        bail!(
+            "{} уже существует: прошлая ротация прервалась. Если она успела сообщить «перешифровано», поставьте этот файл на место {}; иначе удалите его и повторите",
+            staged.display(),
+            path.display()
+        );
+    }
+    config::write_private(&staged, &config::toml_keys(&new)?)?;
+    let app = cli_app(cfg).await?;
+    let by = zhurnal_app::security::ChangedBy::system("cli");
+    let n = match app.rotate_snils_keys(&new.vault()?, &by).await {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e.into());
+        }
+    };
+    println!("перешифровано СНИЛС: {n}");
+    let retired = PathBuf::from(format!(
+        "{}.retired-{}",
+        path.display(),
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    ));
+    std::fs::rename(&path, &retired)
+        .with_context(|| format!("переименование {} в {}", path.display(), retired.display()))?;
+    std::fs::rename(&staged, &path)
+        .with_context(|| format!("переименование {} в {}", staged.display(), path.display()))?;
+    println!(
+        "новые ключи в {}; старые — в {}: они нужны только для резервных копий, сделанных до ротации, — храните их отдельно или уничтожьте по регламенту. Запустите сервер.",
+        path.display(),
+        retired.display()
+    );
+    Ok(())
+}
+
 async fn cli_app(cfg: &Config) -> anyhow::Result<Arc<zhurnal_app::App>> {
     let keys = cfg.load_keys(false)?;
     let store = open_store(cfg, Arc::new(keys.sealer()?), false).await?;

@@ -140,7 +140,14 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("GET" | "POST", "/security/incidents/{incident}") => {
             Target(&["security-officer-1"], &["security-officer-1"])
         }
-        ("GET", "/security/audit" | "/security/report" | "/security/report.csv") => {
+        (
+            "GET",
+            "/security/audit"
+            | "/security/report"
+            | "/security/report.csv"
+            | "/security/report.pdf"
+            | "/security/report.xlsx",
+        ) => {
             Personas(&["security-officer-1"])
         }
         ("GET", "/admin") => Personas(&["school-admin-1"]),

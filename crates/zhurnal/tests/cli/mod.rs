@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+use zhurnal_store::security::SecurityStore;
+
 use crate::support::Env;
 
 fn zhurnal(args: &[&str]) -> Output {
@@ -132,4 +134,49 @@ async fn seeding_the_demo_again_changes_nothing() {
     assert!(stats.unchanged > 10_000, "{stats:?}");
     let after = env.app.store.list_audit(0, 100_000).await.expect("audit").len();
     assert_eq!(after, before + 1, "one `demo.seed` record, nothing else");
+}
+
+#[tokio::test]
+async fn keys_rotate_re_encrypts_every_snils_and_keeps_the_audit_key() {
+    let env = Env::start().await;
+    let cfg = zhurnal::config::Config { data_dir: env.data_dir.clone(), ..Default::default() };
+    let old = cfg.load_keys(false).expect("keys");
+    let d = env.data_dir.to_str().expect("path");
+    let out = zhurnal(&["keys", "rotate", "--data-dir", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("перешифровано СНИЛС"));
+    let new = cfg.load_keys(false).expect("new keys");
+    assert_eq!(new.audit_hmac, old.audit_hmac, "the chain keeps verifying");
+    assert_ne!(new.snils_aead, old.snils_aead);
+    assert_ne!(new.snils_hmac, old.snils_hmac);
+    let retired = std::fs::read_dir(&env.data_dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("keys.toml.retired-"))
+        .count();
+    assert_eq!(retired, 1, "the old keys are kept for older backups");
+
+    // Every stored СНИЛС opens with the new key and not with the old one; matching follows.
+    let (old_vault, new_vault) = (old.vault().expect("old"), new.vault().expect("new"));
+    let stored = env.app.store.list_snils_ciphers().await.expect("list");
+    assert!(stored.len() > 100, "the demo region: {}", stored.len());
+    for s in &stored {
+        let snils = new_vault.decrypt(&s.cipher, &s.uid).expect("new key opens it");
+        assert!(old_vault.decrypt(&s.cipher, &s.uid).is_err());
+        assert_eq!(s.hmac, new_vault.match_key(&snils));
+    }
+    let teacher = env.data.personas.iter().find(|p| p.id == "teacher-1").expect("persona");
+    let snils = teacher.snils.as_ref().expect("snils");
+    let found = env.app.store.find_person_by_snils_hmac(&new_vault.match_key(snils)).await;
+    assert_eq!(found.expect("q").expect("found").uid, env.persona_uid("teacher-1"));
+    assert_eq!(env.audit("keys.rotate").await.len(), 1);
+
+    // A second rotation with the retired keys in place is refused and changes nothing.
+    std::fs::write(env.data_dir.join("keys.toml"), zhurnal::config::toml_keys(&old).expect("toml"))
+        .expect("write");
+    let out = zhurnal(&["keys", "rotate", "--data-dir", d]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("не расшифровывается текущим ключом"), "{}", stderr(&out));
+    assert!(!env.data_dir.join("keys.toml.new").exists(), "the staged file is removed");
+    assert_eq!(env.app.store.list_snils_ciphers().await.expect("list"), stored);
 }

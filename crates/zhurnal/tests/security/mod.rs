@@ -593,6 +593,34 @@ async fn the_security_officer_works_an_incident_and_gets_the_report() {
     let csv = so.get(&env.url("/security/report.csv?from=2026-11-01&to=2026-11-30")).await;
     assert_eq!(csv.status, 200);
     assert!(csv.body.contains("\"Инциденты\""));
+    for (ext, magic, mime) in [
+        ("pdf", &b"%PDF"[..], "application/pdf"),
+        ("xlsx", &b"PK"[..], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ] {
+        let res = reqwest::Client::new()
+            .get(env.url(&format!("/security/report.{ext}?from=2026-11-01&to=2026-11-30")))
+            .header("cookie", so.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(res.status().as_u16(), 200, "{ext}");
+        assert_eq!(res.headers()["content-type"].to_str().expect("mime"), mime);
+        let bytes = res.bytes().await.expect("bytes");
+        assert!(bytes.starts_with(magic) && bytes.len() > 1000, "{ext}: {} bytes", bytes.len());
+        if ext == "xlsx" {
+            // The measure taken is in the spreadsheet's shared strings.
+            let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("zip");
+            let mut strings = String::new();
+            std::io::Read::read_to_string(
+                &mut zip.by_name("xl/sharedStrings.xml").expect("shared strings"),
+                &mut strings,
+            )
+            .expect("xml");
+            assert!(strings.contains("Родители уведомлены"), "{strings}");
+            assert!(strings.contains("Голова цепочки журнала аудита"));
+        }
+    }
+    assert_eq!(env.audit("report.security").await.len(), 4, "html, csv, pdf, xlsx");
     let bad_date = so.get(&env.url("/security/report?from=вчера")).await;
     assert_eq!(bad_date.status, 422);
     assert!(bad_date.body.contains("не дата"));
@@ -691,4 +719,93 @@ async fn rate_limits_per_account_and_per_address_ignore_spoofed_forwarding() {
         "rate limit: account quota {per_account}/min admitted {allowed} then 429; address quota {per_address}/min admitted {anon_allowed} (+{} by the logins) then 429, Retry-After {retry_after} s; XFF spoof bypass 0; NAT neighbour admitted",
         per_address.saturating_sub(anon_allowed)
     );
+}
+
+// ----- Transfer between schools (issue 5, item 2) ------------------------------------------
+
+#[tokio::test]
+async fn a_student_who_moves_to_another_school_leaves_the_first_one_behind() {
+    use zhurnal_app::admin::{AdmissionForm, Caller};
+    use zhurnal_store::security::SecurityStore;
+    let env = Env::start().await;
+    let store = &env.app.store;
+    let teen_uid = env.persona_uid("student-teen-1");
+    let teen = store.find_person_by_uid(&teen_uid).await.expect("q").expect("teen");
+    let diary = env.url(&format!("/diary/{teen_uid}"));
+    let mut class_teacher = Browser::new();
+    login(&env, &mut class_teacher, "class-teacher-1").await;
+    assert_eq!(class_teacher.get(&diary).await.status, 200, "9А's class teacher, before");
+
+    // School A records the departure by transfer today.
+    let old = store
+        .list_enrolments(teen.id)
+        .await
+        .expect("enrolments")
+        .into_iter()
+        .find(|e| e.departed_on.is_none())
+        .expect("an active enrolment");
+    let mut admin_a = Browser::new();
+    login(&env, &mut admin_a, "school-admin-1").await;
+    let token = csrf(&env, &mut admin_a).await;
+    let today = env.app.today();
+    let departed = admin_a
+        .request(
+            reqwest::Method::POST,
+            &env.url(&format!("/admin/enrolments/{}/depart", old.id)),
+            Some(&[
+                ("csrf", token.as_str()),
+                ("date", &today.to_string()),
+                ("kind", "transfer"),
+                ("reason", "переезд в другой район"),
+            ]),
+            &[],
+        )
+        .await;
+    assert_eq!(departed.status, 200, "{}", departed.body);
+
+    // School B admits the same child by СНИЛС: the same person gets a new enrolment.
+    let s2 = store.find_school_by_external_id("demo-school-2").await.expect("q").expect("school 2");
+    let year = env.app.current_year(s2.id).await.expect("q").expect("year");
+    let class_b = store.list_classes(s2.id, year.id).await.expect("classes")[0].clone();
+    let admin_b = store.list_school_admins(s2.id).await.expect("admins")[0];
+    let caller = Caller {
+        actor: env.app.actor(admin_b).await.expect("actor"),
+        role: "school-admin".into(),
+        ctx: Default::default(),
+    };
+    let persona = env.data.personas.iter().find(|p| p.id == "student-teen-1").expect("persona");
+    let form = AdmissionForm {
+        last_name: teen.last_name.clone(),
+        first_name: teen.first_name.clone(),
+        middle_name: String::new(),
+        birth_date: teen.birth_date,
+        gender: String::new(),
+        snils: persona.snils.as_ref().expect("snils").formatted(),
+        admitted_on: Some(today),
+    };
+    let admitted = env.app.admit_student(&caller, class_b.id, &form).await.expect("admitted");
+    assert_eq!(admitted, teen.id, "matched by СНИЛС, not a second person");
+    let enrolments = store.list_enrolments(teen.id).await.expect("enrolments");
+    let left = enrolments.iter().find(|e| e.id == old.id).expect("old");
+    assert_eq!(
+        (left.departed_on, left.departure_kind),
+        (Some(today), Some(zhurnal_store::DepartureKind::Transfer))
+    );
+    assert!(enrolments.iter().any(|e| e.class_id == class_b.id && e.departed_on.is_none()));
+
+    // School A's staff no longer reach the child; the child and the parent carry on at B.
+    let mut class_teacher = Browser::new();
+    login(&env, &mut class_teacher, "class-teacher-1").await;
+    assert_eq!(class_teacher.get(&diary).await.status, 403, "9А's class teacher, after");
+    assert_eq!(admin_a.get(&diary).await.status, 403, "school A's admin, after");
+    let mut student = Browser::new();
+    let home = login(&env, &mut student, "student-teen-1").await;
+    assert_eq!(home.status, 200, "a transferred student is not a departed one: {}", home.body);
+    assert_eq!(student.get(&diary).await.status, 200);
+    let mut parent = Browser::new();
+    login(&env, &mut parent, "parent-1").await;
+    let page = parent.get(&diary).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&class_b.name()), "the diary shows the new class");
+    println!("transfer between schools: A's staff 403 from the departure date; student and parent at B 200");
 }
