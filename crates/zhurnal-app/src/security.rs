@@ -962,26 +962,39 @@ impl MinistryReport {
     /// per section so that the spreadsheet keeps numbers in their own columns.
     pub fn to_doc(&self) -> crate::export::ReportDoc {
         use crate::export::{ReportDoc, Table};
-        let mut about = Table::new("Общие сведения", &["Показатель", "Значение"]).widths(&[1.0, 3.0]);
+        let mut about =
+            Table::new("Общие сведения", &["Показатель", "Значение"]).widths(&[1.0, 3.0]);
         let head = match &self.chain_head {
             Some((seq, hash)) => format!("запись #{seq}, хеш {hash}"),
             None => "журнал пуст".into(),
         };
         about.push(vec!["Сформирован".into(), self.generated_at.clone()]);
         about.push(vec!["Голова цепочки журнала аудита".into(), head]);
-        let mut summary = Table::new("Сводные показатели", &["Показатель", "Значение"])
-            .widths(&[3.0, 1.0]);
+        let mut summary =
+            Table::new("Сводные показатели", &["Показатель", "Значение"]).widths(&[3.0, 1.0]);
         for (k, v) in &self.summary {
             summary.push(vec![k.clone(), v.to_string()]);
         }
         let mut incidents = Table::new(
             "Инциденты и принятые меры",
-            &["№", "Выявлен", "Правило", "Важность", "Описание", "Доказательства", "Статус", "Принятые меры"],
+            &[
+                "№",
+                "Выявлен",
+                "Правило",
+                "Важность",
+                "Описание",
+                "Доказательства",
+                "Статус",
+                "Принятые меры",
+            ],
         )
         .widths(&[0.4, 1.1, 1.6, 0.8, 2.0, 1.0, 0.9, 2.4]);
         // The rows of the table the screen and CSV show, after its header row.
         let table = self.table();
-        let start = table.iter().position(|r| r.first().is_some_and(|c| c == "№")).map_or(table.len(), |i| i + 1);
+        let start = table
+            .iter()
+            .position(|r| r.first().is_some_and(|c| c == "№"))
+            .map_or(table.len(), |i| i + 1);
         for row in &table[start..] {
             incidents.push(row.clone());
         }

@@ -6,9 +6,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row};
 use zhurnal_domain::{ClassId, PersonId, SchoolId};
 use zhurnal_store::security::{
-    StoredSnils,
     AccountActivity, AuditFilter, IncidentRow, IncidentStatus, MeasureRow, NewIncident, NoticeRow,
-    SecurityStore, Severity,
+    SecurityStore, Severity, StoredSnils,
 };
 use zhurnal_store::{AccountState, AuditRecord, NewAudit, StoreError, StoreResult};
 
@@ -543,7 +542,11 @@ impl SecurityStore for SqliteStore {
             .collect()
     }
 
-    async fn replace_snils_ciphers(&self, rows: &[StoredSnils], audit: NewAudit) -> StoreResult<u64> {
+    async fn replace_snils_ciphers(
+        &self,
+        rows: &[StoredSnils],
+        audit: NewAudit,
+    ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let stored: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM persons WHERE snils_cipher IS NOT NULL")

@@ -257,7 +257,11 @@ pub trait SecurityStore: Send + Sync {
     /// its audit record: a rotation applies whole or not at all. Refused (`Conflict`, nothing
     /// written) unless `rows` covers every person with a stored СНИЛС — someone registered
     /// since the list was read would otherwise keep a ciphertext under the retired key.
-    async fn replace_snils_ciphers(&self, rows: &[StoredSnils], audit: NewAudit) -> StoreResult<u64>;
+    async fn replace_snils_ciphers(
+        &self,
+        rows: &[StoredSnils],
+        audit: NewAudit,
+    ) -> StoreResult<u64>;
 }
 
 /// A person's СНИЛС as stored: AEAD ciphertext bound to the uid, and the keyed matching hash.

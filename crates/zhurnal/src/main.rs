@@ -377,7 +377,8 @@ async fn rotate_keys(cfg: &Config) -> anyhow::Result<()> {
     let path = cfg.keys_path();
     let old = cfg.load_keys(false)?;
     // The audit chain key stays: records already sealed with it must keep verifying.
-    let new = zhurnal_app::Keys { audit_hmac: old.audit_hmac.clone(), ..zhurnal_app::Keys::generate() };
+    let new =
+        zhurnal_app::Keys { audit_hmac: old.audit_hmac.clone(), ..zhurnal_app::Keys::generate() };
     let staged = PathBuf::from(format!("{}.new", path.display()));
     if staged.exists() {
         bail!(

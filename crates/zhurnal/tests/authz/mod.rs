@@ -147,9 +147,7 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             | "/security/report.csv"
             | "/security/report.pdf"
             | "/security/report.xlsx",
-        ) => {
-            Personas(&["security-officer-1"])
-        }
+        ) => Personas(&["security-officer-1"]),
         ("GET", "/admin") => Personas(&["school-admin-1"]),
         ("GET", "/region") => Personas(&["regional-admin-1"]),
         ("GET", "/security") => Personas(&["security-officer-1"]),

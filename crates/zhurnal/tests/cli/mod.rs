@@ -3,8 +3,6 @@
 
 use std::process::{Command, Output};
 
-use zhurnal_store::security::SecurityStore;
-
 use crate::support::Env;
 
 fn zhurnal(args: &[&str]) -> Output {

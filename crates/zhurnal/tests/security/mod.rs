@@ -599,7 +599,10 @@ async fn the_security_officer_works_an_incident_and_gets_the_report() {
     ] {
         let res = reqwest::Client::new()
             .get(env.url(&format!("/security/report.{ext}?from=2026-11-01&to=2026-11-30")))
-            .header("cookie", so.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+            .header(
+                "cookie",
+                so.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "),
+            )
             .send()
             .await
             .expect("download");
@@ -726,7 +729,6 @@ async fn rate_limits_per_account_and_per_address_ignore_spoofed_forwarding() {
 #[tokio::test]
 async fn a_student_who_moves_to_another_school_leaves_the_first_one_behind() {
     use zhurnal_app::admin::{AdmissionForm, Caller};
-    use zhurnal_store::security::SecurityStore;
     let env = Env::start().await;
     let store = &env.app.store;
     let teen_uid = env.persona_uid("student-teen-1");
@@ -807,5 +809,7 @@ async fn a_student_who_moves_to_another_school_leaves_the_first_one_behind() {
     let page = parent.get(&diary).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains(&class_b.name()), "the diary shows the new class");
-    println!("transfer between schools: A's staff 403 from the departure date; student and parent at B 200");
+    println!(
+        "transfer between schools: A's staff 403 from the departure date; student and parent at B 200"
+    );
 }
