@@ -55,6 +55,9 @@ pub struct SecurityConfig {
     pub requests_per_minute_per_account: u32,
     /// Rate limit per client address: requests per minute (generous: a school behind one NAT).
     pub requests_per_minute_per_address: u32,
+    /// An export of personal data needs a login at most this old (a stolen session left open on
+    /// a school PC must not be enough to carry the class away).
+    pub export_fresh_login_minutes: i64,
 }
 
 impl Default for SecurityConfig {
@@ -71,6 +74,7 @@ impl Default for SecurityConfig {
             anchor_interval_minutes: 60,
             requests_per_minute_per_account: 120,
             requests_per_minute_per_address: 3000,
+            export_fresh_login_minutes: 15,
         }
     }
 }
@@ -264,6 +268,33 @@ impl App {
             )),
             other => Ok(other?),
         }
+    }
+
+    /// The conditions of an export of personal data: a stated purpose and a recent login.
+    /// Returns the trimmed purpose for the audit record.
+    pub fn check_pd_export(
+        &self,
+        login_at: i64,
+        reason: Option<&str>,
+    ) -> Result<String, AppError> {
+        let reason = reason.map(str::trim).unwrap_or_default();
+        if reason.chars().count() < 5 {
+            return Err(AppError::Invalid(
+                "Укажите цель выгрузки (не короче 5 символов, например «педсовет 25.11»): выгрузка персональных данных записывается в журнал аудита.".into(),
+            ));
+        }
+        if reason.chars().count() > 500 {
+            return Err(AppError::Invalid("Цель выгрузки — не длиннее 500 символов.".into()));
+        }
+        let minutes = self.security.export_fresh_login_minutes;
+        if self.now_micros() - login_at > minutes * 60_000_000 {
+            return Err(AppError::Denied(zhurnal_domain::Denied {
+                action: zhurnal_domain::Action::ViewReports,
+                action_title: "выгрузка персональных данных",
+                reason: "нужен недавний вход: выйдите и войдите через Госуслуги снова, затем повторите выгрузку",
+            }));
+        }
+        Ok(reason.to_string())
     }
 
     /// Lifts any block (administrator or dormancy); a new 90-day period starts now.

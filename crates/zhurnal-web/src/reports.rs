@@ -21,6 +21,23 @@ pub struct ReportQuery {
     school: Option<i64>,
     period: Option<i64>,
     kind: Option<String>,
+    /// Цель выгрузки: required for downloads that name students.
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ExportQuery {
+    reason: Option<String>,
+}
+
+/// Persons a document names: distinct first cells of its rows (the student column).
+fn persons_named(doc: &ReportDoc) -> usize {
+    let names: std::collections::BTreeSet<&str> = doc
+        .tables
+        .iter()
+        .flat_map(|t| t.rows.iter().filter_map(|r| r.first().map(String::as_str)))
+        .collect();
+    names.len()
 }
 
 #[derive(Template)]
@@ -35,6 +52,8 @@ struct ReportPage {
     periods: Vec<(i64, String, bool)>,
     schools: Vec<(i64, String)>,
     is_school_admin: bool,
+    /// The report names students: downloads ask for a purpose.
+    names_students: bool,
 }
 
 fn default_school(user: &CurrentUser) -> Option<SchoolId> {
@@ -93,6 +112,7 @@ pub async fn page(
             periods: Vec::new(),
             schools,
             is_school_admin: false,
+            names_students: false,
         });
     };
     let kind = match q.kind.as_deref() {
@@ -124,6 +144,7 @@ pub async fn page(
         periods,
         schools: Vec::new(),
         is_school_admin: is_admin,
+        names_students: kind.names_students(),
     })
 }
 
@@ -157,20 +178,34 @@ fn encode(doc: &ReportDoc, format: &str) -> Result<Vec<u8>, WebError> {
     }
 }
 
+/// Personal data leaves the system: the purpose and the number of persons go to the audit
+/// log (and feed detection rule D-05).
+struct PdExport {
+    reason: String,
+    persons: usize,
+}
+
 async fn audit_export(
     state: &AppState,
     user: &CurrentUser,
     school: i64,
     report: &str,
     format: &str,
+    pd: Option<PdExport>,
 ) -> Result<(), WebError> {
+    let details = match pd {
+        Some(pd) => serde_json::json!({
+            "format": format, "reason": pd.reason, "persons": pd.persons,
+        }),
+        None => serde_json::json!({ "format": format }),
+    };
     let audit = user
         .audit_context()
         .event(state.app.now_micros(), "report.export", "ok")
         .actor(user.person.id.0, user.audit_role())
         .target("report", report)
         .school(school)
-        .details(serde_json::json!({ "format": format }));
+        .details(details);
     state.app.store.append_audit(audit).await?;
     Ok(())
 }
@@ -188,8 +223,14 @@ pub async fn export(
     let kind = ReportKind::from_code(&report)
         .ok_or_else(|| WebError::NotFound(format!("отчёт {report}"), false))?;
     let (_, doc, _) = prepare(&state, &user, SchoolId(school), kind, q.period).await?;
+    let pd = if kind.names_students() {
+        let reason = state.app.check_pd_export(user.session.created_at, q.reason.as_deref())?;
+        Some(PdExport { reason, persons: persons_named(&doc) })
+    } else {
+        None
+    };
     let bytes = encode(&doc, &format)?;
-    audit_export(&state, &user, school, kind.code(), &format).await?;
+    audit_export(&state, &user, school, kind.code(), &format, pd).await?;
     Ok(download(bytes, &format, &format!("zhurnal-{}-{school}", kind.code())))
 }
 
@@ -219,9 +260,12 @@ pub async fn class_archive(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(class): Path<i64>,
+    Query(q): Query<ExportQuery>,
 ) -> Result<Response, WebError> {
     let (school, doc) = state.app.class_archive(&user.actor, ClassId(class)).await?;
+    let reason = state.app.check_pd_export(user.session.created_at, q.reason.as_deref())?;
+    let pd = PdExport { reason, persons: persons_named(&doc) };
     let bytes = encode(&doc, "pdf")?;
-    audit_export(&state, &user, school.id.0, "class_archive", "pdf").await?;
+    audit_export(&state, &user, school.id.0, "class_archive", "pdf", Some(pd)).await?;
     Ok(download(bytes, "pdf", &format!("zhurnal-class-{class}-archive")))
 }

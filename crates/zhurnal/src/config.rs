@@ -240,6 +240,7 @@ failed_callbacks_per_5_minutes = 20       # D-06: failed ESIA callbacks from one
 anchor_interval_minutes = 60              # audit chain head → <data_dir>/audit-anchors.log
 requests_per_minute_per_account = 120     # rate limit per account (strict)
 requests_per_minute_per_address = 3000    # per address (generous: a school behind one NAT)
+export_fresh_login_minutes = 15           # exports of personal data need a login this recent and a stated purpose
 
 # [esia]
 # base_url = "https://esia.gosuslugi.ru/"

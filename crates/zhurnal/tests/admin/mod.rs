@@ -427,23 +427,40 @@ async fn reports_render_download_and_refuse_outsiders() {
         .expect("utf-8");
     assert!(strings.contains("9А") && strings.contains("Успеваемость"), "{strings}");
 
+    // A list that names students leaves only with a stated purpose and a recent login.
+    let (status, _, _) = download(&env, &b, &format!("/reports/{s1}/failing/pdf")).await;
+    assert_eq!(status, 422, "no purpose given");
     for kind in ["progress", "failing", "attendance", "filling"] {
-        let (status, mime, pdf) = download(&env, &b, &format!("/reports/{s1}/{kind}/pdf")).await;
+        let (status, mime, pdf) =
+            download(&env, &b, &format!("/reports/{s1}/{kind}/pdf?reason=педсовет%2025.11")).await;
         assert_eq!(status, 200, "{kind}");
         assert_eq!(mime, "application/pdf");
         assert!(pdf.starts_with(b"%PDF"), "{kind}");
         assert!(String::from_utf8_lossy(&pdf).contains("/Type/Page/"), "{kind} has pages");
     }
     let nine_a = class_named(&env, s1, "9А").await.expect("9А");
-    let (status, _, archive) =
-        download(&env, &b, &format!("/reports/classes/{}/archive.pdf", nine_a.id)).await;
+    let archive_url = format!("/reports/classes/{}/archive.pdf?reason=архив%20школы", nine_a.id);
+    let (status, _, archive) = download(&env, &b, &archive_url).await;
     assert_eq!(status, 200);
     assert!(archive.starts_with(b"%PDF"));
     assert!(
         String::from_utf8_lossy(&archive).matches("/Type/Page/").count() >= 2,
         "a multi-page archive"
     );
-    assert_eq!(env.audit("report.export").await.len(), 6);
+    let exports = env.audit("report.export").await;
+    assert_eq!(exports.len(), 6);
+    let archived = exports.iter().find(|r| r.event.target_id.as_deref() == Some("class_archive"));
+    let details = &archived.expect("the archive export").event.details;
+    assert_eq!(details["reason"], "архив школы");
+    assert!(details["persons"].as_i64().is_some_and(|n| n >= 20), "{details}");
+    // A login older than the configured 15 minutes is not enough for personal data.
+    env.clock.set(env.clock_now() + chrono::Duration::minutes(16));
+    let (status, _, body) = download(&env, &b, &archive_url).await;
+    assert_eq!(status, 403, "a stale login");
+    assert!(String::from_utf8_lossy(&body).contains("недавний вход"));
+    let (status, _, _) = download(&env, &b, &format!("/reports/{s1}/progress/pdf")).await;
+    assert_eq!(status, 200, "aggregates need no fresh login");
+    env.clock.set(env.clock_now() - chrono::Duration::minutes(16));
 
     // Officials see aggregates of their territory, never the named lists.
     let mut r = Browser::new();
