@@ -272,11 +272,7 @@ impl App {
 
     /// The conditions of an export of personal data: a stated purpose and a recent login.
     /// Returns the trimmed purpose for the audit record.
-    pub fn check_pd_export(
-        &self,
-        login_at: i64,
-        reason: Option<&str>,
-    ) -> Result<String, AppError> {
+    pub fn check_pd_export(&self, login_at: i64, reason: Option<&str>) -> Result<String, AppError> {
         let reason = reason.map(str::trim).unwrap_or_default();
         if reason.chars().count() < 5 {
             return Err(AppError::Invalid(
