@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use zhurnal_domain::policy::{Action, Resource};
 use zhurnal_domain::{Actor, ClassId, PersonId, Role, SchoolId};
 use zhurnal_store::security::{
-    AccountActivity, Anchor, AuditFilter, IncidentRow, IncidentStatus, MeasureRow, NewIncident,
-    Severity,
+    AccountActivity, Anchor, AuditFilter, IncidentNoticeRow, IncidentRow, IncidentStatus,
+    MeasureRow, NewIncident, NoticeKind, Severity,
 };
 use zhurnal_store::{AccountState, ActorRelations, AuditRecord, NewAudit, PersonRow};
 
@@ -778,6 +778,63 @@ impl App {
         Ok(self.store.add_incident_measure(id, status, text, Some(actor.person), audit).await?)
     }
 
+    /// Records that a notification about the incident was sent (Роскомнадзор 24 h / 72 h,
+    /// НКЦКИ, parents), at the regional local time the officer states.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_incident_notice(
+        &self,
+        actor: &Actor,
+        region: zhurnal_domain::RegionId,
+        id: i64,
+        kind: NoticeKind,
+        sent_local: chrono::NaiveDateTime,
+        reference: &str,
+        ctx: &AuditContext,
+    ) -> Result<(), AppError> {
+        zhurnal_domain::authorize(actor, Action::ManageIncidents, &Resource::Region(region))?;
+        let incident = self.store.get_incident(id).await?;
+        let sent_at =
+            sent_local.and_utc().timestamp_micros() - i64::from(self.rules.utc_offset_hours) * HOUR;
+        let now = self.now_micros();
+        if sent_at > now + 5 * MINUTE {
+            return Err(AppError::Invalid(
+                "Время отправки уведомления в будущем: укажите, когда оно было отправлено.".into(),
+            ));
+        }
+        if sent_at < incident.detected_at - HOUR {
+            return Err(AppError::Invalid(format!(
+                "Уведомление не могло быть отправлено раньше, чем выявлен инцидент ({}).",
+                format_instant(incident.detected_at, self.rules.utc_offset_hours)
+            )));
+        }
+        let reference = reference.trim();
+        if reference.chars().count() > 100 {
+            return Err(AppError::Invalid(
+                "Регистрационный номер — не длиннее 100 символов.".into(),
+            ));
+        }
+        let notice = IncidentNoticeRow {
+            incident_id: id,
+            kind,
+            sent_at,
+            reference: Some(reference.to_string()).filter(|r| !r.is_empty()),
+            author_id: Some(actor.person),
+            recorded_at: now,
+        };
+        let audit = ctx
+            .event(now, "incident.notice", "ok")
+            .actor(actor.person.0, "security-officer")
+            .target("incident", id)
+            .details(serde_json::json!({ "kind": kind.code() }));
+        match self.store.record_incident_notice(&notice, audit).await {
+            Err(zhurnal_store::StoreError::Conflict { .. }) => Err(AppError::Invalid(format!(
+                "«{}» по этому инциденту уже отмечено.",
+                kind.title()
+            ))),
+            other => Ok(other?),
+        }
+    }
+
     // ----- Audit anchors ---------------------------------------------------------------
 
     /// Appends the current chain head to the anchors file unless it is already the last line.
@@ -867,8 +924,10 @@ impl App {
             ("Учётные записи с входом по логину и паролю".to_string(), 0),
         ];
         let mut incidents = Vec::new();
+        let mut notices = std::collections::BTreeMap::new();
         for i in s.list_incidents(start, end).await? {
             let measures = s.list_incident_measures(i.id).await?;
+            notices.insert(i.id, s.list_incident_notices(i.id).await?);
             incidents.push((i, measures));
         }
         for sev in Severity::ALL.iter().rev() {
@@ -886,6 +945,7 @@ impl App {
             chain_head: head,
             summary,
             incidents,
+            notices,
             offset_hours: self.rules.utc_offset_hours,
         })
     }
@@ -923,6 +983,8 @@ pub struct MinistryReport {
     pub chain_head: Option<(i64, String)>,
     pub summary: Vec<(String, i64)>,
     pub incidents: Vec<(IncidentRow, Vec<MeasureRow>)>,
+    /// Notifications sent, per incident id.
+    pub notices: std::collections::BTreeMap<i64, Vec<IncidentNoticeRow>>,
     pub offset_hours: i32,
 }
 
@@ -960,6 +1022,7 @@ impl MinistryReport {
                 "Доказательства (записи аудита)",
                 "Статус",
                 "Принятые меры",
+                "Уведомления",
             ]
             .iter()
             .map(|s| s.to_string())
@@ -980,6 +1043,7 @@ impl MinistryReport {
                 i.evidence.iter().map(|s| format!("#{s}")).collect::<Vec<_>>().join(" "),
                 i.status.title().into(),
                 m,
+                self.notices_text(i.id),
             ]);
         }
         t
@@ -1013,9 +1077,10 @@ impl MinistryReport {
                 "Доказательства",
                 "Статус",
                 "Принятые меры",
+                "Уведомления",
             ],
         )
-        .widths(&[0.4, 1.1, 1.6, 0.8, 2.0, 1.0, 0.9, 2.4]);
+        .widths(&[0.4, 1.0, 1.4, 0.7, 1.8, 0.9, 0.8, 2.0, 1.6]);
         // The rows of the table the screen and CSV show, after its header row.
         let table = self.table();
         let start = table
@@ -1034,6 +1099,25 @@ impl MinistryReport {
             ),
             tables: vec![about, summary, incidents],
         }
+    }
+
+    /// «Роскомнадзор: уведомление (24 ч): 23.11.2026 15:00, № …; …», or that none was sent.
+    fn notices_text(&self, id: i64) -> String {
+        let sent = self.notices.get(&id).map(Vec::as_slice).unwrap_or_default();
+        if sent.is_empty() {
+            return "не отправлялись".into();
+        }
+        sent.iter()
+            .map(|n| {
+                let mut s =
+                    format!("{}: {}", n.kind.title(), format_instant(n.sent_at, self.offset_hours));
+                if let Some(r) = &n.reference {
+                    s.push_str(&format!(", № {r}"));
+                }
+                s
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// CSV (RFC 4180, `;` as Excel in Russian locale expects), formulas neutralised.

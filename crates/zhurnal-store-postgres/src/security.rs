@@ -519,6 +519,67 @@ impl SecurityStore for PgStore {
         row.as_ref().map(audit_from).transpose()
     }
 
+    async fn record_incident_notice(
+        &self,
+        notice: &IncidentNoticeRow,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let exists = sqlx::query("SELECT 1 FROM security_incidents WHERE id = $1")
+            .bind(notice.incident_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("инцидент {}", notice.incident_id)));
+        }
+        sqlx::query(
+            "INSERT INTO security_incident_notices \
+             (incident_id, kind, sent_at, reference, author_id, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(notice.incident_id)
+        .bind(notice.kind.code())
+        .bind(notice.sent_at)
+        .bind(notice.reference.as_deref())
+        .bind(notice.author_id.map(|a| a.0))
+        .bind(notice.recorded_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_incident_notices(&self, incident: i64) -> StoreResult<Vec<IncidentNoticeRow>> {
+        let rows = sqlx::query(
+            "SELECT incident_id, kind, sent_at, reference, author_id, recorded_at \
+             FROM security_incident_notices WHERE incident_id = $1 ORDER BY sent_at, id",
+        )
+        .bind(incident)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind").map_err(map_err)?;
+                Ok(IncidentNoticeRow {
+                    incident_id: r.try_get("incident_id").map_err(map_err)?,
+                    kind: NoticeKind::from_code(&kind)
+                        .ok_or_else(|| corrupt("security_incident_notices.kind", &kind))?,
+                    sent_at: r.try_get("sent_at").map_err(map_err)?,
+                    reference: r.try_get("reference").map_err(map_err)?,
+                    author_id: r
+                        .try_get::<Option<i64>, _>("author_id")
+                        .map_err(map_err)?
+                        .map(PersonId),
+                    recorded_at: r.try_get("recorded_at").map_err(map_err)?,
+                })
+            })
+            .collect()
+    }
+
     async fn list_snils_ciphers(&self) -> StoreResult<Vec<StoredSnils>> {
         let rows = sqlx::query(
             "SELECT id, uid, snils_cipher, snils_hmac FROM persons \

@@ -76,6 +76,7 @@ pg_conformance_suite!(
     incidents_keep_evidence_and_measures,
     audit_search_filters_and_pages,
     snils_ciphers_are_replaced_all_at_once,
+    incident_notices_are_recorded_once_each,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

@@ -81,7 +81,8 @@ macro_rules! conformance_suite {
             notices_are_written_once,
             incidents_keep_evidence_and_measures,
             audit_search_filters_and_pages,
-            snils_ciphers_are_replaced_all_at_once
+            snils_ciphers_are_replaced_all_at_once,
+            incident_notices_are_recorded_once_each
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -995,4 +996,49 @@ pub async fn snils_ciphers_are_replaced_all_at_once(store: Arc<dyn Store>) {
         .filter(|a| a == "keys.rotate")
         .collect();
     assert_eq!(actions.len(), 1, "one audit record, for the rotation that happened");
+}
+
+pub async fn incident_notices_are_recorded_once_each(store: Arc<dyn Store>) {
+    use crate::security::*;
+    loaded(&store).await;
+    let officer = person_id(&store, "officer").await;
+    let inc = NewIncident {
+        rule: "D-05".into(),
+        severity: Severity::High,
+        detected_at: 1_000,
+        subject_key: "person:9".into(),
+        subject_person_id: None,
+        subject_ip: None,
+        summary: "Массовая выгрузка".into(),
+        evidence: vec![1],
+    };
+    let id = store.create_incident(&inc, audit("incident.created")).await.expect("create");
+    assert!(store.list_incident_notices(id).await.expect("list").is_empty());
+    let notice = |kind, sent_at, reference: Option<&str>| IncidentNoticeRow {
+        incident_id: id,
+        kind,
+        sent_at,
+        reference: reference.map(str::to_string),
+        author_id: Some(officer),
+        recorded_at: 9_000,
+    };
+    let rkn = notice(NoticeKind::Rkn24h, 5_000, Some("РКН-77-123"));
+    store.record_incident_notice(&rkn, audit("incident.notice")).await.expect("record");
+    let parents = notice(NoticeKind::Parents, 4_000, None);
+    store.record_incident_notice(&parents, audit("incident.notice")).await.expect("record");
+    assert_eq!(store.list_incident_notices(id).await.expect("list"), vec![parents, rkn.clone()]);
+    let again = store.record_incident_notice(&rkn, audit("incident.notice")).await;
+    assert!(matches!(again, Err(StoreError::Conflict { .. })), "{again:?}");
+    let nowhere = IncidentNoticeRow { incident_id: 999_999, ..rkn };
+    let missing = store.record_incident_notice(&nowhere, audit("incident.notice")).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    assert_eq!(store.list_incident_notices(id).await.expect("list").len(), 2);
+    let audited = store
+        .list_audit(0, 1_000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|r| r.event.action == "incident.notice")
+        .count();
+    assert_eq!(audited, 2, "refused writes leave no audit record");
 }

@@ -137,6 +137,67 @@ pub struct IncidentRow {
     pub updated_at: i64,
 }
 
+/// A notification an incident may require (security.md §5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum NoticeKind {
+    /// Первичное уведомление Роскомнадзора (152-ФЗ ст. 21 ч. 3.1): within 24 hours.
+    Rkn24h,
+    /// Результаты внутреннего расследования для Роскомнадзора: within 72 hours.
+    Rkn72h,
+    /// Уведомление НКЦКИ (ГосСОПКА).
+    Nkcki,
+    /// Родители (законные представители) проинформированы.
+    Parents,
+}
+
+impl NoticeKind {
+    pub const ALL: [NoticeKind; 4] = [Self::Rkn24h, Self::Rkn72h, Self::Nkcki, Self::Parents];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Rkn24h => "rkn_24h",
+            Self::Rkn72h => "rkn_72h",
+            Self::Nkcki => "nkcki",
+            Self::Parents => "parents",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Rkn24h => "Роскомнадзор: уведомление (24 ч)",
+            Self::Rkn72h => "Роскомнадзор: результаты расследования (72 ч)",
+            Self::Nkcki => "НКЦКИ (ГосСОПКА)",
+            Self::Parents => "Родители проинформированы",
+        }
+    }
+
+    /// The legal deadline after detection, in hours, when the law sets one.
+    pub fn deadline_hours(self) -> Option<i64> {
+        match self {
+            Self::Rkn24h => Some(24),
+            Self::Rkn72h => Some(72),
+            Self::Nkcki | Self::Parents => None,
+        }
+    }
+}
+
+/// A notification recorded as sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentNoticeRow {
+    pub incident_id: i64,
+    pub kind: NoticeKind,
+    /// When it was sent (microseconds), as the officer states it.
+    pub sent_at: i64,
+    /// Registration or outgoing number, if any.
+    pub reference: Option<String>,
+    pub author_id: Option<PersonId>,
+    pub recorded_at: i64,
+}
+
 /// A measure taken on an incident (принятая мера).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeasureRow {
@@ -250,6 +311,15 @@ pub trait SecurityStore: Send + Sync {
     async fn count_audit(&self, filter: &AuditFilter) -> StoreResult<i64>;
     /// The last record of the chain, if any.
     async fn audit_head(&self) -> StoreResult<Option<AuditRecord>>;
+
+    /// Records that a notification was sent; a kind is recorded once per incident (`Conflict`
+    /// on a second time), with its audit record in the same transaction.
+    async fn record_incident_notice(
+        &self,
+        notice: &IncidentNoticeRow,
+        audit: NewAudit,
+    ) -> StoreResult<()>;
+    async fn list_incident_notices(&self, incident: i64) -> StoreResult<Vec<IncidentNoticeRow>>;
 
     /// Every person with a stored СНИЛС ciphertext: what `zhurnal keys rotate` re-encrypts.
     async fn list_snils_ciphers(&self) -> StoreResult<Vec<StoredSnils>>;

@@ -178,6 +178,7 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/security", public: false },
     RouteInfo { method: "GET", path: "/security/incidents/{id}", public: false },
     RouteInfo { method: "POST", path: "/security/incidents/{id}", public: false },
+    RouteInfo { method: "POST", path: "/security/incidents/{id}/notices", public: false },
     RouteInfo { method: "GET", path: "/security/audit", public: false },
     RouteInfo { method: "GET", path: "/security/report", public: false },
     RouteInfo { method: "GET", path: "/security/report.csv", public: false },
@@ -266,6 +267,7 @@ pub fn router(state: AppState) -> Router {
         // security area
         .route("/security", get(security::home))
         .route("/security/incidents/{id}", get(security::incident).post(security::add_measure))
+        .route("/security/incidents/{id}/notices", post(security::add_notice))
         .route("/security/audit", get(security::audit))
         .route("/security/report", get(security::report))
         .route("/security/report.csv", get(security::report_csv))

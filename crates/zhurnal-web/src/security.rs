@@ -22,7 +22,7 @@ use zhurnal_app::export::{to_pdf, to_xlsx};
 use zhurnal_app::security::{MinistryReport, ReactivationScope, format_instant, rule_title};
 use zhurnal_domain::policy::Resource;
 use zhurnal_domain::{Action, ClassId, RegionId, Role, RoleScope, SchoolId, authorize};
-use zhurnal_store::security::{AuditFilter, IncidentRow, IncidentStatus, MeasureRow};
+use zhurnal_store::security::{AuditFilter, IncidentRow, IncidentStatus, MeasureRow, NoticeKind};
 
 use crate::pages::Nav;
 use crate::session::{CurrentUser, client_ip_from_headers, cookie, hash_token};
@@ -121,6 +121,18 @@ struct IncidentPage {
     statuses: Vec<(&'static str, &'static str, bool)>,
     error: Option<String>,
     text: String,
+    notices: Vec<NoticeView>,
+    /// Kinds not yet recorded: (code, title).
+    unsent: Vec<(&'static str, &'static str)>,
+    notice_error: Option<String>,
+}
+
+/// One notification an incident may require, with its deadline and whether it was sent.
+struct NoticeView {
+    title: &'static str,
+    deadline: String,
+    state: String,
+    late: bool,
 }
 
 async fn incident_page(
@@ -129,6 +141,7 @@ async fn incident_page(
     id: i64,
     error: Option<String>,
     text: String,
+    notice_error: Option<String>,
 ) -> Result<Response, WebError> {
     let app = &state.app;
     let row = match app.store.get_incident(id).await {
@@ -143,7 +156,45 @@ async fn incident_page(
         measures.iter().map(|m| (at(state, m.at), m.status.title(), m.text.clone())).collect();
     let statuses =
         IncidentStatus::ALL.iter().map(|s| (s.code(), s.title(), *s == row.status)).collect();
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let sent = app.store.list_incident_notices(id).await?;
+    let now = app.now_micros();
+    let notices = NoticeKind::ALL
+        .iter()
+        .map(|kind| {
+            let due = kind.deadline_hours().map(|h| row.detected_at + h * 3_600_000_000);
+            let done = sent.iter().find(|n| n.kind == *kind);
+            let state_text = match (done, due) {
+                (Some(n), _) => format!(
+                    "отправлено {}{}",
+                    at(state, n.sent_at),
+                    n.reference.as_ref().map(|r| format!(", № {r}")).unwrap_or_default()
+                ),
+                (None, Some(d)) if d < now => "не отмечено, срок истёк".into(),
+                (None, Some(d)) => format!("не отмечено, осталось {} ч", (d - now) / 3_600_000_000),
+                (None, None) => "не отмечено".into(),
+            };
+            NoticeView {
+                title: kind.title(),
+                deadline: due.map(|d| at(state, d)).unwrap_or_else(|| "—".into()),
+                late: match (done, due) {
+                    (Some(n), Some(d)) => n.sent_at > d,
+                    (None, Some(d)) => d < now,
+                    _ => false,
+                },
+                state: state_text,
+            }
+        })
+        .collect();
+    let unsent = NoticeKind::ALL
+        .iter()
+        .filter(|k| !sent.iter().any(|n| n.kind == **k))
+        .map(|k| (k.code(), k.title()))
+        .collect();
+    let status = if error.is_some() || notice_error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let page = IncidentPage {
         nav: Some(Nav::for_user(user)),
         incident: IncidentView::new(state, &row),
@@ -151,6 +202,9 @@ async fn incident_page(
         statuses,
         error,
         text,
+        notices,
+        unsent,
+        notice_error,
     };
     Ok((status, html_headers(), page.render()?).into_response())
 }
@@ -161,7 +215,7 @@ pub async fn incident(
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
     officer_region(&user, Action::ViewAudit)?;
-    incident_page(&state, &user, id, None, String::new()).await
+    incident_page(&state, &user, id, None, String::new(), None).await
 }
 
 #[derive(Deserialize, Default)]
@@ -185,6 +239,7 @@ pub async fn add_measure(
             id,
             Some("Выберите статус инцидента из списка.".into()),
             form.text,
+            None,
         )
         .await;
     };
@@ -195,8 +250,56 @@ pub async fn add_measure(
     {
         Ok(_) => Ok(see_other(&format!("/security/incidents/{id}"), vec![])),
         Err(zhurnal_app::AppError::Invalid(msg)) => {
-            incident_page(&state, &user, id, Some(msg), form.text).await
+            incident_page(&state, &user, id, Some(msg), form.text, None).await
         }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NoticeForm {
+    kind: String,
+    /// `YYYY-MM-DDTHH:MM`, regional time (an `<input type="datetime-local">`).
+    sent_at: String,
+    reference: String,
+}
+
+/// POST /security/incidents/{id}/notices: a notification was sent (РКН, НКЦКИ, parents).
+pub async fn add_notice(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Form(form): Form<NoticeForm>,
+) -> Result<Response, WebError> {
+    let region = officer_region(&user, Action::ManageIncidents)?;
+    let fail = |msg: String| incident_page(&state, &user, id, None, String::new(), Some(msg));
+    let Some(kind) = NoticeKind::from_code(&form.kind) else {
+        return fail("Выберите вид уведомления из списка.".into()).await;
+    };
+    let Ok(sent) = chrono::NaiveDateTime::parse_from_str(form.sent_at.trim(), "%Y-%m-%dT%H:%M")
+    else {
+        return fail(format!(
+            "«{}» — не дата и время отправки: укажите их как 23.11.2026 14:30.",
+            form.sent_at.trim()
+        ))
+        .await;
+    };
+    match state
+        .app
+        .record_incident_notice(
+            &user.actor,
+            region,
+            id,
+            kind,
+            sent,
+            &form.reference,
+            &user.audit_context(),
+        )
+        .await
+    {
+        Ok(()) => Ok(see_other(&format!("/security/incidents/{id}"), vec![])),
+        Err(zhurnal_app::AppError::Invalid(msg)) => fail(msg).await,
         Err(e) => Err(e.into()),
     }
 }

@@ -137,7 +137,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             Target(&["school-admin-1", "regional-admin-1"], &["regional-admin-1"])
         }
         // The security officer's workspace.
-        ("GET" | "POST", "/security/incidents/{incident}") => {
+        ("GET" | "POST", "/security/incidents/{incident}")
+        | ("POST", "/security/incidents/{incident}/notices") => {
             Target(&["security-officer-1"], &["security-officer-1"])
         }
         (

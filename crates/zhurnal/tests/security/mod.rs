@@ -575,6 +575,24 @@ async fn the_security_officer_works_an_incident_and_gets_the_report() {
     assert!(ok.body.contains("Родители уведомлены") && ok.body.contains("закрыт"));
     assert_eq!(env.audit("incident.measure").await.len(), 1);
 
+    // Notifications: the 24-hour deadline shows, a sending is recorded once, bad input explained.
+    let card = so.get(&env.url(&format!("/security/incidents/{id}"))).await;
+    assert!(card.body.contains("Роскомнадзор: уведомление (24 ч)"));
+    assert!(card.body.contains("не отмечено, осталось"), "{}", card.body);
+    let future = post_notice(&env, &mut so, &token, id, "rkn_24h", "2027-01-01T10:00", "").await;
+    assert_eq!(future.status, 422);
+    assert!(future.body.contains("в будущем"), "{}", future.body);
+    let garbled = post_notice(&env, &mut so, &token, id, "rkn_24h", "вчера", "").await;
+    assert_eq!(garbled.status, 422);
+    assert!(garbled.body.contains("не дата и время"));
+    let sent_local = (env.clock_now() + Duration::hours(3)).format("%Y-%m-%dT%H:%M").to_string();
+    let ok = post_notice(&env, &mut so, &token, id, "rkn_24h", &sent_local, "РКН-77-0042").await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(ok.body.contains("№ РКН-77-0042"), "{}", ok.body);
+    let twice = post_notice(&env, &mut so, &token, id, "rkn_24h", &sent_local, "РКН-77-0043").await;
+    assert_eq!(twice.status, 422, "the 24-hour notice is not an option any more");
+    assert_eq!(env.audit("incident.notice").await.len(), 1);
+
     // Audit search, paged.
     let page1 = so.get(&env.url("/security/audit?action=login")).await;
     assert_eq!(page1.status, 200);
@@ -590,6 +608,7 @@ async fn the_security_officer_works_an_incident_and_gets_the_report() {
     assert_eq!(report.status, 200);
     assert!(report.body.contains("Голова цепочки журнала аудита"));
     assert!(report.body.contains("Родители уведомлены"));
+    assert!(report.body.contains("Роскомнадзор: уведомление (24 ч)"), "the report lists it");
     let csv = so.get(&env.url("/security/report.csv?from=2026-11-01&to=2026-11-30")).await;
     assert_eq!(csv.status, 200);
     assert!(csv.body.contains("\"Инциденты\""));
@@ -812,4 +831,22 @@ async fn a_student_who_moves_to_another_school_leaves_the_first_one_behind() {
     println!(
         "transfer between schools: A's staff 403 from the departure date; student and parent at B 200"
     );
+}
+
+async fn post_notice(
+    env: &Env,
+    so: &mut Browser,
+    token: &str,
+    id: i64,
+    kind: &str,
+    sent_at: &str,
+    reference: &str,
+) -> crate::support::Page {
+    so.request(
+        reqwest::Method::POST,
+        &env.url(&format!("/security/incidents/{id}/notices")),
+        Some(&[("csrf", token), ("kind", kind), ("sent_at", sent_at), ("reference", reference)]),
+        &[],
+    )
+    .await
 }
