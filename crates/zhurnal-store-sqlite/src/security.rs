@@ -6,8 +6,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row};
 use zhurnal_domain::{ClassId, PersonId, SchoolId};
 use zhurnal_store::security::{
-    AccountActivity, AuditFilter, IncidentRow, IncidentStatus, MeasureRow, NewIncident, NoticeRow,
-    SecurityStore, Severity, StoredSnils,
+    AccountActivity, AuditFilter, IncidentNoticeRow, IncidentRow, IncidentStatus, MeasureRow,
+    NewIncident, NoticeKind, NoticeRow, SecurityStore, Severity, StoredSnils,
 };
 use zhurnal_store::{AccountState, AuditRecord, NewAudit, StoreError, StoreResult};
 
