@@ -549,6 +549,20 @@ impl App {
             .await?
         {
             self.store.add_incident_evidence(open.id, &[seq], inc.detected_at).await?;
+            // D-01: three attempts on a blocked account within a day is someone trying hard.
+            let attempts = open.evidence.len() + usize::from(!open.evidence.contains(&seq));
+            if inc.rule == "D-01" && attempts >= 3 && open.severity < Severity::High {
+                let audit = NewAudit::new(self.now_micros(), "incident.escalated", "ok")
+                    .actor(0, "system")
+                    .target("incident", open.id)
+                    .reason(inc.rule.clone())
+                    .details(serde_json::json!({
+                        "from": open.severity.code(), "to": Severity::High.code(),
+                        "attempts": attempts,
+                    }));
+                let audit = NewAudit { actor_id: None, ..audit };
+                self.store.escalate_incident(open.id, Severity::High, audit).await?;
+            }
             return Ok(false);
         }
         if !inc.evidence.contains(&seq) {

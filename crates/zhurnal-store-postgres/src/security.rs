@@ -396,6 +396,29 @@ impl SecurityStore for PgStore {
         tx.commit().await.map_err(map_err)
     }
 
+    async fn escalate_incident(
+        &self,
+        id: i64,
+        severity: Severity,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE security_incidents SET severity = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(severity.code())
+        .bind(audit.at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::NotFound(format!("инцидент {id}")));
+        }
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn get_incident(&self, id: i64) -> StoreResult<IncidentRow> {
         let row =
             sqlx::query(&format!("SELECT {INCIDENT_COLS} FROM security_incidents WHERE id = $1"))

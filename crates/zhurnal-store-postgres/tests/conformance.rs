@@ -77,6 +77,7 @@ pg_conformance_suite!(
     audit_search_filters_and_pages,
     snils_ciphers_are_replaced_all_at_once,
     incident_notices_are_recorded_once_each,
+    an_incident_is_escalated_with_an_audit_record,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

@@ -82,7 +82,8 @@ macro_rules! conformance_suite {
             incidents_keep_evidence_and_measures,
             audit_search_filters_and_pages,
             snils_ciphers_are_replaced_all_at_once,
-            incident_notices_are_recorded_once_each
+            incident_notices_are_recorded_once_each,
+            an_incident_is_escalated_with_an_audit_record
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -1041,4 +1042,33 @@ pub async fn incident_notices_are_recorded_once_each(store: Arc<dyn Store>) {
         .filter(|r| r.event.action == "incident.notice")
         .count();
     assert_eq!(audited, 2, "refused writes leave no audit record");
+}
+
+pub async fn an_incident_is_escalated_with_an_audit_record(store: Arc<dyn Store>) {
+    use crate::security::*;
+    loaded(&store).await;
+    let inc = NewIncident {
+        rule: "D-01".into(),
+        severity: Severity::Medium,
+        detected_at: 1_000,
+        subject_key: "person:3".into(),
+        subject_person_id: None,
+        subject_ip: None,
+        summary: "Попытки входа".into(),
+        evidence: vec![1, 2, 3],
+    };
+    let id = store.create_incident(&inc, audit("incident.created")).await.expect("create");
+    store.escalate_incident(id, Severity::High, audit("incident.escalated")).await.expect("up");
+    let row = store.get_incident(id).await.expect("get");
+    assert_eq!((row.severity, row.status), (Severity::High, IncidentStatus::New));
+    let missing = store.escalate_incident(424_242, Severity::High, audit("incident.escalated")).await;
+    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    let escalations = store
+        .list_audit(0, 1_000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|r| r.event.action == "incident.escalated")
+        .count();
+    assert_eq!(escalations, 1);
 }

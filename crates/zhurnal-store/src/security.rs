@@ -288,6 +288,13 @@ pub trait SecurityStore: Send + Sync {
     ) -> StoreResult<Option<IncidentRow>>;
     async fn add_incident_evidence(&self, id: i64, seqs: &[i64], at: i64) -> StoreResult<()>;
     async fn get_incident(&self, id: i64) -> StoreResult<IncidentRow>;
+    /// Sets a new severity (a rule's escalation), with its audit record in one transaction.
+    async fn escalate_incident(
+        &self,
+        id: i64,
+        severity: Severity,
+        audit: NewAudit,
+    ) -> StoreResult<()>;
     /// Incidents detected in `[from, to)`, newest first.
     async fn list_incidents(&self, from: i64, to: i64) -> StoreResult<Vec<IncidentRow>>;
     /// Records a measure and moves the incident to `status`, audited.

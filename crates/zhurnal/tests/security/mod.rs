@@ -512,6 +512,21 @@ async fn detection_rules_fire_on_their_scenarios_and_stay_quiet_on_a_normal_day(
         .find(|i| i.rule == "D-10")
         .expect("D-10");
     assert!(d10.evidence.len() >= 10, "evidence is the audit seq numbers: {:?}", d10.evidence);
+    // D-01 escalates: two more attempts on the blocked account the same day make it high.
+    let teen_key = format!("person:{}", person_id(&env, "student-teen-1").await.0);
+    let d01 = |list: Vec<zhurnal_store::security::IncidentRow>| {
+        list.into_iter().find(|i| i.rule == "D-01" && i.subject_key == teen_key).expect("D-01")
+    };
+    let first = d01(app.store.list_incidents(0, i64::MAX).await.expect("list"));
+    assert_eq!(first.severity, zhurnal_store::security::Severity::Medium);
+    for _ in 0..2 {
+        let mut again = Browser::new();
+        assert_eq!(login(&env, &mut again, "student-teen-1").await.status, 403);
+    }
+    app.run_detection().await.expect("detection");
+    let escalated = d01(app.store.list_incidents(0, i64::MAX).await.expect("list"));
+    assert_eq!((escalated.id, escalated.severity), (first.id, zhurnal_store::security::Severity::High));
+    assert_eq!(env.audit("incident.escalated").await.len(), 1);
     println!(
         "detection: {} of 6 rules fire on their scenario ({} records, {} incidents, {} joined); false positives on normal day 0",
         fired.len(),
