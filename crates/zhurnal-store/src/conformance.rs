@@ -1061,7 +1061,8 @@ pub async fn an_incident_is_escalated_with_an_audit_record(store: Arc<dyn Store>
     store.escalate_incident(id, Severity::High, audit("incident.escalated")).await.expect("up");
     let row = store.get_incident(id).await.expect("get");
     assert_eq!((row.severity, row.status), (Severity::High, IncidentStatus::New));
-    let missing = store.escalate_incident(424_242, Severity::High, audit("incident.escalated")).await;
+    let missing =
+        store.escalate_incident(424_242, Severity::High, audit("incident.escalated")).await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
     let escalations = store
         .list_audit(0, 1_000)

@@ -525,7 +525,10 @@ async fn detection_rules_fire_on_their_scenarios_and_stay_quiet_on_a_normal_day(
     }
     app.run_detection().await.expect("detection");
     let escalated = d01(app.store.list_incidents(0, i64::MAX).await.expect("list"));
-    assert_eq!((escalated.id, escalated.severity), (first.id, zhurnal_store::security::Severity::High));
+    assert_eq!(
+        (escalated.id, escalated.severity),
+        (first.id, zhurnal_store::security::Severity::High)
+    );
     assert_eq!(env.audit("incident.escalated").await.len(), 1);
     println!(
         "detection: {} of 6 rules fire on their scenario ({} records, {} incidents, {} joined); false positives on normal day 0",
