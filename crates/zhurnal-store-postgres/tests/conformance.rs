@@ -75,6 +75,9 @@ pg_conformance_suite!(
     notices_are_written_once,
     incidents_keep_evidence_and_measures,
     audit_search_filters_and_pages,
+    integration_outbox_is_written_with_the_change_and_delivered_once,
+    integration_events_follow_marks_periods_and_links,
+    integration_chat_members_records_and_settings,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

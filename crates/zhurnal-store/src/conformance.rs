@@ -21,6 +21,8 @@ mod journal;
 pub use journal::*;
 mod admin;
 pub use admin::*;
+mod integration;
+pub use integration::*;
 
 /// A deterministic chain function for tests (the application uses HMAC-SHA-256).
 pub struct TestSealer;
@@ -80,7 +82,10 @@ macro_rules! conformance_suite {
             inactive_class_and_school_accounts_are_listed,
             notices_are_written_once,
             incidents_keep_evidence_and_measures,
-            audit_search_filters_and_pages
+            audit_search_filters_and_pages,
+            integration_outbox_is_written_with_the_change_and_delivered_once,
+            integration_events_follow_marks_periods_and_links,
+            integration_chat_members_records_and_settings
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
