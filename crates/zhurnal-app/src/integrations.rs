@@ -485,6 +485,14 @@ impl App {
     /// none yet (a school joining Сферум; the demo at start). Returns how many.
     pub async fn enqueue_missing_chats(&self) -> Result<u64, AppError> {
         let Some(cfg) = &self.integrations.sferum else { return Ok(0) };
+        // A class with a sync still queued needs no second one (a restarted demo).
+        let queued: std::collections::HashSet<String> = self
+            .store
+            .list_outbox(Some(OutboxStatus::Pending), None, 100_000)
+            .await?
+            .into_iter()
+            .map(|e| e.subject)
+            .collect();
         let mut classes = Vec::new();
         for school in self.store.list_schools().await? {
             if !cfg.covers_school(&school.external_id) {
@@ -494,6 +502,7 @@ impl App {
             for c in self.current_classes(school.id).await? {
                 if cfg.needs_chat(c.grade, c.newly_formed)
                     && !chats.iter().any(|x| x.class_id == c.id)
+                    && !queued.contains(&format!("class:{}", c.id.0))
                 {
                     classes.push(c.id);
                 }

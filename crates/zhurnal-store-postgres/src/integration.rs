@@ -188,6 +188,17 @@ impl IntegrationStore for PgStore {
         lease_until: i64,
         limit: i64,
     ) -> StoreResult<Vec<OutboxEvent>> {
+        // A cheap read first: an idle worker polls often and must not take the write lock.
+        let due = sqlx::query(
+            "SELECT id FROM outbox_events WHERE status = 'pending' AND next_attempt_at <= $1 LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.write_tx().await?;
         let rows = sqlx::query(&format!(
             "UPDATE outbox_events SET attempts = attempts + 1, next_attempt_at = $1 \

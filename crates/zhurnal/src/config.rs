@@ -31,6 +31,8 @@ pub struct Config {
     pub security: SecurityConfig,
     /// ESIA connection; required by `serve`.
     pub esia: Option<zhurnal_esia::EsiaConfig>,
+    /// Сферум, «Школьное портфолио» and the outbox worker (area `integrations`).
+    pub integrations: zhurnal_app::integrations::IntegrationsConfig,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             rules: RulesConfig::default(),
             security: SecurityConfig::default(),
             esia: None,
+            integrations: Default::default(),
         }
     }
 }
