@@ -289,9 +289,7 @@ pub fn authorize(actor: &Actor, action: Action, resource: &Resource) -> Result<(
             actor.has_territory_role(Role::MunicipalOfficer, resource)
                 || actor.has_territory_role(Role::RegionalAdmin, resource)
         }
-        (ManageIntegrations, Resource::School(_)) => {
-            is_school_admin || actor.has_territory_role(Role::RegionalAdmin, resource)
-        }
+        (ManageIntegrations, Resource::School(_)) => is_school_admin,
         (ManageIntegrations, Resource::Region(_)) => {
             actor.has_territory_role(Role::RegionalAdmin, resource)
         }
@@ -320,7 +318,9 @@ fn reason_for(actor: &Actor, action: Action) -> &'static str {
         Action::ViewMonitoring => {
             "мониторинг доступен органам управления образованием своей территории"
         }
-        Action::ManageIntegrations => "доступно администратору школы и региона",
+        Action::ManageIntegrations => {
+            "доступно администратору школы (и региона — по всему региону)"
+        }
         Action::PostAnnouncement => {
             "объявления отправляют только учителя и классные руководители своим классам"
         }
