@@ -709,8 +709,8 @@ impl App {
         comm.services.retain(|s| !s.name.trim().is_empty());
         comm.responsible.retain(|r| !r.name.trim().is_empty());
         for s in &comm.services {
-            if !s.url.is_empty() && !(s.url.starts_with("https://") || s.url.starts_with("http://"))
-            {
+            let web = s.url.starts_with("https://") || s.url.starts_with("http://");
+            if !s.url.is_empty() && !web {
                 return Err(AppError::Invalid(format!(
                     "адрес сервиса «{}» должен начинаться с https:// (сейчас «{}»); исправьте его и сохраните снова",
                     s.name, s.url

@@ -63,10 +63,13 @@ impl Line {
     }
 }
 
+/// (part, whole) of one chart series.
+type Share = fn(&Figures) -> (i64, i64);
+
 /// Horizontal bars, one group per municipality: the shares the letters ask about. Readable
 /// without JS and without colour (every bar carries its number).
 fn chart_svg(m: &Monitoring) -> String {
-    let series: [(&str, &str, fn(&Figures) -> (i64, i64)); 5] = [
+    let series: [(&str, &str, Share); 5] = [
         ("Сотрудники вошли через ЕСИА", "#2b6cb0", |f| {
             (f.staff_logged_in, f.staff)
         }),

@@ -73,7 +73,19 @@ fn audit(env: &Env, action: &str) -> NewAudit {
 
 #[tokio::test]
 async fn a_new_grade_5_class_gets_its_chat_and_a_departure_removes_student_and_parents() {
-    let env = Env::start().await;
+    a_new_grade_5_class_gets_its_chat_and_a_departure_removes_student_and_parents_on(Db::Sqlite)
+        .await;
+}
+
+#[tokio::test]
+async fn a_new_grade_5_class_gets_its_chat_and_a_departure_removes_student_and_parents_on_postgres()
+{
+    a_new_grade_5_class_gets_its_chat_and_a_departure_removes_student_and_parents_on(Db::Postgres)
+        .await;
+}
+
+async fn a_new_grade_5_class_gets_its_chat_and_a_departure_removes_student_and_parents_on(db: Db) {
+    let Some(env) = Env::start_on(db).await else { return };
     let s1 = school(&env, "demo-school-1").await;
     let mut b = Browser::new();
     login(&env, &mut b, "school-admin-1").await;
@@ -150,7 +162,16 @@ async fn a_new_grade_5_class_gets_its_chat_and_a_departure_removes_student_and_p
 
 #[tokio::test]
 async fn sferum_down_for_a_while_loses_nothing_and_applies_nothing_twice() {
-    let env = Env::start().await;
+    sferum_down_for_a_while_loses_nothing_and_applies_nothing_twice_on(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sferum_down_for_a_while_loses_nothing_and_applies_nothing_twice_on_postgres() {
+    sferum_down_for_a_while_loses_nothing_and_applies_nothing_twice_on(Db::Postgres).await;
+}
+
+async fn sferum_down_for_a_while_loses_nothing_and_applies_nothing_twice_on(db: Db) {
+    let Some(env) = Env::start_on(db).await else { return };
     let sim = sferum(&env);
     sim.set_mode(SimMode::Down, 0);
     let queued = env.app.enqueue_missing_chats().await.expect("enqueue");
@@ -249,7 +270,16 @@ async fn dead_letters_are_listed_for_the_admin_and_replayed_once() {
 
 #[tokio::test]
 async fn the_portfolio_gets_period_marks_after_closing_and_a_correction_again() {
-    let env = Env::start().await;
+    the_portfolio_gets_period_marks_after_closing_and_a_correction_again_on(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_portfolio_gets_period_marks_after_closing_and_a_correction_again_on_postgres() {
+    the_portfolio_gets_period_marks_after_closing_and_a_correction_again_on(Db::Postgres).await;
+}
+
+async fn the_portfolio_gets_period_marks_after_closing_and_a_correction_again_on(db: Db) {
+    let Some(env) = Env::start_on(db).await else { return };
     let sim = portfolio(&env);
     let teen = env.app.store.find_person_by_uid(&env.persona_uid("student-teen-1")).await;
     let teen = teen.expect("query").expect("teen");
