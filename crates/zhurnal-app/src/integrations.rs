@@ -893,3 +893,37 @@ pub struct Monitoring {
     pub total: Figures,
     pub municipalities: Vec<MunicipalityFigures>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let w = WorkerConfig {
+            backoff_base_ms: 1000,
+            backoff_max_ms: 10_000,
+            ..WorkerConfig::default()
+        };
+        let mut rng = rand::thread_rng();
+        for _ in 0..200 {
+            let first = w.backoff_micros(1, &mut rng);
+            assert!((500_000..=1_000_000).contains(&first), "{first}");
+            let third = w.backoff_micros(3, &mut rng);
+            assert!((2_000_000..=4_000_000).contains(&third), "{third}");
+            let late = w.backoff_micros(25, &mut rng);
+            assert!((5_000_000..=10_000_000).contains(&late), "{late}");
+        }
+        let spread: std::collections::HashSet<i64> =
+            (0..50).map(|_| w.backoff_micros(2, &mut rng)).collect();
+        assert!(spread.len() > 10, "jitter spreads the retries");
+    }
+
+    #[test]
+    fn shares_round_and_survive_an_empty_whole() {
+        assert_eq!(Figures::pct(1, 3), 33);
+        assert_eq!(Figures::pct(2, 3), 67);
+        assert_eq!(Figures::pct(5, 0), 0);
+        assert_eq!(Figures::pct(7, 7), 100);
+    }
+}

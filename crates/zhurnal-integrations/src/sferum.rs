@@ -338,3 +338,78 @@ async fn state(State(sim): State<SferumSim>) -> axum::Json<SferumSimState> {
 pub async fn serve(listener: tokio::net::TcpListener, sim: SferumSim) -> std::io::Result<()> {
     axum::serve(listener, sim.router()).await
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+    use super::*;
+
+    async fn started() -> (SferumSim, SferumClient) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let sim = SferumSim::new();
+        tokio::spawn(serve(listener, sim.clone()));
+        let client = SferumClient::new(SferumConfig {
+            profile: SferumProfile::Vk,
+            base_url: url,
+            token: "t".into(),
+            ..SferumConfig::default()
+        });
+        (sim, client)
+    }
+
+    fn sync(uids: &[&str]) -> ChatSync {
+        ChatSync {
+            school_name: "Школа".into(),
+            title: "5А класс".into(),
+            members: uids
+                .iter()
+                .map(|u| MemberWire {
+                    uid: (*u).into(),
+                    esia_oid: (*u == "a").then(|| "1".to_string()),
+                    name: u.to_uppercase(),
+                    role: "student".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_client_syncs_members_and_a_repeated_key_is_applied_once() {
+        let (sim, client) = started().await;
+        let r = client.sync_chat("k1", "s", "c", &sync(&["a", "b"])).await.expect("sync");
+        assert_eq!((r.joined, r.invited), (1, 1));
+        assert!(r.chat_id.starts_with("vk-"), "the VK profile's path: {}", r.chat_id);
+        // The same key again, even with other content: the first answer, nothing applied.
+        let again = client.sync_chat("k1", "s", "c", &sync(&["a"])).await.expect("again");
+        assert_eq!(again, r);
+        let chat = sim.chat("s", "c").expect("chat");
+        assert_eq!(chat.members.len(), 2);
+        let r = client.sync_chat("k2", "s", "c", &sync(&["a"])).await.expect("departure");
+        assert_eq!((r.joined, r.invited), (1, 0));
+        assert_eq!(sim.chat("s", "c").expect("chat").removed, vec!["b".to_string()]);
+        let snap = sim.snapshot();
+        assert_eq!((snap.stats.applied, snap.stats.duplicates), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn outages_are_retryable_and_refusals_are_not() {
+        let (sim, client) = started().await;
+        sim.set_mode(SimMode::Down, 0);
+        let e = client.sync_chat("k", "s", "c", &sync(&["a"])).await.expect_err("down");
+        assert!(e.retryable() && e.to_string().contains("503"), "{e}");
+        sim.set_mode(SimMode::Error, 0);
+        assert!(client.sync_chat("k", "s", "c", &sync(&[])).await.expect_err("500").retryable());
+        sim.set_mode(SimMode::Ok, 0);
+        let no_token =
+            SferumClient::new(SferumConfig { token: String::new(), ..client.cfg.clone() });
+        let e = no_token.sync_chat("k", "s", "c", &sync(&[])).await.expect_err("401");
+        assert!(!e.retryable(), "{e}");
+        let nowhere = SferumClient::new(SferumConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            ..client.cfg.clone()
+        });
+        assert!(nowhere.sync_chat("k", "s", "c", &sync(&[])).await.expect_err("conn").retryable());
+        assert_eq!(sim.snapshot().stats.applied, 0);
+    }
+}
