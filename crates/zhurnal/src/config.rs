@@ -252,4 +252,40 @@ requests_per_minute_per_address = 3000    # per address (generous: a school behi
 # issuer = "http://esia.gosuslugi.ru/"
 # esia_certificate_path = "/etc/zhurnal/esia-prod.pem"
 # signer = { kind = "key_file", key_path = "/etc/zhurnal/rp-key.pem", certificate_path = "/etc/zhurnal/rp-cert.pem" }
+
+[integrations.worker]                     # the outbox worker (Сферум, портфолио)
+poll_ms = 1000
+lease_seconds = 60                        # a claimed event is retried after this if the worker died
+max_attempts = 10                         # then the event goes to the dead letters
+backoff_base_ms = 2000                    # first retry delay; doubles with jitter…
+backoff_max_ms = 1800000                  # …up to this
+
+# [integrations.sferum]                   # absent: class teachers get manual instructions
+# profile = "max"                         # "vk" or "max"
+# base_url = "https://…"                  # no published API: see docs/integrations/sferum.md
+# token = "…"
+# chat_grades = [1, 5, 10]
+# newly_formed_classes = true
+# schools = []                            # external ids of connected schools; empty = all
+
+# [integrations.portfolio]                # see docs/integrations/portfolio.md
+# base_url = "https://…"
+# results_path = "/portfolio/v1/results"
+# token = "…"
 "#;
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// `zhurnal config example` prints a file that loads (keys and sections spelled right).
+    #[test]
+    fn the_example_configuration_loads() {
+        let cfg: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(EXAMPLE))
+            .extract()
+            .expect("the example parses");
+        assert_eq!(cfg.integrations.worker.max_attempts, 10);
+        assert!(cfg.integrations.sferum.is_none(), "Сферум stays off until configured");
+    }
+}
