@@ -21,6 +21,8 @@ mod journal;
 pub use journal::*;
 mod admin;
 pub use admin::*;
+mod integration;
+pub use integration::*;
 
 /// A deterministic chain function for tests (the application uses HMAC-SHA-256).
 pub struct TestSealer;
@@ -83,7 +85,10 @@ macro_rules! conformance_suite {
             audit_search_filters_and_pages,
             snils_ciphers_are_replaced_all_at_once,
             incident_notices_are_recorded_once_each,
-            an_incident_is_escalated_with_an_audit_record
+            an_incident_is_escalated_with_an_audit_record,
+            integration_outbox_is_written_with_the_change_and_delivered_once,
+            integration_events_follow_marks_periods_and_links,
+            integration_chat_members_records_and_settings
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

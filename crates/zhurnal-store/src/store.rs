@@ -36,6 +36,7 @@ pub trait Store:
     + crate::DiaryStore
     + crate::JournalStore
     + crate::SecurityStore
+    + crate::IntegrationStore
 {
     fn backend(&self) -> Backend;
     async fn ping(&self) -> StoreResult<()>;

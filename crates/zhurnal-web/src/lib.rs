@@ -15,6 +15,8 @@ pub mod openapi;
 mod pages;
 mod reports;
 mod security;
+// Area `integrations`.
+mod integrations;
 pub mod session;
 
 use std::sync::Arc;
@@ -186,6 +188,19 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/security/report.xlsx", public: false },
     RouteInfo { method: "GET", path: "/admin/reactivation", public: false },
     RouteInfo { method: "POST", path: "/admin/reactivation", public: false },
+    // Area `integrations`: monitoring, deliveries, class chat, communication services.
+    RouteInfo { method: "GET", path: "/monitoring", public: false },
+    RouteInfo { method: "GET", path: "/monitoring/weekly.xlsx", public: false },
+    RouteInfo { method: "GET", path: "/admin/schools/{school}/integrations", public: false },
+    RouteInfo {
+        method: "POST",
+        path: "/admin/schools/{school}/integrations/replay/{event}",
+        public: false,
+    },
+    RouteInfo { method: "GET", path: "/admin/schools/{school}/communication", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/communication", public: false },
+    RouteInfo { method: "GET", path: "/classes/{class}/chat", public: false },
+    RouteInfo { method: "GET", path: "/schools/{school}/communication", public: true },
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -274,6 +289,17 @@ pub fn router(state: AppState) -> Router {
         .route("/security/report.pdf", get(security::report_pdf))
         .route("/security/report.xlsx", get(security::report_xlsx))
         .route("/admin/reactivation", get(security::reactivation).post(security::reactivate))
+        // Area `integrations`: monitoring, deliveries, class chat, communication services.
+        .route("/monitoring", get(integrations::monitoring))
+        .route("/monitoring/weekly.xlsx", get(integrations::monitoring_xlsx))
+        .route("/admin/schools/{school}/integrations", get(integrations::status))
+        .route("/admin/schools/{school}/integrations/replay/{event}", post(integrations::replay))
+        .route(
+            "/admin/schools/{school}/communication",
+            get(integrations::edit_page).post(integrations::save),
+        )
+        .route("/classes/{class}/chat", get(integrations::chat))
+        .route("/schools/{school}/communication", get(integrations::public_page))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         // security area: rate limits, per router (each server and each test has its own)
         .layer(middleware::from_fn_with_state(

@@ -61,6 +61,7 @@ pub fn build_app_with_clock(
 ) -> anyhow::Result<Arc<App>> {
     Ok(Arc::new(
         App::new(store, clock, keys.vault()?, cfg.rules.clone())
-            .with_security(cfg.security.clone()),
+            .with_security(cfg.security.clone())
+            .with_integrations(cfg.integrations.clone()),
     ))
 }

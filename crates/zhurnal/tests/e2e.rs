@@ -15,3 +15,5 @@ mod pages;
 
 mod diary;
 mod security;
+// Area `integrations`.
+mod integrations;
