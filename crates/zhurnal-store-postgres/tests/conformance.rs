@@ -75,6 +75,7 @@ pg_conformance_suite!(
     notices_are_written_once,
     incidents_keep_evidence_and_measures,
     audit_search_filters_and_pages,
+    bulk_rows_load_and_ordinary_inserts_continue_after_them,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

@@ -4,6 +4,7 @@
 
 mod admin;
 mod batch;
+mod bulk;
 mod diary;
 mod journal;
 mod rows;

@@ -21,6 +21,8 @@ mod journal;
 pub use journal::*;
 mod admin;
 pub use admin::*;
+mod bulk;
+pub use bulk::*;
 
 /// A deterministic chain function for tests (the application uses HMAC-SHA-256).
 pub struct TestSealer;
@@ -80,7 +82,8 @@ macro_rules! conformance_suite {
             inactive_class_and_school_accounts_are_listed,
             notices_are_written_once,
             incidents_keep_evidence_and_measures,
-            audit_search_filters_and_pages
+            audit_search_filters_and_pages,
+            bulk_rows_load_and_ordinary_inserts_continue_after_them
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -308,7 +311,7 @@ pub fn fixture() -> Batch {
     b
 }
 
-fn audit(action: &str) -> NewAudit {
+pub(crate) fn audit(action: &str) -> NewAudit {
     NewAudit::new(1_000_000, action, "ok")
 }
 

@@ -121,10 +121,10 @@ pub fn generate(today: NaiveDate) -> DemoData {
     .collect();
     let main = g.school(
         SchoolSpec {
-            ext: MAIN_SCHOOL,
-            muni: "demo-muni",
-            name: "МБОУ «Средняя общеобразовательная школа № 1 г. Демограда»",
-            short: "СОШ № 1",
+            ext: MAIN_SCHOOL.into(),
+            muni: "demo-muni".into(),
+            name: "МБОУ «Средняя общеобразовательная школа № 1 г. Демограда»".into(),
+            short: "СОШ № 1".into(),
             classes: main_classes,
             class_size: (22, 26),
         },
@@ -132,10 +132,10 @@ pub fn generate(today: NaiveDate) -> DemoData {
     );
     let second = g.school(
         SchoolSpec {
-            ext: "demo-school-2",
-            muni: "demo-muni-2",
-            name: "МБОУ «Основная общеобразовательная школа с. Берёзовка»",
-            short: "ООШ с. Берёзовка",
+            ext: "demo-school-2".into(),
+            muni: "demo-muni-2".into(),
+            name: "МБОУ «Основная общеобразовательная школа с. Берёзовка»".into(),
+            short: "ООШ с. Берёзовка".into(),
             classes: (1..=9).map(|grade| (grade, 'А')).collect(),
             class_size: (12, 16),
         },
@@ -272,10 +272,10 @@ fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 struct SchoolSpec {
-    ext: &'static str,
-    muni: &'static str,
-    name: &'static str,
-    short: &'static str,
+    ext: String,
+    muni: String,
+    name: String,
+    short: String,
     classes: Vec<(u8, char)>,
     class_size: (usize, usize),
 }
@@ -351,6 +351,8 @@ struct Gen {
     next_snils: u32,
     families: Vec<Family>,
     persons: BTreeMap<String, usize>,
+    /// Prefix of the parents' external ids (`demo-parent-`; per school in a generated region).
+    family_prefix: String,
 }
 
 const MALE_LAST: &[&str] = &[
@@ -832,6 +834,7 @@ impl Gen {
             next_snils: 112_233_000,
             families: Vec::new(),
             persons: BTreeMap::new(),
+            family_prefix: "demo-parent-".into(),
         }
     }
 
@@ -919,7 +922,7 @@ impl Gen {
             let (_, first) = self.pick(FEMALE_FIRST);
             let (_, middle) = self.pick(PATRONYMIC_F);
             let phone = Some(self.phone());
-            let ext = format!("demo-parent-{id}-m");
+            let ext = format!("{}{id}-m", self.family_prefix);
             parents.push(self.add_person(
                 ext,
                 format!("{last}а"),
@@ -934,7 +937,7 @@ impl Gen {
             let first = MALE_FIRST[father_name];
             let (_, middle) = self.pick(PATRONYMIC_M);
             let phone = Some(self.phone());
-            let ext = format!("demo-parent-{id}-f");
+            let ext = format!("{}{id}-f", self.family_prefix);
             parents.push(self.add_person(
                 ext,
                 last.into(),
@@ -951,12 +954,12 @@ impl Gen {
 
     fn school(&mut self, spec: SchoolSpec, forced: &BTreeMap<(u8, char), Forced>) -> SchoolOut {
         let y = self.start_year;
-        let s = spec.ext;
+        let s = spec.ext.as_str();
         self.b.schools.push(BSchool {
             external_id: s.into(),
-            municipality: spec.muni.into(),
-            name: spec.name.into(),
-            short_name: spec.short.into(),
+            municipality: spec.muni.clone(),
+            name: spec.name.clone(),
+            short_name: spec.short.clone(),
         });
         let year = format!("{s}-{y}");
         let (year_start, year_end) = (ymd(y, 9, 1), ymd(y + 1, 5, 31));
@@ -1318,7 +1321,7 @@ impl Gen {
         for t in &teachers {
             self.role(&t.ext, "teacher", s);
         }
-        SchoolOut { short: spec.short.into(), classes, math_teacher }
+        SchoolOut { short: spec.short.clone(), classes, math_teacher }
     }
 
     fn teacher(&mut self, teachers: &mut Vec<Teacher>, school: &str, pool: &'static str) -> usize {
