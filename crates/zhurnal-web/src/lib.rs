@@ -7,6 +7,7 @@ mod admin;
 mod announcements;
 mod api;
 mod auth;
+mod bench;
 mod diary;
 mod error;
 mod journal;
@@ -183,10 +184,26 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/security/report.csv", public: false },
     RouteInfo { method: "GET", path: "/admin/reactivation", public: false },
     RouteInfo { method: "POST", path: "/admin/reactivation", public: false },
+    // Area `bench`: mounted only with `[bench] enabled = true` (see `RouterOptions`).
+    RouteInfo { method: "GET", path: "/bench/baseline", public: true },
 ];
 
+/// Routes that exist only for the benchmark (`cargo xtask bench`); never mounted by default.
+pub const BENCH_ROUTES: &[&str] = &["/bench/baseline"];
+
+/// What [`router_with`] mounts besides the application.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouterOptions {
+    /// `GET /bench/baseline`: one indexed read, the benchmark's reference (`[bench] enabled`).
+    pub bench_baseline: bool,
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    router_with(state, RouterOptions::default())
+}
+
+pub fn router_with(state: AppState, options: RouterOptions) -> Router {
+    let mut routes = Router::new()
         .route("/", get(pages::landing))
         .route("/healthz", get(api::healthz))
         .route("/static/{file}", get(pages::static_file))
@@ -267,7 +284,12 @@ pub fn router(state: AppState) -> Router {
         .route("/security/audit", get(security::audit))
         .route("/security/report", get(security::report))
         .route("/security/report.csv", get(security::report_csv))
-        .route("/admin/reactivation", get(security::reactivation).post(security::reactivate))
+        .route("/admin/reactivation", get(security::reactivation).post(security::reactivate));
+    // Area `bench`: behind the same middleware as every route, so the ratio to it is fair.
+    if options.bench_baseline {
+        routes = routes.route("/bench/baseline", get(bench::baseline));
+    }
+    routes
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         // security area: rate limits, per router (each server and each test has its own)
         .layer(middleware::from_fn_with_state(

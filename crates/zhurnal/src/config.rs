@@ -31,6 +31,16 @@ pub struct Config {
     pub security: SecurityConfig,
     /// ESIA connection; required by `serve`.
     pub esia: Option<zhurnal_esia::EsiaConfig>,
+    /// The benchmark's extras (area `bench`); off unless a benchmark configuration asks.
+    pub bench: BenchConfig,
+}
+
+/// Section `[bench]`: only `cargo xtask bench` turns it on.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BenchConfig {
+    /// Mount `GET /bench/baseline` (one indexed read without a session) for the benchmark.
+    pub enabled: bool,
 }
 
 impl Default for Config {
@@ -45,6 +55,7 @@ impl Default for Config {
             rules: RulesConfig::default(),
             security: SecurityConfig::default(),
             esia: None,
+            bench: BenchConfig::default(),
         }
     }
 }
@@ -240,6 +251,9 @@ failed_callbacks_per_5_minutes = 20       # D-06: failed ESIA callbacks from one
 anchor_interval_minutes = 60              # audit chain head → <data_dir>/audit-anchors.log
 requests_per_minute_per_account = 120     # rate limit per account (strict)
 requests_per_minute_per_address = 3000    # per address (generous: a school behind one NAT)
+
+[bench]
+enabled = false                           # true only on a benchmark server: mounts GET /bench/baseline
 
 # [esia]
 # base_url = "https://esia.gosuslugi.ru/"

@@ -267,6 +267,71 @@ pub fn generate(today: NaiveDate) -> DemoData {
     }
 }
 
+/// One school of a generated region (`zhurnal generate`): the demo school's curriculum,
+/// timetable, families, lessons, marks and attendance at another size, with external ids and
+/// СНИЛС numbers unique to school `index`.
+pub struct RegionSchool {
+    pub batch: Batch,
+    pub snils: Vec<(String, Snils)>,
+    pub school_external_id: String,
+    /// The school's administrator (завуч), external id.
+    pub admin: String,
+}
+
+/// Class letters of a generated school: up to 20 parallel classes per grade.
+const LETTERS: &[char] = &[
+    'А', 'Б', 'В', 'Г', 'Д', 'Е', 'Ж', 'З', 'И', 'К', 'Л', 'М', 'Н', 'О', 'П', 'Р', 'С', 'Т', 'У',
+    'Ф',
+];
+/// Average class size of a generated school (classes of 22–26).
+pub const REGION_CLASS_SIZE: usize = 24;
+/// The most students one generated school holds (20 classes in each of 11 grades).
+pub const REGION_MAX_SCHOOL_STUDENTS: usize = 20 * 11 * REGION_CLASS_SIZE;
+
+/// Generates school `index` of a synthetic region with about `students` students (classes of
+/// 22–26 spread over grades 1–11), its teachers, parents and administrator. СНИЛС numbers
+/// start at `snils_base` and grow by at most 40 per person.
+pub fn region_school(
+    today: NaiveDate,
+    index: u32,
+    municipality: &str,
+    students: usize,
+    snils_base: u32,
+) -> RegionSchool {
+    let mut g = Gen::new(today);
+    g.rng = StdRng::seed_from_u64(
+        0x005a_4855_524e_414c ^ (u64::from(index) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
+    g.next_snils = snils_base;
+    let ext = format!("bench-school-{index}");
+    g.family_prefix = format!("{ext}-p");
+    let n_classes = (students / REGION_CLASS_SIZE).clamp(1, 20 * 11);
+    let classes =
+        (0..n_classes).map(|i| ((i % 11) as u8 + 1, LETTERS[(i / 11) % LETTERS.len()])).collect();
+    let number = index + 1;
+    g.school(
+        SchoolSpec {
+            ext: ext.clone(),
+            muni: municipality.into(),
+            name: format!("МБОУ «Средняя общеобразовательная школа № {number}»"),
+            short: format!("СОШ № {number}"),
+            classes,
+            class_size: (22, 26),
+        },
+        &BTreeMap::new(),
+    );
+    let admin = g.staff(
+        &format!("{ext}-admin"),
+        "Волкова",
+        "Светлана",
+        "Игоревна",
+        ymd(1974, 2, 11),
+        false,
+    );
+    g.role(&admin, "school-admin", &ext);
+    RegionSchool { batch: g.b, snils: g.snils, school_external_id: ext, admin }
+}
+
 fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("the demo's calendar dates are valid")
 }

@@ -66,6 +66,9 @@ enum Command {
     /// Account lifecycle: block, unblock, block dormant accounts (for cron).
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Area `bench`: generate a synthetic region (schools, people, a term of lessons, marks and
+    /// attendance) into an empty database, plus the ESIA simulator's accounts for the benchmark.
+    Generate(zhurnal::generate::GenerateArgs),
 }
 
 #[derive(Subcommand)]
@@ -244,6 +247,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Accounts(cmd) => accounts(file, cmd).await,
+        // Area `bench`.
+        Command::Generate(args) => zhurnal::generate::run(file, args).await,
     }
 }
 
