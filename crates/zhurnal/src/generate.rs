@@ -273,7 +273,41 @@ fn write_simulator_files(cfg: &Config, sim: &[SimPerson], plan: &BenchPlan) -> a
     seed::key_pair(&esia, "sim", "ESIA simulator")?;
     std::fs::write(esia.join("persons.json"), serde_json::to_string(sim)?)?;
     std::fs::write(cfg.data_dir.join("bench-plan.json"), serde_json::to_string_pretty(plan)?)?;
+    std::fs::write(cfg.data_dir.join("bench-plan.tsv"), plan_tsv(plan))?;
     Ok(())
+}
+
+/// The plan as tab-separated lines for `cargo xtask bench` (which depends on `std` only):
+/// `kind<TAB>fields…`, lists comma-separated, lessons as `date:number`.
+fn plan_tsv(plan: &BenchPlan) -> String {
+    let mut out = format!(
+        "load\t{}\t{}\t{}\t{:.3}\t{:.0}\nregional\t{}\n",
+        plan.students,
+        plan.schools,
+        plan.rows,
+        plan.seconds,
+        plan.rows_per_second,
+        plan.regional_admin
+    );
+    for p in &plan.parents {
+        out.push_str(&format!("parent\t{}\t{}\n", p.persona, p.student_uid));
+    }
+    for t in &plan.teachers {
+        let lessons: Vec<String> = t.lessons.iter().map(|(d, n)| format!("{d}:{n}")).collect();
+        out.push_str(&format!(
+            "teacher\t{}\t{}\t{}\t{}\t{}\n",
+            t.persona,
+            t.assignment,
+            t.work_type,
+            lessons.join(","),
+            t.students.join(",")
+        ));
+    }
+    for a in &plan.admins {
+        out.push_str(&format!("admin\t{}\t{}\n", a.persona, a.school));
+    }
+    out.push_str(&format!("uids\t{}\n", plan.baseline_uids.join(",")));
+    out
 }
 
 fn sim_person(
