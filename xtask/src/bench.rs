@@ -24,13 +24,14 @@ use crate::sys;
 
 pub const HELP: &str = "\
 usage: cargo xtask bench [--backend sqlite|postgres] [--students N] [--duration S]
-                         [--profile release|dev] [--connections C] [--keep]
+                         [--profile release|dev] [--connections C] [--sessions P] [--keep]
 
   --backend      database of the run (default sqlite; postgres starts a throwaway cluster)
   --students     size of the generated region (default 20000)
   --duration     seconds of load per scenario (default 10)
   --profile      build profile of the server (default release; dev reuses the test build)
   --connections  concurrent connections of the load generator (default 32)
+  --sessions     parents logged in (default 200; teachers a quarter of that, admins ≤ 10)
   --keep         keep the temp directory (database, logs) and print its path";
 
 #[derive(Debug)]
@@ -40,6 +41,7 @@ pub struct Options {
     pub duration: u64,
     pub profile: String,
     pub connections: usize,
+    pub sessions: usize,
     pub keep: bool,
 }
 
@@ -51,6 +53,7 @@ impl Default for Options {
             duration: 10,
             profile: "release".into(),
             connections: 32,
+            sessions: 200,
             keep: false,
         }
     }
@@ -72,6 +75,7 @@ impl Options {
                 "--connections" => {
                     o.connections = value("--connections")?.parse().context("--connections")?;
                 }
+                "--sessions" => o.sessions = value("--sessions")?.parse().context("--sessions")?,
                 "--keep" => o.keep = true,
                 other => bail!("unknown argument `{other}`\n\n{HELP}"),
             }
@@ -82,8 +86,8 @@ impl Options {
         if !matches!(o.profile.as_str(), "release" | "dev") {
             bail!("--profile must be release or dev");
         }
-        if o.students == 0 || o.duration == 0 || o.connections == 0 {
-            bail!("--students, --duration and --connections must be positive");
+        if o.students == 0 || o.duration == 0 || o.connections == 0 || o.sessions == 0 {
+            bail!("--students, --duration, --connections and --sessions must be positive");
         }
         Ok(o)
     }
@@ -276,8 +280,8 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
 
     println!("== logging in through the ESIA simulator");
     let t = Instant::now();
-    let parents: Vec<&(String, String)> = plan.parents.iter().take(200).collect();
-    let teachers: Vec<&Teacher> = plan.teachers.iter().take(50).collect();
+    let parents: Vec<&(String, String)> = plan.parents.iter().take(o.sessions).collect();
+    let teachers: Vec<&Teacher> = plan.teachers.iter().take(o.sessions.div_ceil(4)).collect();
     let admins: Vec<&(String, String)> = plan.admins.iter().take(10).collect();
     let mut who: Vec<String> = parents.iter().map(|p| p.0.clone()).collect();
     who.extend(teachers.iter().map(|t| t.persona.clone()));

@@ -30,7 +30,7 @@ usage: cargo xtask <command>
 commands:
   ci [STEP...]  run every CI gate and print a summary; exit non-zero if any step failed.
                 Steps: fmt, clippy, dependency-bans, no-password-field, system-packages,
-                postgres-start, tests, doctests, postgres-stop. With STEPs, run only those
+                postgres-start, tests, doctests, bench-smoke, postgres-stop. With STEPs, run only those
                 (`tests` brings the PostgreSQL steps along).
   bench [...]   the region-scale benchmark: generate a region, start the real server and the
                 ESIA simulator on loopback, drive it with wrk (`cargo xtask bench --help`)
