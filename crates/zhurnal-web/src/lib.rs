@@ -188,9 +188,6 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/bench/baseline", public: true },
 ];
 
-/// Routes that exist only for the benchmark (`cargo xtask bench`); never mounted by default.
-pub const BENCH_ROUTES: &[&str] = &["/bench/baseline"];
-
 /// What [`router_with`] mounts besides the application.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RouterOptions {
