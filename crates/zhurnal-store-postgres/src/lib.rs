@@ -14,6 +14,7 @@
 
 mod admin;
 mod batch;
+mod bulk;
 mod diary;
 mod integration;
 mod journal;

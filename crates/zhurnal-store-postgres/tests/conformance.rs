@@ -81,6 +81,7 @@ pg_conformance_suite!(
     integration_outbox_is_written_with_the_change_and_delivered_once,
     integration_events_follow_marks_periods_and_links,
     integration_chat_members_records_and_settings,
+    bulk_rows_load_and_ordinary_inserts_continue_after_them,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

@@ -4,6 +4,7 @@
 
 mod admin;
 mod batch;
+mod bulk;
 mod diary;
 mod integration;
 mod journal;

@@ -23,6 +23,8 @@ mod admin;
 pub use admin::*;
 mod integration;
 pub use integration::*;
+mod bulk;
+pub use bulk::*;
 
 /// A deterministic chain function for tests (the application uses HMAC-SHA-256).
 pub struct TestSealer;
@@ -88,7 +90,8 @@ macro_rules! conformance_suite {
             an_incident_is_escalated_with_an_audit_record,
             integration_outbox_is_written_with_the_change_and_delivered_once,
             integration_events_follow_marks_periods_and_links,
-            integration_chat_members_records_and_settings
+            integration_chat_members_records_and_settings,
+            bulk_rows_load_and_ordinary_inserts_continue_after_them
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -316,7 +319,7 @@ pub fn fixture() -> Batch {
     b
 }
 
-fn audit(action: &str) -> NewAudit {
+pub(crate) fn audit(action: &str) -> NewAudit {
     NewAudit::new(1_000_000, action, "ok")
 }
 

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod audit;
 pub mod batch;
+pub mod bulk;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "conformance")]
@@ -26,6 +27,7 @@ mod store;
 pub use admin::*;
 pub use audit::{AuditRecord, AuditSealer, NewAudit};
 pub use batch::{Batch, BatchStats};
+pub use bulk::BulkStore;
 pub use diary::*;
 pub use error::{StoreError, StoreResult};
 pub use integration::IntegrationStore;

@@ -33,6 +33,7 @@ pub trait Store:
     + Sync
     + 'static
     + crate::AdminStore
+    + crate::BulkStore
     + crate::DiaryStore
     + crate::JournalStore
     + crate::SecurityStore

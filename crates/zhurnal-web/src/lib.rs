@@ -7,6 +7,7 @@ mod admin;
 mod announcements;
 mod api;
 mod auth;
+mod bench;
 mod diary;
 mod error;
 mod journal;
@@ -201,10 +202,23 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "POST", path: "/admin/schools/{school}/communication", public: false },
     RouteInfo { method: "GET", path: "/classes/{class}/chat", public: false },
     RouteInfo { method: "GET", path: "/schools/{school}/communication", public: true },
+    // Area `bench`: mounted only with `[bench] enabled = true` (see `RouterOptions`).
+    RouteInfo { method: "GET", path: "/bench/baseline", public: true },
 ];
 
+/// What [`router_with`] mounts besides the application.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouterOptions {
+    /// `GET /bench/baseline`: one indexed read, the benchmark's reference (`[bench] enabled`).
+    pub bench_baseline: bool,
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    router_with(state, RouterOptions::default())
+}
+
+pub fn router_with(state: AppState, options: RouterOptions) -> Router {
+    let mut routes = Router::new()
         .route("/", get(pages::landing))
         .route("/healthz", get(api::healthz))
         .route("/static/{file}", get(pages::static_file))
@@ -299,7 +313,12 @@ pub fn router(state: AppState) -> Router {
             get(integrations::edit_page).post(integrations::save),
         )
         .route("/classes/{class}/chat", get(integrations::chat))
-        .route("/schools/{school}/communication", get(integrations::public_page))
+        .route("/schools/{school}/communication", get(integrations::public_page));
+    // Area `bench`: behind the same middleware as every route, so the ratio to it is fair.
+    if options.bench_baseline {
+        routes = routes.route("/bench/baseline", get(bench::baseline));
+    }
+    routes
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         // security area: rate limits, per router (each server and each test has its own)
         .layer(middleware::from_fn_with_state(

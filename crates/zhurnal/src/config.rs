@@ -33,6 +33,16 @@ pub struct Config {
     pub esia: Option<zhurnal_esia::EsiaConfig>,
     /// Сферум, «Школьное портфолио» and the outbox worker (area `integrations`).
     pub integrations: zhurnal_app::integrations::IntegrationsConfig,
+    /// The benchmark's extras (area `bench`); off unless a benchmark configuration asks.
+    pub bench: BenchConfig,
+}
+
+/// Section `[bench]`: only `cargo xtask bench` turns it on.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BenchConfig {
+    /// Mount `GET /bench/baseline` (one indexed read without a session) for the benchmark.
+    pub enabled: bool,
 }
 
 impl Default for Config {
@@ -48,6 +58,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             esia: None,
             integrations: Default::default(),
+            bench: BenchConfig::default(),
         }
     }
 }
@@ -244,6 +255,9 @@ anchor_interval_minutes = 60              # audit chain head → <data_dir>/audi
 requests_per_minute_per_account = 120     # rate limit per account (strict)
 requests_per_minute_per_address = 3000    # per address (generous: a school behind one NAT)
 export_fresh_login_minutes = 15           # exports of personal data need a login this recent and a stated purpose
+
+[bench]
+enabled = false                           # true only on a benchmark server: mounts GET /bench/baseline
 
 # [esia]
 # base_url = "https://esia.gosuslugi.ru/"

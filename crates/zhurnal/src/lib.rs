@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod generate;
 pub mod seed;
 
 use std::sync::Arc;

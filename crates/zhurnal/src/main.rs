@@ -79,6 +79,9 @@ enum Command {
     /// The integrations outbox: status, replay of dead letters, chat sync of a school.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Area `bench`: generate a synthetic region (schools, people, a term of lessons, marks and
+    /// attendance) into an empty database, plus the ESIA simulator's accounts for the benchmark.
+    Generate(zhurnal::generate::GenerateArgs),
 }
 
 #[derive(Subcommand)]
@@ -294,6 +297,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SferumSim { listen } => seed::run_integration_sim("sferum", listen).await,
         Command::PortfolioSim { listen } => seed::run_integration_sim("portfolio", listen).await,
         Command::Outbox(cmd) => outbox(file, cmd).await,
+        // Area `bench`.
+        Command::Generate(args) => zhurnal::generate::run(file, args).await,
     }
 }
 

@@ -50,7 +50,7 @@ const DEMO_CLIENT_ID: &str = "ZHURNAL-DEMO";
 const SIM_ISSUER: &str = "http://esia-sim.local/";
 
 /// Loads a GOST key and its self-signed certificate from `dir`, creating both on first use.
-fn key_pair(
+pub(crate) fn key_pair(
     dir: &Path,
     name: &str,
     common_name: &str,
@@ -312,7 +312,10 @@ pub fn web_router(
     idp_origin: String,
 ) -> axum::Router {
     let state = zhurnal_web::AppState { app, idp, config: Arc::new(cfg.web.clone()), idp_origin };
-    zhurnal_web::router(state)
+    zhurnal_web::router_with(
+        state,
+        zhurnal_web::RouterOptions { bench_baseline: cfg.bench.enabled },
+    )
 }
 
 pub async fn serve_on(

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod authz;
+mod bench;
 mod browser;
 mod cli;
 mod journal;

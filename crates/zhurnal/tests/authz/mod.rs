@@ -43,6 +43,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
     use Rule::*;
     Some(match (method, path) {
         ("GET", "/" | "/healthz" | "/static/{file}" | "/login" | "/auth/callback") => Public,
+        // Area `bench`: only on a benchmark server; answers whether a uid exists, nothing more.
+        ("GET", "/bench/baseline") => Public,
         ("POST", "/logout") | ("GET", "/home" | "/api/v1/me") => Session,
         ("GET", "/teacher/today") => Personas(TEACHERS),
         ("GET", "/diary") => Personas(FAMILY),
@@ -399,6 +401,8 @@ async fn every_route_allows_and_denies_as_specified() {
     // Hundreds of requests per persona within a minute: not what the rate limit is tested on.
     let env = Env::start_with(crate::support::Db::Sqlite, |cfg| {
         cfg.security.requests_per_minute_per_account = 100_000;
+        // Area `bench`: mount the benchmark's baseline so its row of the matrix is probed.
+        cfg.bench.enabled = true;
     })
     .await
     .expect("SQLite");
