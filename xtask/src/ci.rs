@@ -40,6 +40,7 @@ pub fn steps() -> Vec<Step> {
         step("postgres-start", postgres_start),
         step("tests", run_tests),
         step("doctests", doctests),
+        step("bench-smoke", bench_smoke),
         step("postgres-stop", postgres_stop),
     ]
 }
@@ -356,6 +357,12 @@ fn system_packages(_: &mut Ctx) -> Result<Outcome> {
     if gost_engine().is_none() {
         missing.push("libengine-gost-openssl");
     }
+    // bench-smoke: the load generator and the login client of `cargo xtask bench`.
+    for tool in ["wrk", "curl"] {
+        if sys::which(tool).is_none() {
+            missing.push(tool);
+        }
+    }
     let outcome = sys::apt_install(&missing)?;
     if matches!(outcome, Outcome::Ok) && missing.contains(&"postgresql") {
         pg::stop_system_service();
@@ -434,6 +441,29 @@ fn doctests(ctx: &mut Ctx) -> Result<Outcome> {
     }
     let env = test_env(ctx);
     sys::run(cargo().args(["test", "--workspace", "--doc", "--no-fail-fast"]).envs(&env))?;
+    Ok(Outcome::Ok)
+}
+
+/// The benchmark end to end, small (a rot check, no timing asserted): a few thousand students
+/// on SQLite, a few seconds per scenario, the dev build the tests already made. Fails when a
+/// scenario has errors, non-2xx answers or no throughput.
+fn bench_smoke(_: &mut Ctx) -> Result<Outcome> {
+    let args: Vec<String> = [
+        "--students",
+        "3000",
+        "--duration",
+        "2",
+        "--profile",
+        "dev",
+        "--connections",
+        "8",
+        "--sessions",
+        "40",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    crate::bench::run(&args)?;
     Ok(Outcome::Ok)
 }
 

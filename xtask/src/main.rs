@@ -17,6 +17,7 @@
 //! The alias lives in `.cargo/config.toml`. The crate depends on `std` and `anyhow` only, so that
 //! building it costs seconds, not minutes.
 
+mod bench;
 mod ci;
 mod pg;
 mod sys;
@@ -29,8 +30,10 @@ usage: cargo xtask <command>
 commands:
   ci [STEP...]  run every CI gate and print a summary; exit non-zero if any step failed.
                 Steps: fmt, clippy, dependency-bans, no-password-field, system-packages,
-                postgres-start, tests, doctests, postgres-stop. With STEPs, run only those
+                postgres-start, tests, doctests, bench-smoke, postgres-stop. With STEPs, run only those
                 (`tests` brings the PostgreSQL steps along).
+  bench [...]   the region-scale benchmark: generate a region, start the real server and the
+                ESIA simulator on loopback, drive it with wrk (`cargo xtask bench --help`)
   pg-shell      start a throwaway PostgreSQL, print `export ZHURNAL_TEST_POSTGRES_URL=...` and
                 keep it running until Ctrl-C; the cluster and its temp dir go away on exit
   help          show this message";
@@ -40,6 +43,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("pg-shell") if args.len() == 1 => pg::shell(),
+        Some("bench") if args.get(1).is_some_and(|a| a == "--help" || a == "-h") => {
+            println!("{}", bench::HELP);
+            Ok(())
+        }
+        Some("bench") => bench::run(&args[1..]),
         Some(pg::REAPER_COMMAND) => pg::reaper(&args[1..]),
         None | Some("help" | "-h" | "--help") => {
             println!("{HELP}");

@@ -6,6 +6,7 @@ pub mod announce;
 pub mod clock;
 pub mod diary;
 pub mod export;
+pub mod integrations;
 pub mod journal;
 pub mod keys;
 pub mod login;
@@ -67,6 +68,8 @@ pub struct App {
     pub rules: RulesConfig,
     /// Section `[security]`: dormancy, detection thresholds, rate limits.
     pub security: SecurityConfig,
+    /// Section `[integrations]`: Сферум, the portfolio, the outbox worker.
+    pub integrations: integrations::IntegrationsConfig,
 }
 
 impl App {
@@ -76,12 +79,25 @@ impl App {
         vault: SnilsVault,
         rules: RulesConfig,
     ) -> Self {
-        Self { store, clock, vault, rules, security: SecurityConfig::default() }
+        Self {
+            store,
+            clock,
+            vault,
+            rules,
+            security: SecurityConfig::default(),
+            integrations: integrations::IntegrationsConfig::default(),
+        }
     }
 
     /// Replaces the security settings (the binary passes the `[security]` section).
     pub fn with_security(mut self, security: SecurityConfig) -> Self {
         self.security = security;
+        self
+    }
+
+    /// Replaces the integrations settings (the binary passes the `[integrations]` section).
+    pub fn with_integrations(mut self, integrations: integrations::IntegrationsConfig) -> Self {
+        self.integrations = integrations;
         self
     }
 

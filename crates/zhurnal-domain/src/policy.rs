@@ -51,6 +51,10 @@ pub enum Action {
     ViewAudit,
     /// Work the incident register and the ministry report.
     ManageIncidents,
+    /// Региональный мониторинг: adoption figures of a territory's schools.
+    ViewMonitoring,
+    /// Integration deliveries of a school or the region: status, dead letters, replay.
+    ManageIntegrations,
 }
 
 impl Action {
@@ -74,6 +78,8 @@ impl Action {
             Self::ModerateAnnouncements => "проверка и отзыв объявлений",
             Self::ViewAudit => "просмотр журнала аудита",
             Self::ManageIncidents => "работа с инцидентами",
+            Self::ViewMonitoring => "просмотр мониторинга",
+            Self::ManageIntegrations => "управление интеграциями",
         }
     }
 }
@@ -277,6 +283,16 @@ pub fn authorize(actor: &Actor, action: Action, resource: &Resource) -> Result<(
         (ViewAudit | ManageIncidents, Resource::Region(_)) => {
             actor.has_territory_role(Role::SecurityOfficer, resource)
         }
+        // Area `integrations`: monitoring is for territory officials only (a school sees its
+        // own deliveries through ManageIntegrations).
+        (ViewMonitoring, Resource::Municipality { .. } | Resource::Region(_)) => {
+            actor.has_territory_role(Role::MunicipalOfficer, resource)
+                || actor.has_territory_role(Role::RegionalAdmin, resource)
+        }
+        (ManageIntegrations, Resource::School(_)) => is_school_admin,
+        (ManageIntegrations, Resource::Region(_)) => {
+            actor.has_territory_role(Role::RegionalAdmin, resource)
+        }
         _ => false,
     };
     if allowed { Ok(()) } else { deny(action, reason_for(actor, action)) }
@@ -299,6 +315,12 @@ fn reason_for(actor: &Actor, action: Action) -> &'static str {
         | Action::ReopenPeriod
         | Action::ExportPersonalData
         | Action::ModerateAnnouncements => "доступно только администратору этой школы",
+        Action::ViewMonitoring => {
+            "мониторинг доступен органам управления образованием своей территории"
+        }
+        Action::ManageIntegrations => {
+            "доступно администратору школы (и региона — по всему региону)"
+        }
         Action::PostAnnouncement => {
             "объявления отправляют только учителя и классные руководители своим классам"
         }
@@ -559,5 +581,43 @@ mod tests {
         assert!(authorize(&teacher(), Action::ModerateAnnouncements, &school).is_err());
         assert!(authorize(&ct, Action::ViewContacts, &class(OTHER_CLASS)).is_ok());
         assert!(authorize(&teacher(), Action::ViewContacts, &class(CLASS)).is_err());
+    }
+
+    // Area `integrations`.
+    #[test]
+    fn monitoring_is_for_territory_officials_and_integrations_for_admins() {
+        let muni = |m| Resource::Municipality { region: REGION, municipality: m };
+        let officer = Actor {
+            person: PersonId(20),
+            grants: vec![(Role::MunicipalOfficer, RoleScope::Municipality(MUNI))],
+            ..Actor::default()
+        };
+        assert!(authorize(&officer, Action::ViewMonitoring, &muni(MUNI)).is_ok());
+        assert!(authorize(&officer, Action::ViewMonitoring, &muni(OTHER_MUNI)).is_err());
+        assert!(authorize(&officer, Action::ViewMonitoring, &Resource::Region(REGION)).is_err());
+        let regional = Actor {
+            person: PersonId(21),
+            grants: vec![(Role::RegionalAdmin, RoleScope::Region(REGION))],
+            ..Actor::default()
+        };
+        assert!(authorize(&regional, Action::ViewMonitoring, &muni(OTHER_MUNI)).is_ok());
+        assert!(
+            authorize(&regional, Action::ManageIntegrations, &Resource::Region(REGION)).is_ok()
+        );
+        let admin = Actor {
+            person: PersonId(4),
+            grants: vec![(Role::SchoolAdmin, RoleScope::School(SCHOOL))],
+            ..Actor::default()
+        };
+        let err = authorize(&admin, Action::ViewMonitoring, &muni(MUNI)).expect_err("school");
+        assert!(err.reason.contains("органам управления"));
+        let school = Resource::School(place(SCHOOL));
+        assert!(authorize(&admin, Action::ManageIntegrations, &school).is_ok());
+        assert!(
+            authorize(&admin, Action::ManageIntegrations, &Resource::School(place(OTHER_SCHOOL)))
+                .is_err()
+        );
+        assert!(authorize(&teacher(), Action::ManageIntegrations, &school).is_err());
+        assert!(authorize(&parent(), Action::ViewMonitoring, &Resource::Region(REGION)).is_err());
     }
 }

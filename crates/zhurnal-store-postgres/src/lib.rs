@@ -14,7 +14,9 @@
 
 mod admin;
 mod batch;
+mod bulk;
 mod diary;
+mod integration;
 mod journal;
 mod rows;
 mod security;
@@ -698,6 +700,10 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        // Area `integrations`: a linked parent joins the child's class chats.
+        if done.rows_affected() > 0 {
+            crate::integration::outbox_child_classes_in(&mut tx, child.0, audit.at).await?;
+        }
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(done.rows_affected() > 0)

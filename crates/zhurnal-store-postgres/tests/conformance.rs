@@ -78,6 +78,10 @@ pg_conformance_suite!(
     snils_ciphers_are_replaced_all_at_once,
     incident_notices_are_recorded_once_each,
     an_incident_is_escalated_with_an_audit_record,
+    integration_outbox_is_written_with_the_change_and_delivered_once,
+    integration_events_follow_marks_periods_and_links,
+    integration_chat_members_records_and_settings,
+    bulk_rows_load_and_ordinary_inserts_continue_after_them,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

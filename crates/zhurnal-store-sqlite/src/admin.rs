@@ -190,6 +190,8 @@ impl AdminStore for DbStore {
     async fn create_class(&self, class: &NewClass, audit: NewAudit) -> StoreResult<ClassId> {
         let mut tx = self.write_tx().await?;
         let id = insert_class(&mut tx, class).await?;
+        // Area `integrations`: a new class may need its Сферум chat.
+        crate::integration::outbox_class_in(&mut tx, id.0, audit.at).await?;
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit.target("class", id)).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(id)
@@ -214,6 +216,8 @@ impl AdminStore for DbStore {
         if done.rows_affected() != 1 {
             return Err(StoreError::NotFound(format!("класс {class}")));
         }
+        // Area `integrations`: the class teacher is a chat member.
+        crate::integration::outbox_class_in(&mut tx, class.0, audit.at).await?;
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -583,6 +587,8 @@ impl AdminStore for DbStore {
         }
         let ext = enrolment_ext("admission", audit.at, person.0);
         let enrolment = insert_enrolment(&mut tx, &ext, person, class, admitted_on).await?;
+        // Area `integrations`: the class chat gains the student and parents.
+        crate::integration::outbox_enrolment_in(&mut tx, enrolment, audit.at).await?;
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok((person, enrolment))
@@ -623,6 +629,9 @@ impl AdminStore for DbStore {
         let student = PersonId(get(&row, "student_id")?);
         let ext = enrolment_ext("transfer", audit.at, enrolment);
         let id = insert_enrolment(&mut tx, &ext, student, to_class, on).await?;
+        // Area `integrations`: both class chats change.
+        crate::integration::outbox_enrolment_in(&mut tx, enrolment, audit.at).await?;
+        crate::integration::outbox_enrolment_in(&mut tx, id, audit.at).await?;
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(id)
@@ -651,6 +660,8 @@ impl AdminStore for DbStore {
         if done.rows_affected() != 1 {
             return Err(StoreError::Conflict { constraint: "enrolments_not_active".into() });
         }
+        // Area `integrations`: the student and their parents leave the class chat.
+        crate::integration::outbox_enrolment_in(&mut tx, enrolment, audit.at).await?;
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -779,6 +790,10 @@ impl AdminStore for DbStore {
         for (old, new) in &r.classes {
             let new = NewClass { year, ..new.clone() };
             map.insert(*old, insert_class(&mut tx, &new).await?);
+        }
+        // Area `integrations`: the new year's classes get their chats (grades 1, 5, 10…).
+        for c in map.values() {
+            crate::integration::outbox_class_in(&mut tx, c.0, audit.at).await?;
         }
         for (enrolment, old_class) in &r.moves {
             let to = *map.get(old_class).ok_or_else(|| {

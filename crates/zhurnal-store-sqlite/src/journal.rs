@@ -691,6 +691,8 @@ impl JournalStore for SqliteStore {
             obj.insert("old".into(), serde_json::json!(old));
             obj.insert("new".into(), serde_json::json!(value));
         }
+        // Area `integrations`: the portfolio hears of the mark (sent once its period is closed).
+        crate::integration::outbox_final_mark_in(&mut tx, w).await?;
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(old)
@@ -711,6 +713,10 @@ impl JournalStore for SqliteStore {
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("период {period}")));
+        }
+        // Area `integrations`: a closed period's marks go to the portfolio.
+        if closed_on.is_some() {
+            crate::integration::outbox_period_closed_in(&mut tx, period.0, audit.at).await?;
         }
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)

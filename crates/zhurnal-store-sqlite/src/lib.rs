@@ -4,7 +4,9 @@
 
 mod admin;
 mod batch;
+mod bulk;
 mod diary;
+mod integration;
 mod journal;
 mod rows;
 mod security;
@@ -567,6 +569,10 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        // Area `integrations`: a linked parent joins the child's class chats.
+        if done.rows_affected() > 0 {
+            crate::integration::outbox_child_classes_in(&mut tx, child.0, audit.at).await?;
+        }
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(done.rows_affected() > 0)

@@ -21,6 +21,10 @@ mod journal;
 pub use journal::*;
 mod admin;
 pub use admin::*;
+mod integration;
+pub use integration::*;
+mod bulk;
+pub use bulk::*;
 
 /// A deterministic chain function for tests (the application uses HMAC-SHA-256).
 pub struct TestSealer;
@@ -83,7 +87,11 @@ macro_rules! conformance_suite {
             audit_search_filters_and_pages,
             snils_ciphers_are_replaced_all_at_once,
             incident_notices_are_recorded_once_each,
-            an_incident_is_escalated_with_an_audit_record
+            an_incident_is_escalated_with_an_audit_record,
+            integration_outbox_is_written_with_the_change_and_delivered_once,
+            integration_events_follow_marks_periods_and_links,
+            integration_chat_members_records_and_settings,
+            bulk_rows_load_and_ordinary_inserts_continue_after_them
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -311,7 +319,7 @@ pub fn fixture() -> Batch {
     b
 }
 
-fn audit(action: &str) -> NewAudit {
+pub(crate) fn audit(action: &str) -> NewAudit {
     NewAudit::new(1_000_000, action, "ok")
 }
 

@@ -10,12 +10,14 @@
 pub mod admin;
 pub mod audit;
 pub mod batch;
+pub mod bulk;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod conformance_diary;
 pub mod diary;
 mod error;
+pub mod integration;
 pub mod journal;
 pub mod model;
 pub mod schedule;
@@ -25,8 +27,10 @@ mod store;
 pub use admin::*;
 pub use audit::{AuditRecord, AuditSealer, NewAudit};
 pub use batch::{Batch, BatchStats};
+pub use bulk::BulkStore;
 pub use diary::*;
 pub use error::{StoreError, StoreResult};
+pub use integration::IntegrationStore;
 pub use journal::JournalStore;
 pub use model::*;
 pub use security::SecurityStore;

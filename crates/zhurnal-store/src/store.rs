@@ -33,9 +33,11 @@ pub trait Store:
     + Sync
     + 'static
     + crate::AdminStore
+    + crate::BulkStore
     + crate::DiaryStore
     + crate::JournalStore
     + crate::SecurityStore
+    + crate::IntegrationStore
 {
     fn backend(&self) -> Backend;
     async fn ping(&self) -> StoreResult<()>;

@@ -7,6 +7,7 @@ mod admin;
 mod announcements;
 mod api;
 mod auth;
+mod bench;
 mod diary;
 mod error;
 mod journal;
@@ -15,6 +16,8 @@ pub mod openapi;
 mod pages;
 mod reports;
 mod security;
+// Area `integrations`.
+mod integrations;
 pub mod session;
 
 use std::sync::Arc;
@@ -186,10 +189,36 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/security/report.xlsx", public: false },
     RouteInfo { method: "GET", path: "/admin/reactivation", public: false },
     RouteInfo { method: "POST", path: "/admin/reactivation", public: false },
+    // Area `integrations`: monitoring, deliveries, class chat, communication services.
+    RouteInfo { method: "GET", path: "/monitoring", public: false },
+    RouteInfo { method: "GET", path: "/monitoring/weekly.xlsx", public: false },
+    RouteInfo { method: "GET", path: "/admin/schools/{school}/integrations", public: false },
+    RouteInfo {
+        method: "POST",
+        path: "/admin/schools/{school}/integrations/replay/{event}",
+        public: false,
+    },
+    RouteInfo { method: "GET", path: "/admin/schools/{school}/communication", public: false },
+    RouteInfo { method: "POST", path: "/admin/schools/{school}/communication", public: false },
+    RouteInfo { method: "GET", path: "/classes/{class}/chat", public: false },
+    RouteInfo { method: "GET", path: "/schools/{school}/communication", public: true },
+    // Area `bench`: mounted only with `[bench] enabled = true` (see `RouterOptions`).
+    RouteInfo { method: "GET", path: "/bench/baseline", public: true },
 ];
 
+/// What [`router_with`] mounts besides the application.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouterOptions {
+    /// `GET /bench/baseline`: one indexed read, the benchmark's reference (`[bench] enabled`).
+    pub bench_baseline: bool,
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    router_with(state, RouterOptions::default())
+}
+
+pub fn router_with(state: AppState, options: RouterOptions) -> Router {
+    let mut routes = Router::new()
         .route("/", get(pages::landing))
         .route("/healthz", get(api::healthz))
         .route("/static/{file}", get(pages::static_file))
@@ -274,6 +303,22 @@ pub fn router(state: AppState) -> Router {
         .route("/security/report.pdf", get(security::report_pdf))
         .route("/security/report.xlsx", get(security::report_xlsx))
         .route("/admin/reactivation", get(security::reactivation).post(security::reactivate))
+        // Area `integrations`: monitoring, deliveries, class chat, communication services.
+        .route("/monitoring", get(integrations::monitoring))
+        .route("/monitoring/weekly.xlsx", get(integrations::monitoring_xlsx))
+        .route("/admin/schools/{school}/integrations", get(integrations::status))
+        .route("/admin/schools/{school}/integrations/replay/{event}", post(integrations::replay))
+        .route(
+            "/admin/schools/{school}/communication",
+            get(integrations::edit_page).post(integrations::save),
+        )
+        .route("/classes/{class}/chat", get(integrations::chat))
+        .route("/schools/{school}/communication", get(integrations::public_page));
+    // Area `bench`: behind the same middleware as every route, so the ratio to it is fair.
+    if options.bench_baseline {
+        routes = routes.route("/bench/baseline", get(bench::baseline));
+    }
+    routes
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard))
         // security area: rate limits, per router (each server and each test has its own)
         .layer(middleware::from_fn_with_state(

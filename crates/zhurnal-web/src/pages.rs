@@ -44,6 +44,10 @@ impl Nav {
         if user.actor.is_student() || user.actor.is_parent() {
             links.push(("/diary".into(), "Дневник".into()));
         }
+        // Area `integrations`: the territory officials' monitoring.
+        if user.actor.has_role(Role::RegionalAdmin) || user.actor.has_role(Role::MunicipalOfficer) {
+            links.push(("/monitoring".into(), "Мониторинг".into()));
+        }
         // Area `diary`: announcements for senders, recipients and the school admin.
         if !links.is_empty() || !user.actor.teaching.is_empty() {
             links.push(("/announcements".into(), "Объявления".into()));

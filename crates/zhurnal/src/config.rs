@@ -31,6 +31,18 @@ pub struct Config {
     pub security: SecurityConfig,
     /// ESIA connection; required by `serve`.
     pub esia: Option<zhurnal_esia::EsiaConfig>,
+    /// Сферум, «Школьное портфолио» and the outbox worker (area `integrations`).
+    pub integrations: zhurnal_app::integrations::IntegrationsConfig,
+    /// The benchmark's extras (area `bench`); off unless a benchmark configuration asks.
+    pub bench: BenchConfig,
+}
+
+/// Section `[bench]`: only `cargo xtask bench` turns it on.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BenchConfig {
+    /// Mount `GET /bench/baseline` (one indexed read without a session) for the benchmark.
+    pub enabled: bool,
 }
 
 impl Default for Config {
@@ -45,6 +57,8 @@ impl Default for Config {
             rules: RulesConfig::default(),
             security: SecurityConfig::default(),
             esia: None,
+            integrations: Default::default(),
+            bench: BenchConfig::default(),
         }
     }
 }
@@ -242,6 +256,9 @@ requests_per_minute_per_account = 120     # rate limit per account (strict)
 requests_per_minute_per_address = 3000    # per address (generous: a school behind one NAT)
 export_fresh_login_minutes = 15           # exports of personal data need a login this recent and a stated purpose
 
+[bench]
+enabled = false                           # true only on a benchmark server: mounts GET /bench/baseline
+
 # [esia]
 # base_url = "https://esia.gosuslugi.ru/"
 # client_id = "YOUR_MNEMONIC"
@@ -250,4 +267,40 @@ export_fresh_login_minutes = 15           # exports of personal data need a logi
 # issuer = "http://esia.gosuslugi.ru/"
 # esia_certificate_path = "/etc/zhurnal/esia-prod.pem"
 # signer = { kind = "key_file", key_path = "/etc/zhurnal/rp-key.pem", certificate_path = "/etc/zhurnal/rp-cert.pem" }
+
+[integrations.worker]                     # the outbox worker (Сферум, портфолио)
+poll_ms = 1000
+lease_seconds = 60                        # a claimed event is retried after this if the worker died
+max_attempts = 10                         # then the event goes to the dead letters
+backoff_base_ms = 2000                    # first retry delay; doubles with jitter…
+backoff_max_ms = 1800000                  # …up to this
+
+# [integrations.sferum]                   # absent: class teachers get manual instructions
+# profile = "max"                         # "vk" or "max"
+# base_url = "https://…"                  # no published API: see docs/integrations/sferum.md
+# token = "…"
+# chat_grades = [1, 5, 10]
+# newly_formed_classes = true
+# schools = []                            # external ids of connected schools; empty = all
+
+# [integrations.portfolio]                # see docs/integrations/portfolio.md
+# base_url = "https://…"
+# results_path = "/portfolio/v1/results"
+# token = "…"
 "#;
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// `zhurnal config example` prints a file that loads (keys and sections spelled right).
+    #[test]
+    fn the_example_configuration_loads() {
+        let cfg: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(EXAMPLE))
+            .extract()
+            .expect("the example parses");
+        assert_eq!(cfg.integrations.worker.max_attempts, 10);
+        assert!(cfg.integrations.sferum.is_none(), "Сферум stays off until configured");
+    }
+}

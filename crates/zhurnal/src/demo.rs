@@ -121,10 +121,10 @@ pub fn generate(today: NaiveDate) -> DemoData {
     .collect();
     let main = g.school(
         SchoolSpec {
-            ext: MAIN_SCHOOL,
-            muni: "demo-muni",
-            name: "МБОУ «Средняя общеобразовательная школа № 1 г. Демограда»",
-            short: "СОШ № 1",
+            ext: MAIN_SCHOOL.into(),
+            muni: "demo-muni".into(),
+            name: "МБОУ «Средняя общеобразовательная школа № 1 г. Демограда»".into(),
+            short: "СОШ № 1".into(),
             classes: main_classes,
             class_size: (22, 26),
         },
@@ -132,10 +132,10 @@ pub fn generate(today: NaiveDate) -> DemoData {
     );
     let second = g.school(
         SchoolSpec {
-            ext: "demo-school-2",
-            muni: "demo-muni-2",
-            name: "МБОУ «Основная общеобразовательная школа с. Берёзовка»",
-            short: "ООШ с. Берёзовка",
+            ext: "demo-school-2".into(),
+            muni: "demo-muni-2".into(),
+            name: "МБОУ «Основная общеобразовательная школа с. Берёзовка»".into(),
+            short: "ООШ с. Берёзовка".into(),
             classes: (1..=9).map(|grade| (grade, 'А')).collect(),
             class_size: (12, 16),
         },
@@ -267,15 +267,80 @@ pub fn generate(today: NaiveDate) -> DemoData {
     }
 }
 
+/// One school of a generated region (`zhurnal generate`): the demo school's curriculum,
+/// timetable, families, lessons, marks and attendance at another size, with external ids and
+/// СНИЛС numbers unique to school `index`.
+pub struct RegionSchool {
+    pub batch: Batch,
+    pub snils: Vec<(String, Snils)>,
+    pub school_external_id: String,
+    /// The school's administrator (завуч), external id.
+    pub admin: String,
+}
+
+/// Class letters of a generated school: up to 20 parallel classes per grade.
+const LETTERS: &[char] = &[
+    'А', 'Б', 'В', 'Г', 'Д', 'Е', 'Ж', 'З', 'И', 'К', 'Л', 'М', 'Н', 'О', 'П', 'Р', 'С', 'Т', 'У',
+    'Ф',
+];
+/// Average class size of a generated school (classes of 22–26).
+pub const REGION_CLASS_SIZE: usize = 24;
+/// The most students one generated school holds (20 classes in each of 11 grades).
+pub const REGION_MAX_SCHOOL_STUDENTS: usize = 20 * 11 * REGION_CLASS_SIZE;
+
+/// Generates school `index` of a synthetic region with about `students` students (classes of
+/// 22–26 spread over grades 1–11), its teachers, parents and administrator. СНИЛС numbers
+/// start at `snils_base` and grow by at most 40 per person.
+pub fn region_school(
+    today: NaiveDate,
+    index: u32,
+    municipality: &str,
+    students: usize,
+    snils_base: u32,
+) -> RegionSchool {
+    let mut g = Gen::new(today);
+    g.rng = StdRng::seed_from_u64(
+        0x005a_4855_524e_414c ^ (u64::from(index) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
+    g.next_snils = snils_base;
+    let ext = format!("bench-school-{index}");
+    g.family_prefix = format!("{ext}-p");
+    let n_classes = (students / REGION_CLASS_SIZE).clamp(1, 20 * 11);
+    let classes =
+        (0..n_classes).map(|i| ((i % 11) as u8 + 1, LETTERS[(i / 11) % LETTERS.len()])).collect();
+    let number = index + 1;
+    g.school(
+        SchoolSpec {
+            ext: ext.clone(),
+            muni: municipality.into(),
+            name: format!("МБОУ «Средняя общеобразовательная школа № {number}»"),
+            short: format!("СОШ № {number}"),
+            classes,
+            class_size: (22, 26),
+        },
+        &BTreeMap::new(),
+    );
+    let admin = g.staff(
+        &format!("{ext}-admin"),
+        "Волкова",
+        "Светлана",
+        "Игоревна",
+        ymd(1974, 2, 11),
+        false,
+    );
+    g.role(&admin, "school-admin", &ext);
+    RegionSchool { batch: g.b, snils: g.snils, school_external_id: ext, admin }
+}
+
 fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("the demo's calendar dates are valid")
 }
 
 struct SchoolSpec {
-    ext: &'static str,
-    muni: &'static str,
-    name: &'static str,
-    short: &'static str,
+    ext: String,
+    muni: String,
+    name: String,
+    short: String,
     classes: Vec<(u8, char)>,
     class_size: (usize, usize),
 }
@@ -351,6 +416,8 @@ struct Gen {
     next_snils: u32,
     families: Vec<Family>,
     persons: BTreeMap<String, usize>,
+    /// Prefix of the parents' external ids (`demo-parent-`; per school in a generated region).
+    family_prefix: String,
 }
 
 const MALE_LAST: &[&str] = &[
@@ -832,6 +899,7 @@ impl Gen {
             next_snils: 112_233_000,
             families: Vec::new(),
             persons: BTreeMap::new(),
+            family_prefix: "demo-parent-".into(),
         }
     }
 
@@ -919,7 +987,7 @@ impl Gen {
             let (_, first) = self.pick(FEMALE_FIRST);
             let (_, middle) = self.pick(PATRONYMIC_F);
             let phone = Some(self.phone());
-            let ext = format!("demo-parent-{id}-m");
+            let ext = format!("{}{id}-m", self.family_prefix);
             parents.push(self.add_person(
                 ext,
                 format!("{last}а"),
@@ -934,7 +1002,7 @@ impl Gen {
             let first = MALE_FIRST[father_name];
             let (_, middle) = self.pick(PATRONYMIC_M);
             let phone = Some(self.phone());
-            let ext = format!("demo-parent-{id}-f");
+            let ext = format!("{}{id}-f", self.family_prefix);
             parents.push(self.add_person(
                 ext,
                 last.into(),
@@ -951,12 +1019,12 @@ impl Gen {
 
     fn school(&mut self, spec: SchoolSpec, forced: &BTreeMap<(u8, char), Forced>) -> SchoolOut {
         let y = self.start_year;
-        let s = spec.ext;
+        let s = spec.ext.as_str();
         self.b.schools.push(BSchool {
             external_id: s.into(),
-            municipality: spec.muni.into(),
-            name: spec.name.into(),
-            short_name: spec.short.into(),
+            municipality: spec.muni.clone(),
+            name: spec.name.clone(),
+            short_name: spec.short.clone(),
         });
         let year = format!("{s}-{y}");
         let (year_start, year_end) = (ymd(y, 9, 1), ymd(y + 1, 5, 31));
@@ -1318,7 +1386,7 @@ impl Gen {
         for t in &teachers {
             self.role(&t.ext, "teacher", s);
         }
-        SchoolOut { short: spec.short.into(), classes, math_teacher }
+        SchoolOut { short: spec.short.clone(), classes, math_teacher }
     }
 
     fn teacher(&mut self, teachers: &mut Vec<Teacher>, school: &str, pool: &'static str) -> usize {

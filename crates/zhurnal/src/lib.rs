@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod generate;
 pub mod seed;
 
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub fn build_app_with_clock(
 ) -> anyhow::Result<Arc<App>> {
     Ok(Arc::new(
         App::new(store, clock, keys.vault()?, cfg.rules.clone())
-            .with_security(cfg.security.clone()),
+            .with_security(cfg.security.clone())
+            .with_integrations(cfg.integrations.clone()),
     ))
 }

@@ -66,6 +66,45 @@ enum Command {
     /// Account lifecycle: block, unblock, block dormant accounts (for cron).
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Run the local Сферум simulator alone (chats in memory; for tests and integrators).
+    SferumSim {
+        #[arg(long, default_value = "127.0.0.1:8091")]
+        listen: SocketAddr,
+    },
+    /// Run the local «Школьное портфолио» simulator alone.
+    PortfolioSim {
+        #[arg(long, default_value = "127.0.0.1:8092")]
+        listen: SocketAddr,
+    },
+    /// The integrations outbox: status, replay of dead letters, chat sync of a school.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Area `bench`: generate a synthetic region (schools, people, a term of lessons, marks and
+    /// attendance) into an empty database, plus the ESIA simulator's accounts for the benchmark.
+    Generate(zhurnal::generate::GenerateArgs),
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Counts per status and the latest dead letters.
+    Status {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Make dead-lettered events pending again (all, or one with --id); the idempotency key
+    /// stays, so the receiver applies each at most once.
+    Replay {
+        #[arg(long)]
+        id: Option<i64>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Queue a chat sync for every class that needs a Сферум chat and has none (a school
+    /// newly connected to Сферум).
+    SyncChats {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -255,6 +294,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Accounts(cmd) => accounts(file, cmd).await,
+        Command::SferumSim { listen } => seed::run_integration_sim("sferum", listen).await,
+        Command::PortfolioSim { listen } => seed::run_integration_sim("portfolio", listen).await,
+        Command::Outbox(cmd) => outbox(file, cmd).await,
+        // Area `bench`.
+        Command::Generate(args) => zhurnal::generate::run(file, args).await,
     }
 }
 
@@ -451,6 +495,47 @@ async fn accounts(file: Option<&std::path::Path>, cmd: AccountsCommand) -> anyho
                 "заблокировано за неактивность: {}; предупреждений отправлено: {}",
                 run.blocked, run.notices
             );
+        }
+    }
+    Ok(())
+}
+
+async fn outbox(file: Option<&std::path::Path>, cmd: OutboxCommand) -> anyhow::Result<()> {
+    use zhurnal_store::integration::OutboxStatus;
+    match cmd {
+        OutboxCommand::Status { data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            for (status, n) in app.store.count_outbox().await? {
+                println!("{:<20} {n}", status.title());
+            }
+            for ev in app.store.list_outbox(Some(OutboxStatus::Dead), None, 20).await? {
+                println!(
+                    "  #{} {} {} попыток: {} ошибка: {}",
+                    ev.id,
+                    ev.topic,
+                    ev.subject,
+                    ev.attempts,
+                    ev.last_error.unwrap_or_default()
+                );
+            }
+        }
+        OutboxCommand::Replay { id, data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            let n = app.replay_outbox(id, "cli").await?;
+            match (id, n) {
+                (Some(id), 0) => bail!(
+                    "событие #{id} не в списке недоставленных (проверьте номер: `zhurnal outbox status`)"
+                ),
+                _ => println!("возвращено в очередь: {n}; сервер доставит их в ближайшие секунды"),
+            }
+        }
+        OutboxCommand::SyncChats { data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            let n = app.enqueue_missing_chats().await?;
+            println!("поставлено в очередь синхронизаций чатов: {n}");
         }
     }
     Ok(())

@@ -50,7 +50,7 @@ const DEMO_CLIENT_ID: &str = "ZHURNAL-DEMO";
 const SIM_ISSUER: &str = "http://esia-sim.local/";
 
 /// Loads a GOST key and its self-signed certificate from `dir`, creating both on first use.
-fn key_pair(
+pub(crate) fn key_pair(
     dir: &Path,
     name: &str,
     common_name: &str,
@@ -251,6 +251,8 @@ pub async fn run_demo(mut cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("каталог {}", cfg.data_dir.display()))?;
     let keys = cfg.load_keys(true)?;
     let store = open_store(&cfg, Arc::new(keys.sealer()?), true).await?;
+    // Area `integrations`: local Сферум and portfolio unless the configuration names real ones.
+    let sims = start_integration_sims(&mut cfg).await?;
     let app = build_app(&cfg, store, &keys)?;
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| {
         format!(
@@ -270,6 +272,7 @@ pub async fn run_demo(mut cfg: Config) -> anyhow::Result<()> {
         stats.unchanged
     );
     let rt = start_simulator(&mut cfg, &data.personas, &base).await?;
+    let chats = app.enqueue_missing_chats().await.context("демо: чаты классов в Сферуме")?;
     println!("\nZhurnal (демо) работает: откройте {base}/");
     println!("Симулятор ЕСИА: {}/ (выбор персонажа вместо логина и пароля)", rt.idp_origin);
     println!("Войти сразу под персонажем: {base}/login?login_hint=<персонаж>");
@@ -277,6 +280,10 @@ pub async fn run_demo(mut cfg: Config) -> anyhow::Result<()> {
         println!("  {:<20} {}", p.id, p.title);
     }
     println!("Пример: curl -L -c jar -b jar '{base}/login?login_hint=parent-1'");
+    for line in sims.describe() {
+        println!("{line}");
+    }
+    println!("Чатов классов поставлено в очередь Сферума: {chats}");
     println!(
         "Данные: {} (повторный запуск ничего не дублирует). Остановка: Ctrl+C.\n",
         cfg.data_dir.display()
@@ -305,7 +312,10 @@ pub fn web_router(
     idp_origin: String,
 ) -> axum::Router {
     let state = zhurnal_web::AppState { app, idp, config: Arc::new(cfg.web.clone()), idp_origin };
-    zhurnal_web::router(state)
+    zhurnal_web::router_with(
+        state,
+        zhurnal_web::RouterOptions { bench_baseline: cfg.bench.enabled },
+    )
 }
 
 pub async fn serve_on(
@@ -317,6 +327,7 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     spawn_housekeeping(app.clone(), cfg.web.session_idle_minutes, cfg.web.login_attempt_minutes);
     spawn_security_jobs(app.clone(), cfg.anchors_path());
+    spawn_outbox_worker(app.clone());
     let router = web_router(cfg, app, idp, idp_origin);
     axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {
@@ -379,6 +390,108 @@ fn spawn_security_jobs(app: Arc<App>, anchors: std::path::PathBuf) {
             minute += 1;
         }
     });
+}
+
+// --- Area `integrations` ------------------------------------------------------------------------
+
+/// The simulators the demo and the tests start (absent when the configuration names a real
+/// service).
+#[derive(Clone, Default)]
+pub struct IntegrationSims {
+    pub sferum: Option<(zhurnal_integrations::sferum::SferumSim, String)>,
+    pub portfolio: Option<(zhurnal_integrations::portfolio::PortfolioSim, String)>,
+}
+
+impl IntegrationSims {
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((_, url)) = &self.sferum {
+            out.push(format!("Симулятор Сферума: {url}/_sim/state (чаты и участники)"));
+        }
+        if let Some((_, url)) = &self.portfolio {
+            out.push(format!("Симулятор портфолио: {url}/_sim/state (принятые отметки)"));
+        }
+        out
+    }
+}
+
+/// Starts local simulators for the systems the configuration leaves unset and points the
+/// configuration at them.
+pub async fn start_integration_sims(cfg: &mut Config) -> anyhow::Result<IntegrationSims> {
+    use zhurnal_integrations::{portfolio, sferum};
+    let mut sims = IntegrationSims::default();
+    if cfg.integrations.sferum.is_none() {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").await.context("порт для симулятора Сферума")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let sim = sferum::SferumSim::new();
+        let served = sim.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sferum::serve(listener, served).await {
+                tracing::error!(error = %e, "Sferum simulator stopped");
+            }
+        });
+        cfg.integrations.sferum = Some(sferum::SferumConfig {
+            base_url: url.clone(),
+            token: "demo-token".into(),
+            ..sferum::SferumConfig::default()
+        });
+        sims.sferum = Some((sim, url));
+    }
+    if cfg.integrations.portfolio.is_none() {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").await.context("порт для симулятора портфолио")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let sim = portfolio::PortfolioSim::new();
+        let served = sim.clone();
+        tokio::spawn(async move {
+            if let Err(e) = portfolio::serve(listener, served).await {
+                tracing::error!(error = %e, "portfolio simulator stopped");
+            }
+        });
+        cfg.integrations.portfolio = Some(portfolio::PortfolioConfig {
+            base_url: url.clone(),
+            token: "demo-token".into(),
+            ..portfolio::PortfolioConfig::default()
+        });
+        sims.portfolio = Some((sim, url));
+    }
+    Ok(sims)
+}
+
+/// The outbox worker: delivers due events, sleeping `poll_ms` when there are none.
+pub fn spawn_outbox_worker(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    let conn = zhurnal_app::integrations::Connectors::from_config(&app.integrations);
+    let poll = Duration::from_millis(app.integrations.worker.poll_ms.max(10));
+    tokio::spawn(async move {
+        loop {
+            match app.deliver_outbox(&conn).await {
+                Ok(round) if round.claimed > 0 => {
+                    tracing::debug!(?round, "outbox round");
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox round failed"),
+            }
+            tokio::time::sleep(poll).await;
+        }
+    })
+}
+
+/// `zhurnal sferum-sim` / `zhurnal portfolio-sim`.
+pub async fn run_integration_sim(which: &str, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use zhurnal_integrations::{portfolio, sferum};
+    if !listen.ip().is_loopback() {
+        bail!("симулятор слушает только 127.0.0.1");
+    }
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("адрес {listen}"))?;
+    println!("Симулятор слушает http://{listen} (состояние: /_sim/state, режим: POST /_sim/mode)");
+    if which == "sferum" {
+        sferum::serve(listener, sferum::SferumSim::new()).await?;
+    } else {
+        portfolio::serve(listener, portfolio::PortfolioSim::new()).await?;
+    }
+    Ok(())
 }
 
 pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod authz;
+mod bench;
 mod browser;
 mod cli;
 mod journal;
@@ -15,3 +16,5 @@ mod pages;
 
 mod diary;
 mod security;
+// Area `integrations`.
+mod integrations;

@@ -43,6 +43,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
     use Rule::*;
     Some(match (method, path) {
         ("GET", "/" | "/healthz" | "/static/{file}" | "/login" | "/auth/callback") => Public,
+        // Area `bench`: only on a benchmark server; answers whether a uid exists, nothing more.
+        ("GET", "/bench/baseline") => Public,
         ("POST", "/logout") | ("GET", "/home" | "/api/v1/me") => Session,
         ("GET", "/teacher/today") => Personas(TEACHERS),
         ("GET", "/diary") => Personas(FAMILY),
@@ -152,6 +154,13 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/admin") => Personas(&["school-admin-1"]),
         ("GET", "/region") => Personas(&["regional-admin-1"]),
         ("GET", "/security") => Personas(&["security-officer-1"]),
+        // Area `integrations`: monitoring for officials; the class chat page for those who
+        // may read the roster; the school's communication services are public.
+        ("GET", "/monitoring" | "/monitoring/weekly.xlsx") => Personas(&["regional-admin-1"]),
+        ("GET", "/classes/{class}/chat") => {
+            Target(&["teacher-1", "class-teacher-1", "school-admin-1"], &[])
+        }
+        ("GET", "/schools/{school}/communication") => Public,
         _ => return None,
     })
 }
@@ -344,7 +353,7 @@ impl Targets {
             m.insert("uid", (attachment.clone(), "00000000-0000-0000-0000-000000000000".into()));
             m.insert("enrolment", (teen_enrolment.clone(), other_enrolment.clone()));
             // Made-up ids: an allowed persona gets 404 or 422, a denied one 403 (or 404).
-            for k in ["slot", "group", "grant", "incident"] {
+            for k in ["slot", "group", "grant", "incident", "event"] {
                 m.insert(k, ("999999".into(), "999998".into()));
             }
             m.insert("format", ("xlsx".into(), "pdf".into()));
@@ -392,6 +401,8 @@ async fn every_route_allows_and_denies_as_specified() {
     // Hundreds of requests per persona within a minute: not what the rate limit is tested on.
     let env = Env::start_with(crate::support::Db::Sqlite, |cfg| {
         cfg.security.requests_per_minute_per_account = 100_000;
+        // Area `bench`: mount the benchmark's baseline so its row of the matrix is probed.
+        cfg.bench.enabled = true;
     })
     .await
     .expect("SQLite");

@@ -27,6 +27,8 @@ pub struct Env {
     pub data_dir: PathBuf,
     /// The PostgreSQL database of this test, if on PostgreSQL (raw access for tamper tests).
     pub database_url: Option<String>,
+    /// Area `integrations`: the local Сферум and portfolio this test's worker delivers to.
+    pub sims: seed::IntegrationSims,
     _dir: tempfile::TempDir,
 }
 
@@ -60,7 +62,16 @@ impl Env {
         let base = format!("http://{addr}");
         let mut cfg =
             Config { data_dir: dir.path().to_path_buf(), listen: addr, ..Config::default() };
+        // Area `integrations`: fast worker rounds and retries, so tests wait milliseconds.
+        cfg.integrations.worker = zhurnal_app::integrations::WorkerConfig {
+            poll_ms: 50,
+            lease_seconds: 5,
+            backoff_base_ms: 100,
+            backoff_max_ms: 800,
+            ..Default::default()
+        };
         adjust(&mut cfg);
+        let sims = seed::start_integration_sims(&mut cfg).await.expect("integration simulators");
         let template = Template::get(db).await?;
         std::fs::copy(template.root.join("keys.toml"), cfg.keys_path()).expect("copy keys");
         match &template.pg_template {
@@ -86,6 +97,7 @@ impl Env {
         rt.simulator.set_clock(Some(school_day()));
         let sim = rt.simulator.clone();
         let router = seed::web_router(&cfg, app.clone(), Arc::new(rt.idp), rt.idp_origin);
+        seed::spawn_outbox_worker(app.clone());
         tokio::spawn(async move {
             axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                 .await
@@ -93,7 +105,7 @@ impl Env {
         });
         let data_dir = dir.path().to_path_buf();
         let database_url = cfg.database_url.clone();
-        Some(Env { base, app, clock, sim, data, data_dir, database_url, _dir: dir })
+        Some(Env { base, app, clock, sim, data, data_dir, database_url, sims, _dir: dir })
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {

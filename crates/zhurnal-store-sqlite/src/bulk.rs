@@ -1,0 +1,81 @@
+//! [`BulkStore`] on SQLite: multi-row `INSERT`s of a few hundred rows each, one transaction per
+//! call on the single writer connection. sqlx caches the prepared statement per SQL text, so
+//! every full chunk of a table reuses one statement.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use zhurnal_store::bulk::{BulkRow, BulkRows, BulkStore, BulkTable, BulkValue};
+use zhurnal_store::*;
+
+use crate::{SqliteStore, map_err};
+
+/// SQLite's default limit of bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER).
+const MAX_PARAMS: usize = 32_766;
+/// Rows per statement: large enough to amortise the statement, small enough for the limit.
+const MAX_ROWS: usize = 500;
+
+fn insert_sql(table: BulkTable, rows: usize) -> String {
+    let cols = table.columns();
+    let one = format!("({})", vec!["?"; cols.len()].join(", "));
+    format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        table.name(),
+        cols.join(", "),
+        vec![one.as_str(); rows].join(", ")
+    )
+}
+
+#[async_trait]
+impl BulkStore for SqliteStore {
+    async fn bulk_is_empty(&self) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT EXISTS(SELECT 1 FROM regions) OR EXISTS(SELECT 1 FROM schools) \
+             OR EXISTS(SELECT 1 FROM persons)",
+        )
+        .fetch_one(&self.writer)
+        .await
+        .map_err(map_err)?;
+        let any: i64 = row.try_get(0).map_err(map_err)?;
+        Ok(any == 0)
+    }
+
+    async fn bulk_insert(&self, rows: &BulkRows) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let mut written = 0u64;
+        for (table, table_rows) in rows.ordered() {
+            let per = (MAX_PARAMS / table.columns().len()).clamp(1, MAX_ROWS);
+            for chunk in table_rows.chunks(per) {
+                let sql = insert_sql(table, chunk.len());
+                let mut q = sqlx::query(&sql);
+                for row in chunk {
+                    q = bind_row(q, row);
+                }
+                written += q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(written)
+    }
+
+    async fn bulk_finish(&self) -> StoreResult<()> {
+        // INTEGER PRIMARY KEY continues after the largest id by itself: only statistics.
+        sqlx::query("ANALYZE").execute(&self.writer).await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_row<'q>(mut q: Query<'q>, row: &'q BulkRow) -> Query<'q> {
+    for v in row {
+        q = match v {
+            BulkValue::Null => q.bind(None::<i64>),
+            BulkValue::Int(i) => q.bind(*i),
+            BulkValue::Bool(b) => q.bind(*b),
+            BulkValue::Text(t) => q.bind(t.as_str()),
+            BulkValue::Date(d) => q.bind(*d),
+            BulkValue::Bytes(b) => q.bind(b.as_slice()),
+        };
+    }
+    q
+}

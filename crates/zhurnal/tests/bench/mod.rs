@@ -1,0 +1,119 @@
+//! Area `bench`: `zhurnal generate` loads a region with the demo's proportions into an empty
+//! database (SQLite and PostgreSQL), keeps the audit chain intact, refuses a non-empty one; the
+//! baseline endpoint exists only on a benchmark server. (`cargo xtask ci bench-smoke` drives
+//! the whole benchmark — server, simulator logins, wrk — on a small region.)
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sqlx::Row;
+
+use crate::support::{Browser, Db, Env};
+
+fn zhurnal(args: &[&str], database_url: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zhurnal"));
+    cmd.args(args).env_remove("DATABASE_URL").env("ZHURNAL_LOG", "error");
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd.output().expect("run zhurnal")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Generates 500 students in 2 schools into `dir` (and `url` when PostgreSQL), checks the
+/// command's report, the plan for the load generator, the audit chain and the refusal of a
+/// second load.
+fn generate_and_check(dir: &Path, url: Option<&str>) {
+    let d = dir.to_str().expect("utf-8 path");
+    let out = zhurnal(&["generate", "--students", "500", "--schools", "2", "--data-dir", d], url);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("строк/с"), "a rows/s figure: {stdout}");
+    let plan = std::fs::read_to_string(dir.join("bench-plan.tsv")).expect("plan");
+    for kind in ["load\t", "regional\t", "parent\t", "teacher\t", "admin\t", "uids\t"] {
+        assert!(plan.lines().any(|l| l.starts_with(kind)), "plan has {kind:?} lines:\n{plan}");
+    }
+    let persons = std::fs::read_to_string(dir.join("esia/persons.json")).expect("persons");
+    let persons: serde_json::Value = serde_json::from_str(&persons).expect("json");
+    assert!(persons.as_array().expect("array").len() > 20);
+    assert!(dir.join("esia/rp-key.pem").exists() && dir.join("esia/sim-cert.pem").exists());
+
+    // The bulk load plus its one audit record leave a chain `audit verify` accepts.
+    let verify = zhurnal(&["audit", "verify", "--data-dir", d], url);
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+
+    // A second load into the same database is refused, with what to do instead.
+    let again = zhurnal(&["generate", "--students", "10", "--data-dir", d], url);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("не пуста"), "{}", text(&again.stderr));
+}
+
+/// The demo's proportions: ~1.7 parents and ~12 students per teacher, marks on most days.
+fn check_shape(students: i64, guardians: i64, teachers: i64, marks: i64, lessons: i64) {
+    assert!((450..=560).contains(&students), "about 500 students, got {students}");
+    let per_student = guardians as f64 / students as f64;
+    assert!((1.4..=2.0).contains(&per_student), "guardians per student {per_student}");
+    let per_teacher = students as f64 / teachers as f64;
+    assert!((6.0..=20.0).contains(&per_teacher), "students per teacher {per_teacher}");
+    assert!(marks > students * 20, "a term of marks: {marks} for {students}");
+    assert!(lessons > 1000, "a term of lessons: {lessons}");
+}
+
+const SHAPE: &str = "SELECT (SELECT count(*) FROM enrolments), (SELECT count(*) FROM guardianships), \
+     (SELECT count(DISTINCT person_id) FROM staff_roles WHERE role = 'teacher'), \
+     (SELECT count(*) FROM marks), (SELECT count(*) FROM lessons)";
+
+#[tokio::test]
+async fn generate_loads_a_region_into_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    generate_and_check(dir.path(), None);
+    let url = format!("sqlite://{}?mode=ro", dir.path().join("zhurnal.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.expect("db");
+    let r = sqlx::query(SHAPE).fetch_one(&mut conn).await.expect("shape");
+    check_shape(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+}
+
+#[tokio::test]
+async fn generate_loads_a_region_into_postgres() {
+    let admin = match std::env::var("ZHURNAL_TEST_POSTGRES_URL") {
+        Ok(u) => u,
+        Err(_) if std::env::var("ZHURNAL_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+            panic!("ZHURNAL_REQUIRE_POSTGRES=1 but ZHURNAL_TEST_POSTGRES_URL is not set")
+        }
+        Err(_) => return,
+    };
+    let url = zhurnal_store_postgres::create_test_database(&admin).await.expect("database");
+    let dir = tempfile::tempdir().expect("dir");
+    let u = url.clone();
+    let d = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || generate_and_check(&d, Some(&u))).await.expect("run");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("db");
+    let r = sqlx::query(SHAPE).fetch_one(&mut conn).await.expect("shape");
+    check_shape(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+    // Sequences continue after the loaded ids: the next ordinary insert does not collide.
+    let next: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('marks', 'id'))")
+        .fetch_one(&mut conn)
+        .await
+        .expect("nextval");
+    let max: i64 =
+        sqlx::query_scalar("SELECT max(id) FROM marks").fetch_one(&mut conn).await.expect("max");
+    assert!(next > max, "marks sequence {next} after max id {max}");
+}
+
+#[tokio::test]
+async fn the_baseline_exists_only_on_a_benchmark_server() {
+    let env = Env::start().await;
+    let mut b = Browser::new();
+    assert_eq!(b.get(&env.url("/bench/baseline?uid=x")).await.status, 404);
+
+    let env = Env::start_with(Db::Sqlite, |cfg| cfg.bench.enabled = true).await.expect("SQLite");
+    let known = zhurnal::demo::uid_for("demo-school-1-9А-s0");
+    let page = b.get(&env.url(&format!("/bench/baseline?uid={known}"))).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body, r#"{"found":true}"#);
+    let page = b.get(&env.url("/bench/baseline?uid=nobody")).await;
+    assert_eq!(page.body, r#"{"found":false}"#);
+}
