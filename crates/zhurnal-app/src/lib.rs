@@ -6,6 +6,7 @@ pub mod announce;
 pub mod clock;
 pub mod diary;
 pub mod export;
+pub mod import;
 pub mod journal;
 pub mod keys;
 pub mod login;

@@ -15,6 +15,7 @@
 mod admin;
 mod batch;
 mod diary;
+mod import;
 mod journal;
 mod rows;
 mod security;

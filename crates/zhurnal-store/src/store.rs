@@ -34,6 +34,7 @@ pub trait Store:
     + 'static
     + crate::AdminStore
     + crate::DiaryStore
+    + crate::ImportStore
     + crate::JournalStore
     + crate::SecurityStore
 {
