@@ -10,6 +10,7 @@ pub mod import;
 pub mod journal;
 pub mod keys;
 pub mod login;
+pub mod purge;
 pub mod reports;
 pub mod security;
 

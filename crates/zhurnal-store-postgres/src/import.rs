@@ -582,8 +582,8 @@ impl ImportStore for PgStore {
     }
 
     async fn record_import_run(&self, run: &NewImportRun) -> StoreResult<i64> {
-        let schools = serde_json::to_string(&run.schools)
-            .map_err(|e| StoreError::Other(Box::new(e)))?;
+        let schools =
+            serde_json::to_string(&run.schools).map_err(|e| StoreError::Other(Box::new(e)))?;
         let row = sqlx::query(
             "INSERT INTO import_runs (at, format, source_name, source_sha256, schools, inserted, updated, \
              unchanged, actor_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -634,9 +634,8 @@ impl ImportStore for PgStore {
         audit: NewAudit,
     ) -> StoreResult<DestructionAct> {
         let mut tx = self.write_tx().await?;
-        let year = chrono::DateTime::from_timestamp_micros(act.at)
-            .map(|d| d.year())
-            .unwrap_or(1970);
+        let year =
+            chrono::DateTime::from_timestamp_micros(act.at).map(|d| d.year()).unwrap_or(1970);
         let prefix = format!("А-{year}-");
         let row = sqlx::query("SELECT COUNT(*) AS n FROM destruction_acts WHERE number LIKE $1")
             .bind(format!("{prefix}%"))

@@ -31,6 +31,11 @@ pub struct Config {
     pub security: SecurityConfig,
     /// ESIA connection; required by `serve`.
     pub esia: Option<zhurnal_esia::EsiaConfig>,
+    /// Retention periods and acts of destruction (area `import`).
+    pub retention: zhurnal_app::purge::RetentionConfig,
+    /// The purge ledger; default `<data_dir>/purge-ledger.jsonl`. Keep it (and its copies)
+    /// apart from database backups: it is what re-applies purges after a restore.
+    pub purge_ledger: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -45,6 +50,8 @@ impl Default for Config {
             rules: RulesConfig::default(),
             security: SecurityConfig::default(),
             esia: None,
+            retention: zhurnal_app::purge::RetentionConfig::default(),
+            purge_ledger: None,
         }
     }
 }
@@ -96,6 +103,16 @@ impl Config {
     /// The audit chain anchors (heads written outside the database; see `zhurnal audit anchor`).
     pub fn anchors_path(&self) -> PathBuf {
         self.data_dir.join("audit-anchors.log")
+    }
+
+    /// The purge ledger (area `import`).
+    pub fn ledger_path(&self) -> PathBuf {
+        self.purge_ledger.clone().unwrap_or_else(|| self.data_dir.join("purge-ledger.jsonl"))
+    }
+
+    /// Where uploads from the import pages wait for their background job.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.data_dir.join("import-staging")
     }
 
     pub fn keys_path(&self) -> PathBuf {
@@ -240,6 +257,15 @@ failed_callbacks_per_5_minutes = 20       # D-06: failed ESIA callbacks from one
 anchor_interval_minutes = 60              # audit chain head → <data_dir>/audit-anchors.log
 requests_per_minute_per_account = 120     # rate limit per account (strict)
 requests_per_minute_per_address = 3000    # per address (generous: a school behind one NAT)
+
+[retention]                               # destruction of personal data (area import)
+journal_years = 5                         # journal of a departed student kept this long
+archive_years = 25                        # summary of period/final marks kept this long
+session_days = 30
+staging_days = 7                          # uploaded import files waiting for a job
+backup_days = 30                          # how long backups/WAL archives live (stated in acts)
+operator = "Оператор информационной системы «Zhurnal»"
+# purge_ledger = "/var/lib/zhurnal/purge-ledger.jsonl"   # top-level key; default <data_dir>/purge-ledger.jsonl
 
 # [esia]
 # base_url = "https://esia.gosuslugi.ru/"

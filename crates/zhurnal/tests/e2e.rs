@@ -14,4 +14,5 @@ mod login;
 mod pages;
 
 mod diary;
+mod import;
 mod security;

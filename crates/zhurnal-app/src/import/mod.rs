@@ -210,10 +210,9 @@ impl App {
                 }
                 Some(existing) => {
                     p.uid = existing.uid.clone();
-                    let same = existing
-                        .snils_cipher
-                        .as_ref()
-                        .is_some_and(|c| self.vault.decrypt(c, &existing.uid).ok().as_ref() == Some(s));
+                    let same = existing.snils_cipher.as_ref().is_some_and(|c| {
+                        self.vault.decrypt(c, &existing.uid).ok().as_ref() == Some(s)
+                    });
                     p.snils_cipher = if same {
                         existing.snils_cipher
                     } else {
@@ -251,21 +250,30 @@ impl App {
             })
         };
         for r in &b.regions {
-            let existing = self.store.find_region_by_external_id(&r.external_id).await?.ok_or_else(deny_new)?;
+            let existing = self
+                .store
+                .find_region_by_external_id(&r.external_id)
+                .await?
+                .ok_or_else(deny_new)?;
             if existing.name != r.name {
                 authorize(actor, Action::ImportData, &Resource::Region(existing.id))?;
             }
         }
         for m in &b.municipalities {
-            let existing =
-                self.store.find_municipality_by_external_id(&m.external_id).await?.ok_or_else(deny_new)?;
+            let existing = self
+                .store
+                .find_municipality_by_external_id(&m.external_id)
+                .await?
+                .ok_or_else(deny_new)?;
             if existing.name != m.name {
                 authorize(actor, Action::ImportData, &Resource::Region(existing.region_id))?;
             }
         }
         for s in &b.schools {
             match self.store.find_school_by_external_id(&s.external_id).await? {
-                Some(school) => authorize(actor, Action::ImportData, &Resource::School(school.place()))?,
+                Some(school) => {
+                    authorize(actor, Action::ImportData, &Resource::School(school.place()))?
+                }
                 None => {
                     let m = self
                         .store
@@ -301,15 +309,17 @@ impl App {
         school_external_id: &str,
         dir: &std::path::Path,
     ) -> Result<u64, AppError> {
-        let school = self
-            .store
-            .find_school_by_external_id(school_external_id)
-            .await?
-            .ok_or_else(|| AppError::Invalid(format!("школа «{school_external_id}» не найдена")))?;
+        let school =
+            self.store.find_school_by_external_id(school_external_id).await?.ok_or_else(|| {
+                AppError::Invalid(format!("школа «{school_external_id}» не найдена"))
+            })?;
         let batch = self.store.export_school(school.id).await?;
         let vault = self.vault.clone();
         let rows = zcsv::write(dir, &batch, &|p| {
-            p.snils_cipher.as_ref().and_then(|c| vault.decrypt(c, &p.uid).ok()).map(|s| s.formatted())
+            p.snils_cipher
+                .as_ref()
+                .and_then(|c| vault.decrypt(c, &p.uid).ok())
+                .map(|s| s.formatted())
         })
         .map_err(|e| AppError::Invalid(format!("запись в {}: {e}", dir.display())))?;
         let audit = NewAudit::new(self.now_micros(), "export.zhurnal_csv", "ok")
@@ -326,5 +336,119 @@ pub fn actor_person(by: &ImportedBy<'_>) -> Option<PersonId> {
     match by {
         ImportedBy::User(a) => Some(a.person),
         ImportedBy::Cli => None,
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! Property tests of the parsers (the CI-safe twin of fuzzing): arbitrary bytes in any
+    //! file of either format, and arbitrary rows under valid headers, never panic; every
+    //! refusal names its file.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn run(format: Format, files: &[(&str, Vec<u8>)]) {
+        let dir = tempfile::tempdir().expect("dir");
+        for (name, bytes) in files {
+            std::fs::write(dir.path().join(name), bytes).expect("write");
+        }
+        let source = Source::at(dir.path()).expect("source");
+        for keep in [false, true] {
+            let (_, issues) = parse(format, &source, keep).expect("a directory always reads");
+            assert!(issues.list.iter().all(|i| !i.file.is_empty()));
+        }
+    }
+
+    fn zhurnal_names() -> Vec<&'static str> {
+        zcsv::FILES.iter().map(|(f, _)| *f).collect()
+    }
+
+    fn roster_names() -> Vec<&'static str> {
+        oneroster::FILES.iter().map(|(f, _, _)| *f).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            which in 0usize..28,
+            bytes in proptest::collection::vec(any::<u8>(), 0..2000),
+        ) {
+            let z = zhurnal_names();
+            let r = roster_names();
+            if which < z.len() {
+                run(Format::ZhurnalCsv, &[(z[which], bytes)]);
+            } else {
+                run(Format::OneRoster, &[(r[(which - z.len()) % r.len()], bytes)]);
+            }
+        }
+
+        #[test]
+        fn arbitrary_rows_under_valid_headers_never_panic(
+            rows in proptest::collection::vec(proptest::collection::vec("[a-zа-я0-9 .,;\"\\-]{0,12}", 0..12), 0..20),
+            seed in 0usize..1000,
+        ) {
+            let body: String = rows.iter().map(|r| r.join(",") + "\n").collect();
+            let mut z: Vec<(&str, Vec<u8>)> = zcsv::FILES
+                .iter()
+                .map(|(f, c)| (*f, format!("{}\n", c.join(",")).into_bytes()))
+                .collect();
+            let i = seed % z.len();
+            z[i].1.extend_from_slice(body.as_bytes());
+            run(Format::ZhurnalCsv, &z);
+            let mut o: Vec<(&str, Vec<u8>)> = oneroster::FILES
+                .iter()
+                .map(|(f, c, _)| (*f, format!("{}\n", c.join(",")).into_bytes()))
+                .collect();
+            let j = seed % o.len();
+            o[j].1.extend_from_slice(body.as_bytes());
+            run(Format::OneRoster, &o);
+        }
+    }
+
+    #[test]
+    fn a_zip_set_reads_like_a_directory_and_a_non_zip_is_refused_clearly() {
+        let dir = tempfile::tempdir().expect("dir");
+        let zip_path = dir.path().join("set.zip");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).expect("zip"));
+        zip.start_file("export/regions.csv", zip::write::SimpleFileOptions::default())
+            .expect("entry");
+        std::io::Write::write_all(&mut zip, "external_id,name\nr1,Регион\nr1,Дубль\n".as_bytes())
+            .expect("write");
+        zip.finish().expect("finish");
+        let (_, issues) =
+            parse(Format::ZhurnalCsv, &Source::at(&zip_path).expect("src"), false).expect("read");
+        assert_eq!(issues.list.len(), 1);
+        assert_eq!((issues.list[0].file.as_str(), issues.list[0].row), ("regions.csv", 3));
+        let not_zip = dir.path().join("x.csv");
+        std::fs::write(&not_zip, "hello").expect("write");
+        let err = parse(Format::ZhurnalCsv, &Source::at(&not_zip).expect("src"), false)
+            .expect_err("not a zip");
+        assert!(err.to_string().contains("не ZIP-архив"));
+    }
+
+    #[test]
+    fn semicolons_and_a_bom_are_accepted() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("regions.csv"), "\u{feff}external_id;name\nr1;Регион\n")
+            .expect("write");
+        let (p, issues) =
+            parse(Format::ZhurnalCsv, &Source::at(dir.path()).expect("src"), true).expect("read");
+        assert!(issues.is_empty(), "{:?}", issues.list);
+        assert_eq!(p.batch.regions[0].name, "Регион");
+    }
+
+    #[test]
+    fn templates_have_every_file() {
+        let zip = zcsv::templates_zip().expect("zip");
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip");
+        assert_eq!(archive.len(), zcsv::FILES.len());
+        assert_eq!(
+            zcsv::template("marks.csv").as_deref(),
+            Some("external_id,lesson,student,value,work_type,comment,author,created_at\n")
+        );
     }
 }

@@ -21,7 +21,9 @@ impl std::fmt::Display for Issue {
         match (self.row, self.column.is_empty()) {
             (0, _) => write!(f, "{}: {}", self.file, self.message),
             (r, true) => write!(f, "{}, строка {r}: {}", self.file, self.message),
-            (r, false) => write!(f, "{}, строка {r}, столбец «{}»: {}", self.file, self.column, self.message),
+            (r, false) => {
+                write!(f, "{}, строка {r}, столбец «{}»: {}", self.file, self.column, self.message)
+            }
         }
     }
 }
@@ -60,10 +62,13 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
     if line.contains(&b';') && !line.contains(&b',') { b';' } else { b',' }
 }
 
+/// The sniffed head of a file followed by the rest of it.
+type Input = std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read>>;
+
 /// A CSV file being read: header positions and the current record.
 pub struct Table {
     pub file: String,
-    reader: csv::Reader<std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read>>>,
+    reader: csv::Reader<Input>,
     cols: HashMap<String, usize>,
     record: csv::StringRecord,
     pub line: u64,
@@ -101,13 +106,19 @@ impl Table {
         let headers = match reader.headers() {
             Ok(h) => h.clone(),
             Err(e) => {
-                issues.push(file, 1, "", format!("заголовок не читается ({e}); нужна кодировка UTF-8"));
+                issues.push(
+                    file,
+                    1,
+                    "",
+                    format!("заголовок не читается ({e}); нужна кодировка UTF-8"),
+                );
                 return None;
             }
         };
         let cols: HashMap<String, usize> =
             headers.iter().enumerate().map(|(i, h)| (h.trim().to_string(), i)).collect();
-        let missing: Vec<&str> = required.iter().copied().filter(|c| !cols.contains_key(*c)).collect();
+        let missing: Vec<&str> =
+            required.iter().copied().filter(|c| !cols.contains_key(*c)).collect();
         if !missing.is_empty() {
             issues.push(
                 file,
@@ -120,7 +131,13 @@ impl Table {
             );
             return None;
         }
-        Some(Self { file: file.to_string(), reader, cols, record: csv::StringRecord::new(), line: 1 })
+        Some(Self {
+            file: file.to_string(),
+            reader,
+            cols,
+            record: csv::StringRecord::new(),
+            line: 1,
+        })
     }
 
     /// Advances to the next row; records unreadable rows and skips them.
@@ -139,7 +156,10 @@ impl Table {
                     let line = e.position().map(|p| p.line()).unwrap_or(self.line + 1);
                     self.line = line;
                     let problem = match e.kind() {
-                        csv::ErrorKind::Utf8 { .. } => "строка не в кодировке UTF-8: сохраните файл как «CSV UTF-8»".to_string(),
+                        csv::ErrorKind::Utf8 { .. } => {
+                            "строка не в кодировке UTF-8: сохраните файл как «CSV UTF-8»"
+                                .to_string()
+                        }
                         csv::ErrorKind::Io(_) => {
                             issues.push(&self.file, line, "", format!("файл не читается: {e}"));
                             return false;
@@ -221,7 +241,11 @@ impl Table {
         if allowed.contains(&v.as_str()) {
             Some(v)
         } else {
-            self.issue(issues, column, format!("«{v}» — недопустимое значение; допустимы: {}", allowed.join(", ")));
+            self.issue(
+                issues,
+                column,
+                format!("«{v}» — недопустимое значение; допустимы: {}", allowed.join(", ")),
+            );
             None
         }
     }

@@ -34,9 +34,15 @@ pub enum Source {
 impl Source {
     /// A directory as is; any other file is taken as a ZIP.
     pub fn at(path: &Path) -> Result<Self, SourceError> {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| SourceError::Io { path: path.display().to_string(), problem: e.to_string() })?;
-        Ok(if meta.is_dir() { Self::Dir(path.to_path_buf()) } else { Self::Zip(path.to_path_buf()) })
+        let meta = std::fs::metadata(path).map_err(|e| SourceError::Io {
+            path: path.display().to_string(),
+            problem: e.to_string(),
+        })?;
+        Ok(if meta.is_dir() {
+            Self::Dir(path.to_path_buf())
+        } else {
+            Self::Zip(path.to_path_buf())
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -123,7 +129,9 @@ impl Source {
                 let mut all = Sha256::new();
                 for p in names {
                     let (h, _) = file_sha256(&p).map_err(|e| self.io(e))?;
-                    all.update(p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                    all.update(
+                        p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    );
                     all.update([0]);
                     all.update(h.as_bytes());
                 }
