@@ -75,6 +75,9 @@ pg_conformance_suite!(
     notices_are_written_once,
     incidents_keep_evidence_and_measures,
     audit_search_filters_and_pages,
+    import_a_school_exports_and_reloads_unchanged,
+    import_retention_purges_departed_students_with_audit,
+    import_register_and_acts_are_kept,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

@@ -21,6 +21,8 @@ mod journal;
 pub use journal::*;
 mod admin;
 pub use admin::*;
+mod import;
+pub use import::*;
 
 /// A deterministic chain function for tests (the application uses HMAC-SHA-256).
 pub struct TestSealer;
@@ -80,7 +82,10 @@ macro_rules! conformance_suite {
             inactive_class_and_school_accounts_are_listed,
             notices_are_written_once,
             incidents_keep_evidence_and_measures,
-            audit_search_filters_and_pages
+            audit_search_filters_and_pages,
+            import_a_school_exports_and_reloads_unchanged,
+            import_retention_purges_departed_students_with_audit,
+            import_register_and_acts_are_kept
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
