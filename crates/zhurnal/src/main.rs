@@ -98,6 +98,12 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// The migration register: every school imported, verified (a re-run changed nothing),
+    /// source purged (with the act's number).
+    MigrationStatus {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Retention: destroy personal data past its period (the server also runs it daily).
     #[command(subcommand)]
     Retention(RetentionCommand),
@@ -338,6 +344,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Retention(cmd) => retention(file, cmd).await,
+        Command::MigrationStatus { data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            let day = |t: Option<i64>| {
+                t.and_then(chrono::DateTime::from_timestamp_micros)
+                    .map(|d| d.format("%d.%m.%Y").to_string())
+                    .unwrap_or_else(|| "—".into())
+            };
+            println!("школа\tзагружена\tсверена\tисточник уничтожен");
+            for s in app.migration_status().await? {
+                println!(
+                    "{} ({})\t{}\t{}\t{}",
+                    s.name,
+                    s.external_id,
+                    day(s.imported_at),
+                    day(s.verified_at),
+                    s.source_purged_act.map_or("—".to_string(), |a| format!("акт № {a}"))
+                );
+            }
+            Ok(())
+        }
     }
 }
 

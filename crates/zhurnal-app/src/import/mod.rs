@@ -452,3 +452,48 @@ mod fuzz {
         );
     }
 }
+
+/// One school on the region's migration register: imported, verified, source destroyed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SchoolMigration {
+    pub external_id: String,
+    pub name: String,
+    /// When the first run that wrote rows for the school happened.
+    pub imported_at: Option<i64>,
+    /// A later run of the same data changed nothing (сверка).
+    pub verified_at: Option<i64>,
+    /// The source of every run for the school has been destroyed; the last act's number.
+    pub source_purged_act: Option<String>,
+}
+
+impl App {
+    /// The migration status of every school (the regional register of issue 7).
+    pub async fn migration_status(&self) -> Result<Vec<SchoolMigration>, AppError> {
+        let runs = self.store.list_import_runs().await?;
+        let mut out = Vec::new();
+        for s in self.store.list_schools().await? {
+            let mine: Vec<_> = runs.iter().filter(|r| r.schools.contains(&s.external_id)).collect();
+            let imported_at = mine.iter().find(|r| !r.is_verification()).map(|r| r.at);
+            let verified_at = imported_at.and_then(|first| {
+                mine.iter()
+                    .filter(|r| r.is_verification() && r.at >= first)
+                    .map(|r| r.at)
+                    .next_back()
+            });
+            let source_purged_act =
+                if !mine.is_empty() && mine.iter().all(|r| r.act_number.is_some()) {
+                    mine.iter().filter_map(|r| r.act_number.clone()).next_back()
+                } else {
+                    None
+                };
+            out.push(SchoolMigration {
+                external_id: s.external_id.clone(),
+                name: s.name.clone(),
+                imported_at,
+                verified_at,
+                source_purged_act,
+            });
+        }
+        Ok(out)
+    }
+}

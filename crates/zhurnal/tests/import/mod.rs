@@ -723,6 +723,15 @@ async fn purge_import_overwrites_the_sources_records_their_hashes_and_marks_the_
     assert!(run.source_purged_at.is_some());
     let doc = env.app.destruction_act_doc(&done.act).await.expect("act");
     assert!(doc.tables.iter().any(|t| t.rows.iter().any(|r| r.contains(&persons.sha256))));
+    // The region's register: the school imported and its source destroyed; the demo school
+    // (seeded, never imported) shows nothing.
+    let status = env.app.migration_status().await.expect("status");
+    let can = status.iter().find(|s| s.external_id == "can-s").expect("the imported school");
+    assert!(can.imported_at.is_some());
+    assert_eq!(can.verified_at, None, "one run is not a verification");
+    assert_eq!(can.source_purged_act.as_deref(), Some(done.act.as_str()));
+    let demo = status.iter().find(|s| s.external_id == zhurnal::demo::MAIN_SCHOOL).expect("demo");
+    assert_eq!((demo.imported_at, demo.source_purged_act.clone()), (None, None));
     // The ledger is append-only and chained: an edited entry is detected.
     assert_eq!(ledger.read().expect("ledger").len(), 1);
     let text = std::fs::read_to_string(&ledger.path).expect("ledger file");
