@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use zhurnal::config::Config;
 use zhurnal::{build_app_with_clock, open_store};
-use zhurnal_app::import::{Format, ImportOutcome, ImportSummary, ImportedBy, Issue, Source};
+use zhurnal_app::import::{
+    Format, ImportOutcome, ImportSummary, ImportedBy, Issue, Source, uid_for_import,
+};
 use zhurnal_app::purge::{DestroyedBy, Ledger, LedgerWhat, RetentionConfig};
 use zhurnal_app::reports::ReportKind;
 use zhurnal_app::{App, FixedClock};
@@ -793,4 +795,239 @@ fn the_cli_imports_exports_and_refuses_a_broken_set_with_every_error() {
     for cmd in ["import", "export", "purge-import", "retention"] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(cmd)), "{cmd} missing:\n{help}");
     }
+}
+
+// ---- The web pages of the import area: upload, templates, register, acts. ----
+
+/// A ZIP of every file in `dir` (flat), as the upload page takes it.
+fn zip_dir(dir: &Path) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(&mut out));
+        for (name, text) in read_dir_sorted(dir) {
+            w.start_file(name, zip::write::SimpleFileOptions::default()).expect("entry");
+            w.write_all(text.as_bytes()).expect("write");
+        }
+        w.finish().expect("zip");
+    }
+    out
+}
+
+/// A multipart upload body (format, optional csrf, file) with boundary `zb`.
+fn multipart(format: &str, csrf: Option<&str>, zip: &[u8]) -> Vec<u8> {
+    let mut b =
+        format!("--zb\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\n{format}\r\n");
+    if let Some(t) = csrf {
+        b.push_str(&format!(
+            "--zb\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{t}\r\n"
+        ));
+    }
+    b.push_str(
+        "--zb\r\nContent-Disposition: form-data; name=\"file\"; filename=\"school.zip\"\r\n\
+         Content-Type: application/zip\r\n\r\n",
+    );
+    let mut out = b.into_bytes();
+    out.extend_from_slice(zip);
+    out.extend_from_slice(b"\r\n--zb--\r\n");
+    out
+}
+
+/// POSTs a multipart form to /import as the browser's session, the token in the form only.
+async fn post_upload(env: &Env, b: &crate::support::Browser, body: Vec<u8>) -> (u16, String) {
+    let cookies: Vec<String> = b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let res = reqwest::Client::new()
+        .post(env.url("/import"))
+        .header("cookie", cookies.join("; "))
+        .header("origin", env.base.as_str())
+        .header("content-type", "multipart/form-data; boundary=zb")
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    let status = res.status().as_u16();
+    (status, res.text().await.expect("body"))
+}
+
+/// The demo school's own export plus one new pupil of 9А (a valid set with something new).
+async fn school_set_with_new_pupil(env: &Env, dir: &Path) {
+    env.app.export_school_csv(zhurnal::demo::MAIN_SCHOOL, dir).await.expect("export");
+    // The school's own roles only: territory roles are the regional admin's to import.
+    let roles = std::fs::read_to_string(dir.join("staff_roles.csv")).expect("roles");
+    let school_roles: Vec<&str> = roles
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l.contains(",teacher,") || l.contains(",school-admin,"))
+        .map(|(_, l)| l)
+        .collect();
+    write(dir, "staff_roles.csv", &format!("{}\n", school_roles.join("\n")));
+    let persons = std::fs::read_to_string(dir.join("persons.csv")).expect("persons");
+    write(
+        dir,
+        "persons.csv",
+        &format!("{persons}web-new-1,,Новикова,Вера,,2011-03-04,F,{},,\n", snils(777_123_456)),
+    );
+    let enrol = std::fs::read_to_string(dir.join("enrolments.csv")).expect("enrolments");
+    write(
+        dir,
+        "enrolments.csv",
+        &format!("{enrol}web-new-e,web-new-1,demo-school-1-9А,2026-09-01,,,\n"),
+    );
+}
+
+#[tokio::test]
+async fn the_upload_page_imports_a_valid_set_and_refuses_a_form_without_the_token() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let set = work.path().join("set");
+    school_set_with_new_pupil(&env, &set).await;
+    let zip = zip_dir(&set);
+    let mut b = crate::support::Browser::new();
+    assert_eq!(crate::support::login(&env, &mut b, "school-admin-1").await.status, 200);
+    let form = b.get(&env.url("/import")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("enctype=\"multipart/form-data\""), "{}", form.body);
+    assert!(form.body.contains("/import/templates.zip"));
+    let token = crate::support::csrf(&env, &mut b).await;
+
+    // No token, a wrong token: refused by the CSRF guard, nothing written.
+    let (status, _) = post_upload(&env, &b, multipart("zhurnal-csv", None, &zip)).await;
+    assert_eq!(status, 403);
+    let (status, _) = post_upload(&env, &b, multipart("zhurnal-csv", Some("forged"), &zip)).await;
+    assert_eq!(status, 403);
+    assert!(env.app.store.list_import_runs().await.expect("runs").is_empty());
+    assert!(
+        env.app.store.find_person_by_uid(&uid_for_import("web-new-1")).await.expect("q").is_none()
+    );
+
+    // The form's own token: imported, the counts shown, the pupil is there.
+    let (status, page) = post_upload(&env, &b, multipart("zhurnal-csv", Some(&token), &zip)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"import-done\""), "{page}");
+    assert!(page.contains("id=\"inserted\">2<"), "the pupil and the enrolment: {page}");
+    let pupil = env.app.store.find_person_by_uid(&uid_for_import("web-new-1")).await.expect("q");
+    assert!(pupil.is_some(), "the new pupil is in the database");
+    assert_eq!(env.app.store.list_import_runs().await.expect("runs").len(), 1);
+
+    // The templates download.
+    let res = reqwest::Client::new()
+        .get(env.url("/import/templates.zip"))
+        .header(
+            "cookie",
+            b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "),
+        )
+        .send()
+        .await
+        .expect("templates");
+    assert_eq!(res.status().as_u16(), 200);
+    let bytes = res.bytes().await.expect("bytes");
+    assert!(bytes.starts_with(b"PK"), "a ZIP");
+}
+
+#[tokio::test]
+async fn the_upload_page_lists_every_error_with_422_and_writes_nothing() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let set = work.path().join("set");
+    school_set_with_new_pupil(&env, &set).await;
+    let persons = std::fs::read_to_string(set.join("persons.csv")).expect("persons");
+    let n_persons = persons.lines().count() as u64;
+    let mut bad = snils(123_456_789);
+    bad.replace_range(bad.len() - 2.., if bad.ends_with("00") { "01" } else { "00" });
+    write(
+        &set,
+        "persons.csv",
+        &format!("{persons}web-bad-1,,Ошибкин,Иван,,2015-01-01,M,{bad},,\n"),
+    );
+    let enrol = std::fs::read_to_string(set.join("enrolments.csv")).expect("enrolments");
+    let n_enrol = enrol.lines().count() as u64;
+    write(
+        &set,
+        "enrolments.csv",
+        &format!("{enrol}web-bad-e,web-bad-1,no-such-class,2026-09-01,,,\n"),
+    );
+    let mut b = crate::support::Browser::new();
+    assert_eq!(crate::support::login(&env, &mut b, "school-admin-1").await.status, 200);
+    let token = crate::support::csrf(&env, &mut b).await;
+    let (status, page) =
+        post_upload(&env, &b, multipart("zhurnal-csv", Some(&token), &zip_dir(&set))).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("ошибок — 2"), "{page}");
+    assert!(
+        page.contains(&format!("<td>persons.csv</td><td>{}</td><td>snils</td>", n_persons + 1)),
+        "{page}"
+    );
+    assert!(page.contains("контрольное число"), "{page}");
+    assert!(
+        page.contains(&format!("<td>enrolments.csv</td><td>{}</td><td>class</td>", n_enrol + 1)),
+        "{page}"
+    );
+    assert!(page.contains("no-such-class"), "{page}");
+    assert!(env.app.store.list_import_runs().await.expect("runs").is_empty());
+    for ext in ["web-new-1", "web-bad-1"] {
+        assert!(env.app.store.find_person_by_uid(&uid_for_import(ext)).await.expect("q").is_none());
+    }
+}
+
+#[tokio::test]
+async fn parents_and_teachers_are_refused_the_import_pages() {
+    let env = Env::start().await;
+    for persona in ["parent-1", "teacher-1"] {
+        let mut b = crate::support::Browser::new();
+        assert_eq!(crate::support::login(&env, &mut b, persona).await.status, 200);
+        assert_eq!(b.get(&env.url("/import")).await.status, 403, "{persona}");
+        assert_eq!(b.get(&env.url("/import/region")).await.status, 403, "{persona}");
+        let token = crate::support::csrf(&env, &mut b).await;
+        let (status, _) =
+            post_upload(&env, &b, multipart("zhurnal-csv", Some(&token), b"PK")).await;
+        assert_eq!(status, 403, "{persona}");
+    }
+}
+
+#[tokio::test]
+async fn the_regional_page_lists_every_school_and_serves_the_act_as_pdf() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let set = work.path().join("canary");
+    canary_set(&set);
+    applied(import(&env.app, Format::ZhurnalCsv, &set).await);
+    let ledger = Ledger::new(work.path().join("purge-ledger.jsonl"));
+    let done = env
+        .app
+        .purge_import_sources(
+            &RetentionConfig::default(),
+            &ledger,
+            std::slice::from_ref(&set),
+            &DestroyedBy::system("тест"),
+        )
+        .await
+        .expect("purge");
+    let mut b = crate::support::Browser::new();
+    assert_eq!(crate::support::login(&env, &mut b, "regional-admin-1").await.status, 200);
+    let page = b.get(&env.url("/import/region")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for ext in ["demo-school-1", "demo-school-2"] {
+        let school =
+            env.app.store.find_school_by_external_id(ext).await.expect("q").expect("school");
+        assert!(page.body.contains(&school.name), "{ext} listed: {}", page.body);
+    }
+    assert!(page.body.contains(&done.act), "the act is listed: {}", page.body);
+    let href: String = url::form_urlencoded::byte_serialize(done.act.as_bytes()).collect();
+    let cookies: Vec<String> = b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let res = reqwest::Client::new()
+        .get(env.url(&format!("/import/acts/{href}")))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .expect("act");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/pdf")
+    );
+    assert!(res.bytes().await.expect("pdf").starts_with(b"%PDF"));
+    // A school admin does not see the region's register.
+    let mut a = crate::support::Browser::new();
+    assert_eq!(crate::support::login(&env, &mut a, "school-admin-1").await.status, 200);
+    assert_eq!(a.get(&env.url("/import/region")).await.status, 403);
 }
