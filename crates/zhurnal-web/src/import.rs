@@ -200,10 +200,14 @@ pub async fn upload(
     let dir = tempfile::tempdir().map_err(WebError::internal)?;
     let path = dir.path().join(&name);
     tokio::fs::write(&path, &bytes).await.map_err(WebError::internal)?;
+    let len = bytes.len();
     drop(bytes);
     let outcome =
-        state.app.import(format, &Source::Zip(path), ImportedBy::User(&user.actor)).await?;
+        state.app.import(format, &Source::Zip(path.clone()), ImportedBy::User(&user.actor)).await;
+    // Overwrite before removal, like `zhurnal purge-import` does with sources on disk.
+    overwrite(&path, len).map_err(WebError::internal)?;
     drop(dir);
+    let outcome = outcome?;
     let (status, result) = match outcome {
         ImportOutcome::Invalid { issues, total } => {
             (StatusCode::UNPROCESSABLE_ENTITY, UploadResult::Invalid { file: name, issues, total })
@@ -221,6 +225,13 @@ pub async fn upload(
     };
     let html = page(&user, scope, format, Some(result)).render()?;
     Ok((status, html_headers(), html).into_response())
+}
+
+fn overwrite(path: &std::path::Path, len: usize) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all(&vec![0u8; len])?;
+    f.sync_all()
 }
 
 /// GET /import/templates.zip — the empty files of the Zhurnal CSV set.
