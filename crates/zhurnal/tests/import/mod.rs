@@ -888,6 +888,8 @@ async fn the_upload_page_imports_a_valid_set_and_refuses_a_form_without_the_toke
     assert_eq!(form.status, 200, "{}", form.body);
     assert!(form.body.contains("enctype=\"multipart/form-data\""), "{}", form.body);
     assert!(form.body.contains("/import/templates.zip"));
+    let home = b.get(&env.url("/admin")).await;
+    assert!(home.body.contains("href=\"/import\""), "the menu links the page: {}", home.body);
     let token = crate::support::csrf(&env, &mut b).await;
 
     // No token, a wrong token: refused by the CSRF guard, nothing written.
