@@ -327,6 +327,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const PDFTOPPM: &str = "/usr/bin/pdftoppm";
 
 /// The GOST engine for OpenSSL 3, used as a signature oracle by a test.
 fn gost_engine() -> Option<PathBuf> {
@@ -363,6 +364,10 @@ fn system_packages(_: &mut Ctx) -> Result<Outcome> {
             missing.push(tool);
         }
     }
+    // Renders the act of destruction to PNG in the import tests.
+    if !Path::new(PDFTOPPM).exists() {
+        missing.push("poppler-utils");
+    }
     let outcome = sys::apt_install(&missing)?;
     if matches!(outcome, Outcome::Ok) && missing.contains(&"postgresql") {
         pg::stop_system_service();
@@ -378,6 +383,8 @@ fn postgres_start(ctx: &mut Ctx) -> Result<Outcome> {
         let bins = pg::ensure_bins()?;
         let cluster = PgCluster::start(&bins)?;
         let url = cluster.url();
+        ctx.test_env
+            .insert("ZHURNAL_TEST_POSTGRES_DATADIR".into(), cluster.data().display().to_string());
         ctx.postgres = Some(cluster);
         url
     };
@@ -397,6 +404,9 @@ fn test_env(ctx: &Ctx) -> BTreeMap<String, String> {
         } else {
             println!("{path} is missing: browser tests get no {var}");
         }
+    }
+    if Path::new(PDFTOPPM).exists() {
+        env.insert("ZHURNAL_PDFTOPPM".into(), PDFTOPPM.into());
     }
     // The system-packages step installed both, so a browser test that cannot start fails
     // instead of skipping quietly.

@@ -151,7 +151,8 @@ impl PgCluster {
         &self.dir
     }
 
-    fn data(&self) -> PathBuf {
+    /// The cluster's data directory (tests grep its raw files for purged canaries: T-16).
+    pub fn data(&self) -> PathBuf {
         self.dir.join("data")
     }
 
@@ -452,6 +453,7 @@ pub fn shell() -> Result<()> {
     let cluster = PgCluster::start(&bins)?;
     println!();
     println!("export ZHURNAL_TEST_POSTGRES_URL={}", cluster.url());
+    println!("export ZHURNAL_TEST_POSTGRES_DATADIR={}", cluster.data().display());
     println!("export ZHURNAL_REQUIRE_POSTGRES=1");
     println!();
     println!(

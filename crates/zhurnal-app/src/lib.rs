@@ -6,10 +6,12 @@ pub mod announce;
 pub mod clock;
 pub mod diary;
 pub mod export;
+pub mod import;
 pub mod integrations;
 pub mod journal;
 pub mod keys;
 pub mod login;
+pub mod purge;
 pub mod reports;
 pub mod security;
 

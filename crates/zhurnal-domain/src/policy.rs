@@ -55,6 +55,12 @@ pub enum Action {
     ViewMonitoring,
     /// Integration deliveries of a school or the region: status, dead letters, replay.
     ManageIntegrations,
+    /// Load data from the old journal (school admin: own school; regional admin: the region).
+    ImportData,
+    /// See the migration register and the acts of destruction.
+    ViewMigration,
+    /// Destroy personal data: retention run, purge of import sources, acts of destruction.
+    DestroyData,
 }
 
 impl Action {
@@ -80,6 +86,9 @@ impl Action {
             Self::ManageIncidents => "работа с инцидентами",
             Self::ViewMonitoring => "просмотр мониторинга",
             Self::ManageIntegrations => "управление интеграциями",
+            Self::ImportData => "загрузка данных из прежней системы",
+            Self::ViewMigration => "просмотр хода перехода и актов уничтожения",
+            Self::DestroyData => "уничтожение персональных данных",
         }
     }
 }
@@ -280,6 +289,14 @@ pub fn authorize(actor: &Actor, action: Action, resource: &Resource) -> Result<(
         (GrantRole, Resource::Municipality { .. } | Resource::Region(_)) => {
             actor.has_territory_role(Role::RegionalAdmin, resource)
         }
+        // Import area: a school admin loads and checks their school; the regional admin the
+        // whole region and every school in it.
+        (ImportData | ViewMigration | DestroyData, Resource::School(_)) => {
+            is_school_admin || actor.has_territory_role(Role::RegionalAdmin, resource)
+        }
+        (ImportData | ViewMigration | DestroyData, Resource::Region(_)) => {
+            actor.has_territory_role(Role::RegionalAdmin, resource)
+        }
         (ViewAudit | ManageIncidents, Resource::Region(_)) => {
             actor.has_territory_role(Role::SecurityOfficer, resource)
         }
@@ -320,6 +337,9 @@ fn reason_for(actor: &Actor, action: Action) -> &'static str {
         }
         Action::ManageIntegrations => {
             "доступно администратору школы (и региона — по всему региону)"
+        }
+        Action::ImportData | Action::ViewMigration | Action::DestroyData => {
+            "доступно администратору школы (своей школы) и региональному администратору"
         }
         Action::PostAnnouncement => {
             "объявления отправляют только учителя и классные руководители своим классам"
@@ -619,5 +639,32 @@ mod tests {
         );
         assert!(authorize(&teacher(), Action::ManageIntegrations, &school).is_err());
         assert!(authorize(&parent(), Action::ViewMonitoring, &Resource::Region(REGION)).is_err());
+    }
+
+    #[test]
+    fn import_and_destruction_belong_to_the_school_admin_and_the_regional_admin() {
+        let admin = Actor {
+            person: PersonId(4),
+            grants: vec![(Role::SchoolAdmin, RoleScope::School(SCHOOL))],
+            ..Actor::default()
+        };
+        let regional = Actor {
+            person: PersonId(5),
+            grants: vec![(Role::RegionalAdmin, RoleScope::Region(REGION))],
+            ..Actor::default()
+        };
+        let school = Resource::School(place(SCHOOL));
+        let other = Resource::School(place(OTHER_SCHOOL));
+        for action in [Action::ImportData, Action::ViewMigration, Action::DestroyData] {
+            assert!(authorize(&admin, action, &school).is_ok(), "{action:?}");
+            assert!(authorize(&admin, action, &other).is_err(), "{action:?}: another school");
+            assert!(authorize(&admin, action, &Resource::Region(REGION)).is_err());
+            assert!(authorize(&regional, action, &school).is_ok());
+            assert!(authorize(&regional, action, &Resource::Region(REGION)).is_ok());
+            assert!(authorize(&regional, action, &Resource::Region(RegionId(2))).is_err());
+            let err = authorize(&teacher(), action, &school).expect_err("a teacher never");
+            assert!(err.reason.contains("региональному администратору"));
+            assert!(authorize(&parent(), action, &school).is_err());
+        }
     }
 }

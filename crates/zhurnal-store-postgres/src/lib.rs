@@ -16,6 +16,7 @@ mod admin;
 mod batch;
 mod bulk;
 mod diary;
+mod import;
 mod integration;
 mod journal;
 mod rows;

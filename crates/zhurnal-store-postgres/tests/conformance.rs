@@ -82,6 +82,9 @@ pg_conformance_suite!(
     integration_events_follow_marks_periods_and_links,
     integration_chat_members_records_and_settings,
     bulk_rows_load_and_ordinary_inserts_continue_after_them,
+    import_a_school_exports_and_reloads_unchanged,
+    import_retention_purges_departed_students_with_audit,
+    import_register_and_acts_are_kept,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

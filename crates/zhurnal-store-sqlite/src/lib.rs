@@ -6,6 +6,7 @@ mod admin;
 mod batch;
 mod bulk;
 mod diary;
+mod import;
 mod integration;
 mod journal;
 mod rows;
@@ -61,6 +62,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // Freed pages are zeroed, so a deleted person leaves no copy in the file (T-16).
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)

@@ -25,6 +25,8 @@ mod integration;
 pub use integration::*;
 mod bulk;
 pub use bulk::*;
+mod import;
+pub use import::*;
 
 /// A deterministic chain function for tests (the application uses HMAC-SHA-256).
 pub struct TestSealer;
@@ -91,7 +93,10 @@ macro_rules! conformance_suite {
             integration_outbox_is_written_with_the_change_and_delivered_once,
             integration_events_follow_marks_periods_and_links,
             integration_chat_members_records_and_settings,
-            bulk_rows_load_and_ordinary_inserts_continue_after_them
+            bulk_rows_load_and_ordinary_inserts_continue_after_them,
+            import_a_school_exports_and_reloads_unchanged,
+            import_retention_purges_departed_students_with_audit,
+            import_register_and_acts_are_kept
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

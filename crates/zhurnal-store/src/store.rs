@@ -35,6 +35,7 @@ pub trait Store:
     + crate::AdminStore
     + crate::BulkStore
     + crate::DiaryStore
+    + crate::ImportStore
     + crate::JournalStore
     + crate::SecurityStore
     + crate::IntegrationStore

@@ -10,6 +10,7 @@ mod auth;
 mod bench;
 mod diary;
 mod error;
+mod import;
 mod journal;
 mod journal_api;
 pub mod openapi;
@@ -204,6 +205,12 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/schools/{school}/communication", public: true },
     // Area `bench`: mounted only with `[bench] enabled = true` (see `RouterOptions`).
     RouteInfo { method: "GET", path: "/bench/baseline", public: true },
+    // import area: upload, templates, the region's migration register and acts.
+    RouteInfo { method: "GET", path: "/import", public: false },
+    RouteInfo { method: "POST", path: "/import", public: false },
+    RouteInfo { method: "GET", path: "/import/templates.zip", public: false },
+    RouteInfo { method: "GET", path: "/import/region", public: false },
+    RouteInfo { method: "GET", path: "/import/acts/{act}", public: false },
 ];
 
 /// What [`router_with`] mounts besides the application.
@@ -313,7 +320,17 @@ pub fn router_with(state: AppState, options: RouterOptions) -> Router {
             get(integrations::edit_page).post(integrations::save),
         )
         .route("/classes/{class}/chat", get(integrations::chat))
-        .route("/schools/{school}/communication", get(integrations::public_page));
+        .route("/schools/{school}/communication", get(integrations::public_page))
+        // import area: upload, templates, the region's migration register and acts.
+        .route(
+            "/import",
+            get(import::upload_page)
+                .post(import::upload)
+                .layer(DefaultBodyLimit::max(import::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/import/templates.zip", get(import::templates))
+        .route("/import/region", get(import::region_page))
+        .route("/import/acts/{act}", get(import::act_pdf));
     // Area `bench`: behind the same middleware as every route, so the ratio to it is fair.
     if options.bench_baseline {
         routes = routes.route("/bench/baseline", get(bench::baseline));
@@ -355,7 +372,7 @@ async fn security_headers(State(state): State<AppState>, req: Request, next: Nex
 }
 
 /// Every state-changing request needs the session's CSRF token — in the `X-CSRF-Token`
-/// header (API, scripts) or the `csrf` field of a URL-encoded form — and, when the browser
+/// header (API, scripts) or the `csrf` field of a URL-encoded or multipart form — and, when the browser
 /// sends one, an `Origin` of this site.
 async fn csrf_guard(
     State(state): State<AppState>,
@@ -375,13 +392,19 @@ async fn csrf_guard(
     let expected = user.session.csrf_token.as_bytes().to_vec();
     let header_token =
         parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let is_form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let content_type =
+        parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+    // import area: a no-JS file upload form sends its token as the `csrf` part.
+    let is_multipart = content_type.starts_with("multipart/form-data");
     let (ok, body) = if let Some(t) = header_token {
         (constant_time_eq(t.as_bytes(), &expected), body)
+    } else if is_multipart {
+        let bytes = axum::body::to_bytes(body, import::UPLOAD_BODY_LIMIT)
+            .await
+            .map_err(|_| WebError::BadRequest("слишком большой файл".into(), false))?;
+        let token = import::multipart_csrf(content_type, bytes.clone()).await;
+        (token.is_some_and(|t| constant_time_eq(t.as_bytes(), &expected)), Body::from(bytes))
     } else if is_form {
         let bytes = axum::body::to_bytes(body, 1024 * 1024)
             .await

@@ -52,6 +52,10 @@ impl Nav {
         if !links.is_empty() || !user.actor.teaching.is_empty() {
             links.push(("/announcements".into(), "Объявления".into()));
         }
+        // import area: loading data from the old journal (school and regional admins).
+        if user.actor.has_role(Role::SchoolAdmin) || user.actor.has_role(Role::RegionalAdmin) {
+            links.push(("/import".into(), "Загрузка данных".into()));
+        }
         Self {
             name: user.person.short_name(),
             links,

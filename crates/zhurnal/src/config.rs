@@ -33,6 +33,11 @@ pub struct Config {
     pub esia: Option<zhurnal_esia::EsiaConfig>,
     /// Сферум, «Школьное портфолио» and the outbox worker (area `integrations`).
     pub integrations: zhurnal_app::integrations::IntegrationsConfig,
+    /// Retention periods and acts of destruction (area `import`).
+    pub retention: zhurnal_app::purge::RetentionConfig,
+    /// The purge ledger; default `<data_dir>/purge-ledger.jsonl`. Keep it (and its copies)
+    /// apart from database backups: it is what re-applies purges after a restore.
+    pub purge_ledger: Option<PathBuf>,
     /// The benchmark's extras (area `bench`); off unless a benchmark configuration asks.
     pub bench: BenchConfig,
 }
@@ -59,6 +64,8 @@ impl Default for Config {
             esia: None,
             integrations: Default::default(),
             bench: BenchConfig::default(),
+            retention: zhurnal_app::purge::RetentionConfig::default(),
+            purge_ledger: None,
         }
     }
 }
@@ -110,6 +117,16 @@ impl Config {
     /// The audit chain anchors (heads written outside the database; see `zhurnal audit anchor`).
     pub fn anchors_path(&self) -> PathBuf {
         self.data_dir.join("audit-anchors.log")
+    }
+
+    /// The purge ledger (area `import`).
+    pub fn ledger_path(&self) -> PathBuf {
+        self.purge_ledger.clone().unwrap_or_else(|| self.data_dir.join("purge-ledger.jsonl"))
+    }
+
+    /// Where uploads from the import pages wait for their background job.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.data_dir.join("import-staging")
     }
 
     pub fn keys_path(&self) -> PathBuf {
@@ -258,6 +275,15 @@ export_fresh_login_minutes = 15           # exports of personal data need a logi
 
 [bench]
 enabled = false                           # true only on a benchmark server: mounts GET /bench/baseline
+
+[retention]                               # destruction of personal data (area import)
+journal_years = 5                         # journal of a departed student kept this long
+archive_years = 25                        # summary of period/final marks kept this long
+session_days = 30
+staging_days = 7                          # uploaded import files waiting for a job
+backup_days = 30                          # how long backups/WAL archives live (stated in acts)
+operator = "Оператор информационной системы «Zhurnal»"
+# purge_ledger = "/var/lib/zhurnal/purge-ledger.jsonl"   # top-level key; default <data_dir>/purge-ledger.jsonl
 
 # [esia]
 # base_url = "https://esia.gosuslugi.ru/"

@@ -66,3 +66,18 @@ pub fn build_app_with_clock(
             .with_integrations(cfg.integrations.clone()),
     ))
 }
+
+/// Re-applies the purge ledger before the server takes requests: persons a restore of an
+/// older backup brought back are destroyed again (area `import`).
+pub async fn reapply_purge_ledger(cfg: &Config, app: &Arc<App>) -> anyhow::Result<()> {
+    let ledger = zhurnal_app::purge::Ledger::new(cfg.ledger_path());
+    let r = app.reapply_ledger(&ledger).await.context("журнал уничтожения")?;
+    if r.persons > 0 {
+        tracing::warn!(
+            persons = r.persons,
+            entries = r.entries,
+            "purge ledger re-applied after a restore"
+        );
+    }
+    Ok(())
+}

@@ -82,6 +82,47 @@ enum Command {
     /// Area `bench`: generate a synthetic region (schools, people, a term of lessons, marks and
     /// attendance) into an empty database, plus the ESIA simulator's accounts for the benchmark.
     Generate(zhurnal::generate::GenerateArgs),
+    // Area `import`: import, export, purge, retention.
+    /// Load data from the old journal: validates everything first, writes nothing unless all
+    /// is valid; a second run of the same input changes nothing.
+    Import {
+        /// zhurnal-csv (the documented set) or oneroster (OneRoster 1.1 CSV).
+        #[arg(long)]
+        format: String,
+        /// A directory of CSV files or a ZIP of them.
+        path: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Export one school in the Zhurnal CSV format (contains personal data, СНИЛС included).
+    Export {
+        #[arg(long, default_value = "zhurnal-csv")]
+        format: String,
+        /// The school's external id.
+        #[arg(long)]
+        school: String,
+        /// Output directory.
+        dir: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Overwrite and delete imported source files; names, sizes and SHA-256 go to an act of
+    /// destruction and the purge ledger.
+    PurgeImport {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// The migration register: every school imported, verified (a re-run changed nothing),
+    /// source purged (with the act's number).
+    MigrationStatus {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Retention: destroy personal data past its period (the server also runs it daily).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
 }
 
 #[derive(Subcommand)]
@@ -102,6 +143,29 @@ enum OutboxCommand {
     /// Queue a chat sync for every class that needs a Сферум chat and has none (a school
     /// newly connected to Сферум).
     SyncChats {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Destroy what is past retention, compact the database, write the act and the ledger.
+    Run {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Write an act of destruction as PDF.
+    Act {
+        /// The act's number, e.g. А-2026-0001.
+        number: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Re-apply the purge ledger now (start-up does it too).
+    Reapply {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -299,7 +363,155 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Outbox(cmd) => outbox(file, cmd).await,
         // Area `bench`.
         Command::Generate(args) => zhurnal::generate::run(file, args).await,
+        Command::Import { format, path, data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            import(&cfg, &format, &path).await
+        }
+        Command::Export { format, school, dir, data_dir } => {
+            if format != "zhurnal-csv" {
+                bail!("--format: поддерживается только zhurnal-csv");
+            }
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            let rows = app.export_school_csv(&school, &dir).await?;
+            println!(
+                "выгружено строк: {rows} в {}; файлы содержат персональные данные и СНИЛС — храните и уничтожайте их как таковые",
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::PurgeImport { paths, data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            let ledger = zhurnal_app::purge::Ledger::new(cfg.ledger_path());
+            let by =
+                zhurnal_app::purge::DestroyedBy::system("командная строка (zhurnal purge-import)");
+            let done = app.purge_import_sources(&cfg.retention, &ledger, &paths, &by).await?;
+            for f in &done.files {
+                println!("уничтожен {} ({} байт, SHA-256 {})", f.name, f.size, f.sha256);
+            }
+            println!(
+                "акт № {}; отмечено загрузок: {}; запись в журнале уничтожения {}",
+                done.act,
+                done.runs_marked,
+                cfg.ledger_path().display()
+            );
+            Ok(())
+        }
+        Command::Retention(cmd) => retention(file, cmd).await,
+        Command::MigrationStatus { data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            let day = |t: Option<i64>| {
+                t.and_then(chrono::DateTime::from_timestamp_micros)
+                    .map(|d| d.format("%d.%m.%Y").to_string())
+                    .unwrap_or_else(|| "—".into())
+            };
+            println!("школа\tзагружена\tсверена\tисточник уничтожен");
+            for s in app.migration_status().await? {
+                println!(
+                    "{} ({})\t{}\t{}\t{}",
+                    s.name,
+                    s.external_id,
+                    day(s.imported_at),
+                    day(s.verified_at),
+                    s.source_purged_act.map_or("—".to_string(), |a| format!("акт № {a}"))
+                );
+            }
+            Ok(())
+        }
     }
+}
+
+async fn import(cfg: &Config, format: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    use zhurnal_app::import::{Format, ImportOutcome, ImportedBy, Source};
+    let format = Format::from_code(format).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--format: неизвестный формат «{format}»; допустимы: zhurnal-csv, oneroster"
+        )
+    })?;
+    let source = Source::at(path)?;
+    let keys = cfg.load_keys(false).or_else(|_| cfg.load_keys(true))?;
+    let store = open_store(cfg, Arc::new(keys.sealer()?), true).await?;
+    let app = build_app(cfg, store, &keys)?;
+    match app.import(format, &source, ImportedBy::Cli).await? {
+        ImportOutcome::Applied(s) => {
+            println!(
+                "загружено: строк {}, новых записей {}, изменено {}, без изменений {}; школы: {}",
+                s.rows,
+                s.stats.inserted,
+                s.stats.updated,
+                s.stats.unchanged,
+                s.schools.join(", ")
+            );
+            println!(
+                "SHA-256 источника: {} (после проверки: zhurnal purge-import {})",
+                s.source_sha256,
+                path.display()
+            );
+            Ok(())
+        }
+        ImportOutcome::Invalid { issues, total } => {
+            for i in &issues {
+                eprintln!("{i}");
+            }
+            if total > issues.len() as u64 {
+                eprintln!("… и ещё {} ошибок", total - issues.len() as u64);
+            }
+            bail!(
+                "найдено ошибок: {total}; ничего не записано — исправьте данные и запустите загрузку снова"
+            )
+        }
+    }
+}
+
+async fn retention(file: Option<&std::path::Path>, cmd: RetentionCommand) -> anyhow::Result<()> {
+    use zhurnal_app::purge::{DestroyedBy, Ledger};
+    match cmd {
+        RetentionCommand::Run { data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            let by = DestroyedBy::system("командная строка (zhurnal retention run)");
+            let run = app
+                .run_retention(
+                    &cfg.retention,
+                    &Ledger::new(cfg.ledger_path()),
+                    Some(&cfg.staging_dir()),
+                    &by,
+                )
+                .await?;
+            println!(
+                "уничтожено: учеников {}, родителей {}, отметок {}, записей посещаемости {}, сеансов {}, файлов загрузки {}; акт: {}",
+                run.students,
+                run.parents,
+                run.counts.marks,
+                run.counts.attendance,
+                run.sessions,
+                run.staged_files,
+                run.act
+                    .as_deref()
+                    .unwrap_or("не нужен (персональных данных с истёкшим сроком нет)")
+            );
+        }
+        RetentionCommand::Act { number, out, data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            let doc = app.destruction_act_doc(&number).await?;
+            let pdf = zhurnal_app::export::to_pdf(&doc)?;
+            std::fs::write(&out, pdf).with_context(|| format!("запись {}", out.display()))?;
+            println!("акт № {number} записан в {}", out.display());
+        }
+        RetentionCommand::Reapply { data_dir } => {
+            let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
+            let app = cli_app(&cfg).await?;
+            let r = app.reapply_ledger(&Ledger::new(cfg.ledger_path())).await?;
+            println!(
+                "записей в журнале уничтожения: {}; повторно уничтожено людей: {}",
+                r.entries, r.persons
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {

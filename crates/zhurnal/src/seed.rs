@@ -325,9 +325,11 @@ pub async fn serve_on(
     idp: Arc<dyn IdentityProvider>,
     idp_origin: String,
 ) -> anyhow::Result<()> {
+    crate::reapply_purge_ledger(cfg, &app).await?;
     spawn_housekeeping(app.clone(), cfg.web.session_idle_minutes, cfg.web.login_attempt_minutes);
     spawn_security_jobs(app.clone(), cfg.anchors_path());
     spawn_outbox_worker(app.clone());
+    spawn_retention_job(app.clone(), cfg);
     let router = web_router(cfg, app, idp, idp_origin);
     axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {
@@ -492,6 +494,29 @@ pub async fn run_integration_sim(which: &str, listen: std::net::SocketAddr) -> a
         portfolio::serve(listener, portfolio::PortfolioSim::new()).await?;
     }
     Ok(())
+}
+
+/// The retention job once a day (area `import`); the first run an hour after start-up.
+fn spawn_retention_job(app: Arc<App>, cfg: &Config) {
+    let retention = cfg.retention.clone();
+    let ledger = zhurnal_app::purge::Ledger::new(cfg.ledger_path());
+    let staging = cfg.staging_dir();
+    tokio::spawn(async move {
+        let day = Duration::from_secs(86_400);
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(3600), day);
+        let by = zhurnal_app::purge::DestroyedBy::system("плановое задание сервера (ежедневно)");
+        loop {
+            tick.tick().await;
+            match app.run_retention(&retention, &ledger, Some(&staging), &by).await {
+                Ok(run) if run.act.is_some() => {
+                    tracing::info!(students = run.students, parents = run.parents, act = ?run.act, "retention job");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention job failed"),
+            }
+        }
+    });
 }
 
 pub async fn run_sim(args: SimArgs) -> anyhow::Result<()> {

@@ -15,6 +15,7 @@ mod login;
 mod pages;
 
 mod diary;
+mod import;
 mod security;
 // Area `integrations`.
 mod integrations;

@@ -151,6 +151,13 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             | "/security/report.pdf"
             | "/security/report.xlsx",
         ) => Personas(&["security-officer-1"]),
+        // import area: school admin (own school) and regional admin (region) load data; the
+        // region's migration register and acts are the regional admin's.
+        ("GET" | "POST", "/import") | ("GET", "/import/templates.zip") => {
+            Personas(&["school-admin-1", "regional-admin-1"])
+        }
+        ("GET", "/import/region") => Personas(&["regional-admin-1"]),
+        ("GET", "/import/acts/{act}") => Target(&["regional-admin-1"], &["regional-admin-1"]),
         ("GET", "/admin") => Personas(&["school-admin-1"]),
         ("GET", "/region") => Personas(&["regional-admin-1"]),
         ("GET", "/security") => Personas(&["security-officer-1"]),
@@ -356,6 +363,8 @@ impl Targets {
             for k in ["slot", "group", "grant", "incident", "event"] {
                 m.insert(k, ("999999".into(), "999998".into()));
             }
+            // import area: no act exists in the demo; an allowed persona gets 404.
+            m.insert("act", ("А-2026-9999".into(), "А-2026-9998".into()));
             m.insert("format", ("xlsx".into(), "pdf".into()));
             m.insert("report", ("progress".into(), "attendance".into()));
             by_persona.insert(p, m);
@@ -542,8 +551,25 @@ fn body(targets: &Targets, persona: &str, method: &str, path: &str, own: bool) -
         "/api/v1/journal/{assignment}/final-marks" => Body::Json(serde_json::json!({
             "student": j.student, "kind": "period", "period_id": j.current_period, "value": "5",
         })),
+        // import area: a multipart upload of an empty ZIP (a valid request the importer
+        // refuses with 422), so only the policy can answer 403.
+        "/import" => Body::Raw(
+            String::new(),
+            "multipart/form-data; boundary=zhurnal-authz",
+            import_upload_body(),
+        ),
         _ => Body::Form(Vec::new()),
     }
+}
+
+/// A multipart form with `format` and an empty ZIP as `file`.
+fn import_upload_body() -> Vec<u8> {
+    let mut zip = Vec::new();
+    zip::ZipWriter::new(std::io::Cursor::new(&mut zip)).finish().expect("empty zip");
+    let mut out = b"--zhurnal-authz\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\nzhurnal-csv\r\n--zhurnal-authz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"empty.zip\"\r\nContent-Type: application/zip\r\n\r\n".to_vec();
+    out.extend_from_slice(&zip);
+    out.extend_from_slice(b"\r\n--zhurnal-authz--\r\n");
+    out
 }
 
 /// One request as `persona`. State-changing requests get a fresh session (they may end it,

@@ -1,0 +1,499 @@
+//! Import from the old journal (Zhurnal CSV set, OneRoster 1.1 CSV), export in the Zhurnal
+//! format, and the register of runs. Validation reads the whole input first and reports every
+//! problem; nothing is written unless everything is valid; the apply pass writes one batch in
+//! one transaction, upserting by external id, so a second run changes nothing.
+
+pub mod rows;
+pub mod source;
+pub mod zcsv;
+
+pub use rows::{Issue, Issues};
+pub use source::Source;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zhurnal_domain::policy::{Action, Resource, authorize};
+use zhurnal_domain::{Actor, PersonId, Snils};
+use zhurnal_store::import::NewImportRun;
+use zhurnal_store::{Batch, BatchStats, NewAudit, StoreError};
+
+use crate::{App, AppError};
+
+/// The input formats `zhurnal import --format` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Format {
+    /// The documented Zhurnal CSV set (a directory or a ZIP).
+    ZhurnalCsv,
+    /// OneRoster 1.1 CSV (a directory or a ZIP).
+    OneRoster,
+}
+
+impl Format {
+    pub const ALL: [Format; 2] = [Self::ZhurnalCsv, Self::OneRoster];
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::ZhurnalCsv => "zhurnal-csv",
+            Self::OneRoster => "oneroster",
+        }
+    }
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::ZhurnalCsv => "набор CSV Zhurnal",
+            Self::OneRoster => "OneRoster 1.1 CSV",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.code() == code)
+    }
+}
+
+/// What an import did: everything it found wrong (and wrote nothing), or what it wrote.
+#[derive(Clone, Debug, Serialize)]
+pub enum ImportOutcome {
+    Invalid { issues: Vec<Issue>, total: u64 },
+    Applied(ImportSummary),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ImportSummary {
+    pub run_id: i64,
+    pub rows: u64,
+    pub stats: BatchStats,
+    pub schools: Vec<String>,
+    pub source_sha256: String,
+}
+
+/// Who runs an import: a signed-in user (checked by the policy) or the operator's CLI.
+#[derive(Clone, Debug)]
+pub enum ImportedBy<'a> {
+    User(&'a Actor),
+    Cli,
+}
+
+/// The public id of an imported person without one: derived from the external id, so a
+/// re-import gives the same id (and links keep working).
+pub fn uid_for_import(external_id: &str) -> String {
+    let digest = Sha256::digest(format!("zhurnal-import/{external_id}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+fn invalid(issues: Issues) -> ImportOutcome {
+    ImportOutcome::Invalid { total: issues.total, issues: issues.list }
+}
+
+fn one_issue(file: &str, message: String) -> ImportOutcome {
+    let mut i = Issues::default();
+    i.push(file, 0, "", message);
+    invalid(i)
+}
+
+/// Reads the source in the format: validation only (`keep = false`) or the full batch.
+pub fn parse(
+    format: Format,
+    source: &Source,
+    keep: bool,
+) -> Result<(zcsv::Parsed, Issues), source::SourceError> {
+    match format {
+        Format::ZhurnalCsv => zcsv::read(source, keep),
+        Format::OneRoster => oneroster::read(source, keep),
+    }
+}
+
+pub mod oneroster;
+
+impl App {
+    /// Validates the whole input, then (only if it is entirely valid) applies it in one
+    /// transaction and records the run. Idempotent by external ids.
+    pub async fn import(
+        &self,
+        format: Format,
+        source: &Source,
+        by: ImportedBy<'_>,
+    ) -> Result<ImportOutcome, AppError> {
+        let fail = |e: source::SourceError| AppError::Invalid(e.to_string());
+        // Pass 1: every row checked, only ids kept.
+        let (_, issues) = parse(format, source, false).map_err(fail)?;
+        if !issues.is_empty() {
+            return Ok(invalid(issues));
+        }
+        // Pass 2: the rows themselves.
+        let (mut parsed, issues) = parse(format, source, true).map_err(fail)?;
+        if !issues.is_empty() {
+            return Ok(invalid(issues));
+        }
+        if let ImportedBy::User(actor) = &by {
+            self.authorize_batch(actor, &parsed.batch).await?;
+        }
+        let issues = self.seal_persons(&mut parsed.batch, &parsed.snils).await?;
+        if !issues.is_empty() {
+            return Ok(invalid(issues));
+        }
+        let sha = source.sha256().map_err(fail)?;
+        let schools: Vec<String> =
+            parsed.batch.schools.iter().map(|s| s.external_id.clone()).collect();
+        let (actor_id, role) = match &by {
+            ImportedBy::User(a) => (Some(a.person), "user"),
+            ImportedBy::Cli => (None, "cli"),
+        };
+        let audit = NewAudit::new(self.now_micros(), "import.apply", "ok")
+            .actor(actor_id.map_or(0, |p| p.0), role)
+            .target("import", &sha)
+            .details(serde_json::json!({
+                "format": format.code(), "rows": parsed.rows, "schools": schools,
+                "persons": parsed.batch.persons.len(),
+            }));
+        let stats = match self.store.apply_batch(&parsed.batch, audit).await {
+            Ok(s) => s,
+            Err(e @ (StoreError::UnknownReference { .. } | StoreError::Conflict { .. })) => {
+                return Ok(one_issue(
+                    &source.display_name(),
+                    format!("данные не согласуются с базой, ничего не записано: {e}"),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let run_id = self
+            .store
+            .record_import_run(&NewImportRun {
+                at: self.now_micros(),
+                format: format.code().into(),
+                source_name: source.display_name(),
+                source_sha256: sha.clone(),
+                schools: schools.clone(),
+                inserted: stats.inserted,
+                updated: stats.updated,
+                unchanged: stats.unchanged,
+                actor_id,
+            })
+            .await?;
+        Ok(ImportOutcome::Applied(ImportSummary {
+            run_id,
+            rows: parsed.rows,
+            stats,
+            schools,
+            source_sha256: sha,
+        }))
+    }
+
+    /// Encrypts СНИЛС for storage. A person already registered keeps their public id and
+    /// ciphertext (AEAD nonces are random: re-encrypting would "change" every row).
+    async fn seal_persons(
+        &self,
+        batch: &mut Batch,
+        snils: &HashMap<String, Snils>,
+    ) -> Result<Issues, AppError> {
+        let mut issues = Issues::default();
+        for p in &mut batch.persons {
+            if p.uid.is_empty() {
+                p.uid = uid_for_import(&p.external_id);
+            }
+            let Some(s) = snils.get(&p.external_id) else { continue };
+            let hmac = self.vault.match_key(s);
+            match self.store.find_person_by_snils_hmac(&hmac).await? {
+                Some(existing) if existing.external_id != p.external_id => {
+                    issues.push(
+                        "persons.csv",
+                        0,
+                        "snils",
+                        format!(
+                            "СНИЛС человека «{}» уже принадлежит другому человеку в базе (код «{}»): проверьте номер или код",
+                            p.external_id, existing.external_id
+                        ),
+                    );
+                }
+                Some(existing) => {
+                    p.uid = existing.uid.clone();
+                    let same = existing.snils_cipher.as_ref().is_some_and(|c| {
+                        self.vault.decrypt(c, &existing.uid).ok().as_ref() == Some(s)
+                    });
+                    p.snils_cipher = if same {
+                        existing.snils_cipher
+                    } else {
+                        Some(self.vault.encrypt(s, &p.uid))
+                    };
+                    p.snils_hmac = Some(hmac);
+                }
+                None => {
+                    if let Some(existing) = self.store.find_person_by_uid(&p.uid).await?
+                        && existing.external_id != p.external_id
+                    {
+                        issues.push(
+                            "persons.csv",
+                            0,
+                            "uid",
+                            format!("идентификатор «{}» уже занят другим человеком", p.uid),
+                        );
+                    }
+                    p.snils_cipher = Some(self.vault.encrypt(s, &p.uid));
+                    p.snils_hmac = Some(hmac);
+                }
+            }
+        }
+        Ok(issues)
+    }
+
+    /// A user may load only what the policy lets them: their schools (school admin) or
+    /// their region (regional admin). Territory rows and territory roles need the region.
+    async fn authorize_batch(&self, actor: &Actor, b: &Batch) -> Result<(), AppError> {
+        let deny_new = || {
+            AppError::Denied(zhurnal_domain::Denied {
+                action: Action::ImportData,
+                action_title: Action::ImportData.title(),
+                reason: "новые регионы и муниципалитеты вносит оператор системы (команда zhurnal import)",
+            })
+        };
+        for r in &b.regions {
+            let existing = self
+                .store
+                .find_region_by_external_id(&r.external_id)
+                .await?
+                .ok_or_else(deny_new)?;
+            if existing.name != r.name {
+                authorize(actor, Action::ImportData, &Resource::Region(existing.id))?;
+            }
+        }
+        for m in &b.municipalities {
+            let existing = self
+                .store
+                .find_municipality_by_external_id(&m.external_id)
+                .await?
+                .ok_or_else(deny_new)?;
+            if existing.name != m.name {
+                authorize(actor, Action::ImportData, &Resource::Region(existing.region_id))?;
+            }
+        }
+        for s in &b.schools {
+            match self.store.find_school_by_external_id(&s.external_id).await? {
+                Some(school) => {
+                    authorize(actor, Action::ImportData, &Resource::School(school.place()))?
+                }
+                None => {
+                    let m = self
+                        .store
+                        .find_municipality_by_external_id(&s.municipality)
+                        .await?
+                        .ok_or_else(deny_new)?;
+                    authorize(actor, Action::ImportData, &Resource::Region(m.region_id))?;
+                }
+            }
+        }
+        for r in &b.staff_roles {
+            if r.role != "teacher" && r.role != "school-admin" {
+                let region = match self.store.find_region_by_external_id(&r.scope).await? {
+                    Some(region) => region.id,
+                    None => {
+                        self.store
+                            .find_municipality_by_external_id(&r.scope)
+                            .await?
+                            .ok_or_else(deny_new)?
+                            .region_id
+                    }
+                };
+                authorize(actor, Action::ImportData, &Resource::Region(region))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The Zhurnal CSV set of one school, СНИЛС decrypted (an export of personal data: the
+    /// caller audits it and keeps the files as such).
+    pub async fn export_school_csv(
+        &self,
+        school_external_id: &str,
+        dir: &std::path::Path,
+    ) -> Result<u64, AppError> {
+        let school =
+            self.store.find_school_by_external_id(school_external_id).await?.ok_or_else(|| {
+                AppError::Invalid(format!("школа «{school_external_id}» не найдена"))
+            })?;
+        let batch = self.store.export_school(school.id).await?;
+        let vault = self.vault.clone();
+        let rows = zcsv::write(dir, &batch, &|p| {
+            p.snils_cipher
+                .as_ref()
+                .and_then(|c| vault.decrypt(c, &p.uid).ok())
+                .map(|s| s.formatted())
+        })
+        .map_err(|e| AppError::Invalid(format!("запись в {}: {e}", dir.display())))?;
+        let audit = NewAudit::new(self.now_micros(), "export.zhurnal_csv", "ok")
+            .actor(0, "cli")
+            .school(school.id.0)
+            .details(serde_json::json!({ "rows": rows, "persons": batch.persons.len() }));
+        self.store.append_audit(audit).await?;
+        Ok(rows)
+    }
+}
+
+/// The actor's person id for the register, if any.
+pub fn actor_person(by: &ImportedBy<'_>) -> Option<PersonId> {
+    match by {
+        ImportedBy::User(a) => Some(a.person),
+        ImportedBy::Cli => None,
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    //! Property tests of the parsers (the CI-safe twin of fuzzing): arbitrary bytes in any
+    //! file of either format, and arbitrary rows under valid headers, never panic; every
+    //! refusal names its file.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn run(format: Format, files: &[(&str, Vec<u8>)]) {
+        let dir = tempfile::tempdir().expect("dir");
+        for (name, bytes) in files {
+            std::fs::write(dir.path().join(name), bytes).expect("write");
+        }
+        let source = Source::at(dir.path()).expect("source");
+        for keep in [false, true] {
+            let (_, issues) = parse(format, &source, keep).expect("a directory always reads");
+            assert!(issues.list.iter().all(|i| !i.file.is_empty()));
+        }
+    }
+
+    fn zhurnal_names() -> Vec<&'static str> {
+        zcsv::FILES.iter().map(|(f, _)| *f).collect()
+    }
+
+    fn roster_names() -> Vec<&'static str> {
+        oneroster::FILES.iter().map(|(f, _, _)| *f).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            which in 0usize..28,
+            bytes in proptest::collection::vec(any::<u8>(), 0..2000),
+        ) {
+            let z = zhurnal_names();
+            let r = roster_names();
+            if which < z.len() {
+                run(Format::ZhurnalCsv, &[(z[which], bytes)]);
+            } else {
+                run(Format::OneRoster, &[(r[(which - z.len()) % r.len()], bytes)]);
+            }
+        }
+
+        #[test]
+        fn arbitrary_rows_under_valid_headers_never_panic(
+            rows in proptest::collection::vec(proptest::collection::vec("[a-zа-я0-9 .,;\"\\-]{0,12}", 0..12), 0..20),
+            seed in 0usize..1000,
+        ) {
+            let body: String = rows.iter().map(|r| r.join(",") + "\n").collect();
+            let mut z: Vec<(&str, Vec<u8>)> = zcsv::FILES
+                .iter()
+                .map(|(f, c)| (*f, format!("{}\n", c.join(",")).into_bytes()))
+                .collect();
+            let i = seed % z.len();
+            z[i].1.extend_from_slice(body.as_bytes());
+            run(Format::ZhurnalCsv, &z);
+            let mut o: Vec<(&str, Vec<u8>)> = oneroster::FILES
+                .iter()
+                .map(|(f, c, _)| (*f, format!("{}\n", c.join(",")).into_bytes()))
+                .collect();
+            let j = seed % o.len();
+            o[j].1.extend_from_slice(body.as_bytes());
+            run(Format::OneRoster, &o);
+        }
+    }
+
+    #[test]
+    fn a_zip_set_reads_like_a_directory_and_a_non_zip_is_refused_clearly() {
+        let dir = tempfile::tempdir().expect("dir");
+        let zip_path = dir.path().join("set.zip");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).expect("zip"));
+        zip.start_file("export/regions.csv", zip::write::SimpleFileOptions::default())
+            .expect("entry");
+        std::io::Write::write_all(&mut zip, "external_id,name\nr1,Регион\nr1,Дубль\n".as_bytes())
+            .expect("write");
+        zip.finish().expect("finish");
+        let (_, issues) =
+            parse(Format::ZhurnalCsv, &Source::at(&zip_path).expect("src"), false).expect("read");
+        assert_eq!(issues.list.len(), 1);
+        assert_eq!((issues.list[0].file.as_str(), issues.list[0].row), ("regions.csv", 3));
+        let not_zip = dir.path().join("x.csv");
+        std::fs::write(&not_zip, "hello").expect("write");
+        let err = parse(Format::ZhurnalCsv, &Source::at(&not_zip).expect("src"), false)
+            .expect_err("not a zip");
+        assert!(err.to_string().contains("не ZIP-архив"));
+    }
+
+    #[test]
+    fn semicolons_and_a_bom_are_accepted() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("regions.csv"), "\u{feff}external_id;name\nr1;Регион\n")
+            .expect("write");
+        let (p, issues) =
+            parse(Format::ZhurnalCsv, &Source::at(dir.path()).expect("src"), true).expect("read");
+        assert!(issues.is_empty(), "{:?}", issues.list);
+        assert_eq!(p.batch.regions[0].name, "Регион");
+    }
+
+    #[test]
+    fn templates_have_every_file() {
+        let zip = zcsv::templates_zip().expect("zip");
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip");
+        assert_eq!(archive.len(), zcsv::FILES.len());
+        assert_eq!(
+            zcsv::template("marks.csv").as_deref(),
+            Some("external_id,lesson,student,value,work_type,comment,author,created_at\n")
+        );
+    }
+}
+
+/// One school on the region's migration register: imported, verified, source destroyed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SchoolMigration {
+    pub external_id: String,
+    pub name: String,
+    /// When the first run that wrote rows for the school happened.
+    pub imported_at: Option<i64>,
+    /// A later run of the same data changed nothing (сверка).
+    pub verified_at: Option<i64>,
+    /// The source of every run for the school has been destroyed; the last act's number.
+    pub source_purged_act: Option<String>,
+}
+
+impl App {
+    /// The migration status of every school (the regional register of issue 7).
+    pub async fn migration_status(&self) -> Result<Vec<SchoolMigration>, AppError> {
+        let runs = self.store.list_import_runs().await?;
+        let mut out = Vec::new();
+        for s in self.store.list_schools().await? {
+            let mine: Vec<_> = runs.iter().filter(|r| r.schools.contains(&s.external_id)).collect();
+            let imported_at = mine.iter().find(|r| !r.is_verification()).map(|r| r.at);
+            let verified_at = imported_at.and_then(|first| {
+                mine.iter()
+                    .filter(|r| r.is_verification() && r.at >= first)
+                    .map(|r| r.at)
+                    .next_back()
+            });
+            let source_purged_act =
+                if !mine.is_empty() && mine.iter().all(|r| r.act_number.is_some()) {
+                    mine.iter().filter_map(|r| r.act_number.clone()).next_back()
+                } else {
+                    None
+                };
+            out.push(SchoolMigration {
+                external_id: s.external_id.clone(),
+                name: s.name.clone(),
+                imported_at,
+                verified_at,
+                source_purged_act,
+            });
+        }
+        Ok(out)
+    }
+}

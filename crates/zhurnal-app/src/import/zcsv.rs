@@ -1,0 +1,1174 @@
+//! The Zhurnal exchange format: one CSV file per kind of record, UTF-8, header row of column
+//! names, references by external id (docs/import-format.md). The same set is what
+//! `zhurnal export --format zhurnal-csv` writes, so an export imports back unchanged.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat};
+use zhurnal_domain::Snils;
+use zhurnal_store::batch::*;
+
+use super::rows::{Issues, Table};
+use super::source::{Source, SourceError};
+
+/// Every file of the set with its columns, in the order they are read (references point
+/// only backwards). The templates the app offers are these headers.
+pub const FILES: &[(&str, &[&str])] = &[
+    ("regions.csv", &["external_id", "name"]),
+    ("municipalities.csv", &["external_id", "region", "name"]),
+    ("schools.csv", &["external_id", "municipality", "name", "short_name"]),
+    ("years.csv", &["external_id", "school", "name", "starts_on", "ends_on"]),
+    (
+        "periods.csv",
+        &["external_id", "year", "scheme", "number", "starts_on", "ends_on", "closed_on"],
+    ),
+    ("subjects.csv", &["external_id", "school", "name", "grading"]),
+    ("work_types.csv", &["school", "code", "name", "weight"]),
+    (
+        "persons.csv",
+        &[
+            "external_id",
+            "uid",
+            "last_name",
+            "first_name",
+            "middle_name",
+            "birth_date",
+            "gender",
+            "snils",
+            "phone",
+            "email",
+        ],
+    ),
+    (
+        "classes.csv",
+        &[
+            "external_id",
+            "school",
+            "year",
+            "grade",
+            "letter",
+            "class_teacher",
+            "period_scheme",
+            "newly_formed",
+        ],
+    ),
+    ("groups.csv", &["external_id", "class", "name"]),
+    ("group_members.csv", &["group", "student"]),
+    (
+        "enrolments.csv",
+        &[
+            "external_id",
+            "student",
+            "class",
+            "admitted_on",
+            "departed_on",
+            "departure_kind",
+            "departure_reason",
+        ],
+    ),
+    ("guardianships.csv", &["parent", "child"]),
+    ("staff_roles.csv", &["person", "role", "scope"]),
+    ("assignments.csv", &["external_id", "teacher", "class", "group", "subject"]),
+    ("timetable.csv", &["external_id", "assignment", "weekday", "lesson_number", "room"]),
+    ("substitutions.csv", &["slot", "date", "substitute", "reason"]),
+    ("lessons.csv", &["external_id", "assignment", "date", "lesson_number", "topic", "homework"]),
+    (
+        "marks.csv",
+        &[
+            "external_id",
+            "lesson",
+            "student",
+            "value",
+            "work_type",
+            "comment",
+            "author",
+            "created_at",
+        ],
+    ),
+    ("attendance.csv", &["lesson", "student", "kind", "author"]),
+];
+
+/// Columns that may be left out of a file entirely (all others must be in the header).
+const OPTIONAL_COLUMNS: &[&str] = &[
+    "uid",
+    "middle_name",
+    "birth_date",
+    "gender",
+    "snils",
+    "phone",
+    "email",
+    "closed_on",
+    "class_teacher",
+    "newly_formed",
+    "departed_on",
+    "departure_kind",
+    "departure_reason",
+    "group",
+    "room",
+    "reason",
+    "topic",
+    "homework",
+    "comment",
+    "created_at",
+];
+
+fn required(columns: &[&str]) -> Vec<&'static str> {
+    FILES
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .filter(|c| columns.contains(c) && !OPTIONAL_COLUMNS.contains(c))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The result of reading a set: the batch (empty in validation mode) and the plain СНИЛС of
+/// persons, for the caller to encrypt.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub batch: Batch,
+    pub snils: HashMap<String, Snils>,
+    pub rows: u64,
+}
+
+/// What validation keeps: ids and the few facts later rows are checked against.
+#[derive(Default)]
+struct Known {
+    regions: HashSet<String>,
+    municipalities: HashSet<String>,
+    schools: HashSet<String>,
+    years: HashMap<String, (NaiveDate, NaiveDate)>,
+    periods: HashSet<(String, String, u8)>,
+    period_ids: HashSet<String>,
+    /// subject → grading.
+    subjects: HashMap<String, String>,
+    work_types: HashSet<(String, String)>,
+    persons: HashSet<String>,
+    snils: HashMap<String, String>,
+    /// class → (school, year).
+    classes: HashMap<String, (String, String)>,
+    class_letters: HashSet<(String, u8, String)>,
+    groups: HashMap<String, String>,
+    group_members: HashSet<(String, String)>,
+    enrolments: HashSet<String>,
+    guardianships: HashSet<(String, String)>,
+    /// assignment → (school, year, grading).
+    assignments: HashMap<String, (String, String, String)>,
+    slots: HashMap<String, String>,
+    substitutions: HashSet<(String, NaiveDate)>,
+    /// lesson → (school, date, grading).
+    lessons: HashMap<String, (String, NaiveDate, String)>,
+    lesson_slots: HashSet<(String, NaiveDate, u8)>,
+    marks: HashSet<String>,
+    attendance: HashSet<(String, String)>,
+}
+
+fn dup(t: &Table, issues: &mut Issues, column: &str, id: &str) {
+    t.issue(
+        issues,
+        column,
+        format!("«{id}» встречается второй раз: у каждой записи свой код (повторная строка или опечатка)"),
+    );
+}
+
+fn unknown(t: &Table, issues: &mut Issues, column: &str, what: &str, id: &str, file: &str) {
+    t.issue(
+        issues,
+        column,
+        format!("{what} «{id}» не найден(а) в {file}: добавьте его туда или исправьте код"),
+    );
+}
+
+fn within(
+    t: &Table,
+    issues: &mut Issues,
+    column: &str,
+    d: NaiveDate,
+    year: Option<&(NaiveDate, NaiveDate)>,
+) {
+    if let Some((from, to)) = year
+        && (d < *from || d > *to)
+    {
+        t.issue(
+            issues,
+            column,
+            format!(
+                "дата {} вне учебного года ({} — {})",
+                d.format("%d.%m.%Y"),
+                from.format("%d.%m.%Y"),
+                to.format("%d.%m.%Y")
+            ),
+        );
+    }
+}
+
+/// Attendance codes: the stored ones and the journal's letters.
+fn attendance_kind(v: &str) -> Option<&'static str> {
+    match v {
+        "absent" | "Н" | "н" => Some("absent"),
+        "ill" | "Б" | "б" => Some("ill"),
+        "valid_reason" | "УП" | "уп" => Some("valid_reason"),
+        "late" | "ОП" | "оп" => Some("late"),
+        _ => None,
+    }
+}
+
+fn mark_value(v: &str) -> Option<&'static str> {
+    match v {
+        "1" => Some("1"),
+        "2" => Some("2"),
+        "3" => Some("3"),
+        "4" => Some("4"),
+        "5" => Some("5"),
+        "pass" | "зачёт" | "зачет" | "зач" => Some("pass"),
+        "fail" | "незачёт" | "незачет" | "незач" => Some("fail"),
+        _ => None,
+    }
+}
+
+/// Reads the whole set, checking everything; with `keep` the rows are collected too.
+/// Validation mode (`keep = false`) holds only ids in memory.
+pub fn read(source: &Source, keep: bool) -> Result<(Parsed, Issues), SourceError> {
+    let mut issues = Issues::default();
+    let mut out = Parsed::default();
+    let mut k = Known::default();
+    let mut any = false;
+    for (file, columns) in FILES {
+        let Some(input) = source.open(file)? else { continue };
+        any = true;
+        let req = required(columns);
+        let Some(mut t) = Table::open(file, input, &req, &mut issues) else { continue };
+        while t.next(&mut issues) {
+            out.rows += 1;
+            read_row(file, &t, &mut k, &mut out, &mut issues, keep);
+        }
+    }
+    if !any {
+        issues.push(
+            &source.display_name(),
+            0,
+            "",
+            "не найдено ни одного файла набора Zhurnal (regions.csv, schools.csv, persons.csv …): проверьте каталог или архив",
+        );
+    }
+    Ok((out, issues))
+}
+
+fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Issues, keep: bool) {
+    let b = &mut out.batch;
+    match file {
+        "regions.csv" => {
+            let (Some(id), Some(name)) = (t.req(is, "external_id"), t.req(is, "name")) else {
+                return;
+            };
+            if !k.regions.insert(id.clone()) {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.regions.push(BRegion { external_id: id, name });
+            }
+        }
+        "municipalities.csv" => {
+            let (Some(id), Some(region), Some(name)) =
+                (t.req(is, "external_id"), t.req(is, "region"), t.req(is, "name"))
+            else {
+                return;
+            };
+            if !k.regions.contains(&region) {
+                unknown(t, is, "region", "регион", &region, "regions.csv");
+            }
+            if !k.municipalities.insert(id.clone()) {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.municipalities.push(BMunicipality { external_id: id, region, name });
+            }
+        }
+        "schools.csv" => {
+            let (Some(id), Some(m), Some(name), Some(short)) = (
+                t.req(is, "external_id"),
+                t.req(is, "municipality"),
+                t.req(is, "name"),
+                t.req(is, "short_name"),
+            ) else {
+                return;
+            };
+            if !k.municipalities.contains(&m) {
+                unknown(t, is, "municipality", "муниципалитет", &m, "municipalities.csv");
+            }
+            if !k.schools.insert(id.clone()) {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.schools.push(BSchool {
+                    external_id: id,
+                    municipality: m,
+                    name,
+                    short_name: short,
+                });
+            }
+        }
+        "years.csv" => {
+            let (id, school, name) =
+                (t.req(is, "external_id"), t.req(is, "school"), t.req(is, "name"));
+            let (from, to) = (t.date(is, "starts_on"), t.date(is, "ends_on"));
+            let (Some(id), Some(school), Some(name), Some(from), Some(to)) =
+                (id, school, name, from, to)
+            else {
+                return;
+            };
+            if !k.schools.contains(&school) {
+                unknown(t, is, "school", "школа", &school, "schools.csv");
+            }
+            if to <= from {
+                t.issue(is, "ends_on", "конец учебного года раньше его начала");
+            }
+            if k.years.insert(id.clone(), (from, to)).is_some() {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.years.push(BYear { external_id: id, school, name, starts_on: from, ends_on: to });
+            }
+        }
+        "periods.csv" => {
+            let id = t.req(is, "external_id");
+            let year = t.req(is, "year");
+            let scheme = t.one_of(is, "scheme", &["quarters", "trimesters", "half_years"]);
+            let number = t.number(is, "number", 1, 4);
+            let (from, to) = (t.date(is, "starts_on"), t.date(is, "ends_on"));
+            let closed = t.date_opt(is, "closed_on");
+            let (
+                Some(id),
+                Some(year),
+                Some(scheme),
+                Some(number),
+                Some(from),
+                Some(to),
+                Some(closed),
+            ) = (id, year, scheme, number, from, to, closed)
+            else {
+                return;
+            };
+            let y = k.years.get(&year).copied();
+            if y.is_none() {
+                unknown(t, is, "year", "учебный год", &year, "years.csv");
+            }
+            within(t, is, "starts_on", from, y.as_ref());
+            within(t, is, "ends_on", to, y.as_ref());
+            if to < from {
+                t.issue(is, "ends_on", "конец периода раньше его начала");
+            }
+            let max = match scheme.as_str() {
+                "quarters" => 4,
+                "trimesters" => 3,
+                _ => 2,
+            };
+            if number > max {
+                t.issue(is, "number", format!("в схеме {scheme} не больше {max} периодов"));
+            }
+            if !k.period_ids.insert(id.clone())
+                || !k.periods.insert((year.clone(), scheme.clone(), number))
+            {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.periods.push(BPeriod {
+                    external_id: id,
+                    year,
+                    scheme,
+                    number,
+                    starts_on: from,
+                    ends_on: to,
+                    closed_on: closed,
+                });
+            }
+        }
+        "subjects.csv" => {
+            let (id, school, name) =
+                (t.req(is, "external_id"), t.req(is, "school"), t.req(is, "name"));
+            let grading = t.one_of(is, "grading", &["five_point", "pass_fail"]);
+            let (Some(id), Some(school), Some(name), Some(grading)) = (id, school, name, grading)
+            else {
+                return;
+            };
+            if !k.schools.contains(&school) {
+                unknown(t, is, "school", "школа", &school, "schools.csv");
+            }
+            if k.subjects.insert(id.clone(), grading.clone()).is_some() {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.subjects.push(BSubject { external_id: id, school, name, grading });
+            }
+        }
+        "work_types.csv" => {
+            let (school, code, name) = (t.req(is, "school"), t.req(is, "code"), t.req(is, "name"));
+            let weight = t.number(is, "weight", 1, 10);
+            let (Some(school), Some(code), Some(name), Some(weight)) = (school, code, name, weight)
+            else {
+                return;
+            };
+            if !k.schools.contains(&school) {
+                unknown(t, is, "school", "школа", &school, "schools.csv");
+            }
+            if !k.work_types.insert((school.clone(), code.clone())) {
+                return dup(t, is, "code", &code);
+            }
+            if keep {
+                b.work_types.push(BWorkType { school, code, name, weight });
+            }
+        }
+        "persons.csv" => {
+            let (id, last, first) =
+                (t.req(is, "external_id"), t.req(is, "last_name"), t.req(is, "first_name"));
+            let birth = t.date_opt(is, "birth_date");
+            let gender = t.get("gender");
+            if let Some(g) = &gender
+                && g != "M"
+                && g != "F"
+            {
+                t.issue(is, "gender", format!("«{g}» — пишите M или F"));
+            }
+            let snils = match t.get("snils") {
+                None => Some(None),
+                Some(v) => match Snils::parse(&v) {
+                    Ok(s) => Some(Some(s)),
+                    Err(e) => {
+                        t.issue(is, "snils", format!("{e}; проверьте номер по документу"));
+                        None
+                    }
+                },
+            };
+            // The id counts as defined even when another cell is wrong, so references to
+            // this person do not add a cascade of "not found" errors.
+            let Some(id) = id else { return };
+            if let Some(Some(s)) = &snils
+                && let Some(other) = k.snils.insert(s.digits().to_string(), id.clone())
+            {
+                t.issue(
+                    is,
+                    "snils",
+                    format!("этот СНИЛС уже указан у «{other}»: один человек записан дважды или СНИЛС перепутан"),
+                );
+            }
+            if !k.persons.insert(id.clone()) {
+                return dup(t, is, "external_id", &id);
+            }
+            let (Some(last), Some(first), Some(birth), Some(snils)) = (last, first, birth, snils)
+            else {
+                return;
+            };
+            if keep {
+                if let Some(s) = snils {
+                    out.snils.insert(id.clone(), s);
+                }
+                b.persons.push(BPerson {
+                    uid: t.get("uid").unwrap_or_default(),
+                    external_id: id,
+                    last_name: last,
+                    first_name: first,
+                    middle_name: t.get("middle_name"),
+                    birth_date: birth,
+                    gender,
+                    snils_hmac: None,
+                    snils_cipher: None,
+                    phone: t.get("phone"),
+                    email: t.get("email"),
+                });
+            }
+        }
+        "classes.csv" => {
+            let (id, school, year) =
+                (t.req(is, "external_id"), t.req(is, "school"), t.req(is, "year"));
+            let grade = t.number(is, "grade", 1, 11);
+            let letter = t.req(is, "letter");
+            let scheme = t.one_of(is, "period_scheme", &["quarters", "trimesters", "half_years"]);
+            let newly = t.bool_opt(is, "newly_formed");
+            let teacher = t.get("class_teacher");
+            let (
+                Some(id),
+                Some(school),
+                Some(year),
+                Some(grade),
+                Some(letter),
+                Some(scheme),
+                Some(newly),
+            ) = (id, school, year, grade, letter, scheme, newly)
+            else {
+                return;
+            };
+            if !k.schools.contains(&school) {
+                unknown(t, is, "school", "школа", &school, "schools.csv");
+            }
+            if !k.years.contains_key(&year) {
+                unknown(t, is, "year", "учебный год", &year, "years.csv");
+            }
+            if let Some(p) = &teacher
+                && !k.persons.contains(p)
+            {
+                unknown(t, is, "class_teacher", "классный руководитель", p, "persons.csv");
+            }
+            if !k.class_letters.insert((year.clone(), grade, letter.clone())) {
+                t.issue(
+                    is,
+                    "letter",
+                    format!("класс {grade}{letter} в этом учебном году уже есть"),
+                );
+            }
+            if k.classes.insert(id.clone(), (school.clone(), year.clone())).is_some() {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.classes.push(BClass {
+                    external_id: id,
+                    school,
+                    year,
+                    grade,
+                    letter,
+                    class_teacher: teacher,
+                    period_scheme: scheme,
+                    newly_formed: newly,
+                });
+            }
+        }
+        "groups.csv" => {
+            let (Some(id), Some(class), Some(name)) =
+                (t.req(is, "external_id"), t.req(is, "class"), t.req(is, "name"))
+            else {
+                return;
+            };
+            if !k.classes.contains_key(&class) {
+                unknown(t, is, "class", "класс", &class, "classes.csv");
+            }
+            if k.groups.insert(id.clone(), class.clone()).is_some() {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.groups.push(BGroup { external_id: id, class, name, members: Vec::new() });
+            }
+        }
+        "group_members.csv" => {
+            let (Some(group), Some(student)) = (t.req(is, "group"), t.req(is, "student")) else {
+                return;
+            };
+            if !k.groups.contains_key(&group) {
+                unknown(t, is, "group", "группа", &group, "groups.csv");
+            }
+            if !k.persons.contains(&student) {
+                unknown(t, is, "student", "ученик", &student, "persons.csv");
+            }
+            if !k.group_members.insert((group.clone(), student.clone())) {
+                return dup(t, is, "student", &student);
+            }
+            if keep && let Some(g) = b.groups.iter_mut().rev().find(|g| g.external_id == group) {
+                g.members.push(student);
+            }
+        }
+        "enrolments.csv" => {
+            let (id, student, class) =
+                (t.req(is, "external_id"), t.req(is, "student"), t.req(is, "class"));
+            let (admitted, departed) = (t.date(is, "admitted_on"), t.date_opt(is, "departed_on"));
+            let kind = t.get("departure_kind");
+            if let Some(kd) = &kind
+                && !["transfer", "graduation", "expulsion", "other"].contains(&kd.as_str())
+            {
+                t.issue(
+                    is,
+                    "departure_kind",
+                    format!("«{kd}» — допустимы: transfer, graduation, expulsion, other"),
+                );
+            }
+            let (Some(id), Some(student), Some(class), Some(admitted), Some(departed)) =
+                (id, student, class, admitted, departed)
+            else {
+                return;
+            };
+            if !k.persons.contains(&student) {
+                unknown(t, is, "student", "ученик", &student, "persons.csv");
+            }
+            if !k.classes.contains_key(&class) {
+                unknown(t, is, "class", "класс", &class, "classes.csv");
+            }
+            if let Some(d) = departed
+                && d < admitted
+            {
+                t.issue(is, "departed_on", "дата выбытия раньше даты зачисления");
+            }
+            if departed.is_some() != kind.is_some() {
+                t.issue(
+                    is,
+                    "departure_kind",
+                    "укажите и дату, и вид выбытия (или ни то ни другое)",
+                );
+            }
+            if !k.enrolments.insert(id.clone()) {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.enrolments.push(BEnrolment {
+                    external_id: id,
+                    student,
+                    class,
+                    admitted_on: admitted,
+                    departed_on: departed,
+                    departure_kind: kind,
+                    departure_reason: t.get("departure_reason"),
+                });
+            }
+        }
+        "guardianships.csv" => {
+            let (Some(parent), Some(child)) = (t.req(is, "parent"), t.req(is, "child")) else {
+                return;
+            };
+            for (col, p) in [("parent", &parent), ("child", &child)] {
+                if !k.persons.contains(p) {
+                    unknown(t, is, col, "человек", p, "persons.csv");
+                }
+            }
+            if parent == child {
+                t.issue(is, "child", "человек не может быть родителем самого себя");
+            }
+            if !k.guardianships.insert((parent.clone(), child.clone())) {
+                return dup(t, is, "child", &child);
+            }
+            if keep {
+                b.guardianships.push(BGuardianship { parent, child });
+            }
+        }
+        "staff_roles.csv" => {
+            let person = t.req(is, "person");
+            let role = t.one_of(
+                is,
+                "role",
+                &[
+                    "teacher",
+                    "school-admin",
+                    "municipal-officer",
+                    "regional-admin",
+                    "security-officer",
+                ],
+            );
+            let scope = t.req(is, "scope");
+            let (Some(person), Some(role), Some(scope)) = (person, role, scope) else { return };
+            if !k.persons.contains(&person) {
+                unknown(t, is, "person", "сотрудник", &person, "persons.csv");
+            }
+            let ok = match role.as_str() {
+                "teacher" | "school-admin" => k.schools.contains(&scope),
+                "municipal-officer" => k.municipalities.contains(&scope),
+                _ => k.regions.contains(&scope),
+            };
+            if !ok {
+                t.issue(
+                    is,
+                    "scope",
+                    format!(
+                        "«{scope}» не найден(а) среди {} для роли {role}",
+                        match role.as_str() {
+                            "teacher" | "school-admin" => "школ (schools.csv)",
+                            "municipal-officer" => "муниципалитетов (municipalities.csv)",
+                            _ => "регионов (regions.csv)",
+                        }
+                    ),
+                );
+            }
+            if keep {
+                b.staff_roles.push(BStaffRole { person, role, scope });
+            }
+        }
+        "assignments.csv" => {
+            let (id, teacher, class, subject) = (
+                t.req(is, "external_id"),
+                t.req(is, "teacher"),
+                t.req(is, "class"),
+                t.req(is, "subject"),
+            );
+            let group = t.get("group");
+            let (Some(id), Some(teacher), Some(class), Some(subject)) =
+                (id, teacher, class, subject)
+            else {
+                return;
+            };
+            if !k.persons.contains(&teacher) {
+                unknown(t, is, "teacher", "учитель", &teacher, "persons.csv");
+            }
+            let c = k.classes.get(&class).cloned();
+            if c.is_none() {
+                unknown(t, is, "class", "класс", &class, "classes.csv");
+            }
+            let grading = k.subjects.get(&subject).cloned();
+            if grading.is_none() {
+                unknown(t, is, "subject", "предмет", &subject, "subjects.csv");
+            }
+            if let Some(g) = &group {
+                match k.groups.get(g) {
+                    None => unknown(t, is, "group", "группа", g, "groups.csv"),
+                    Some(gc) if *gc != class => {
+                        t.issue(is, "group", format!("группа «{g}» принадлежит другому классу"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            let (school, year) = c.unwrap_or_default();
+            if k.assignments
+                .insert(id.clone(), (school, year, grading.unwrap_or_default()))
+                .is_some()
+            {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.assignments.push(BAssignment { external_id: id, teacher, class, group, subject });
+            }
+        }
+        "timetable.csv" => {
+            let (id, assignment) = (t.req(is, "external_id"), t.req(is, "assignment"));
+            let weekday = t.number(is, "weekday", 1, 7);
+            let number = t.number(is, "lesson_number", 0, 20);
+            let (Some(id), Some(assignment), Some(weekday), Some(number)) =
+                (id, assignment, weekday, number)
+            else {
+                return;
+            };
+            let Some((_, year, _)) = k.assignments.get(&assignment).cloned() else {
+                return unknown(t, is, "assignment", "нагрузка", &assignment, "assignments.csv");
+            };
+            if k.slots.insert(id.clone(), year).is_some() {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.timetable.push(BSlot {
+                    external_id: id,
+                    assignment,
+                    weekday,
+                    lesson_number: number,
+                    room: t.get("room"),
+                });
+            }
+        }
+        "substitutions.csv" => {
+            let (slot, date, sub) =
+                (t.req(is, "slot"), t.date(is, "date"), t.req(is, "substitute"));
+            let (Some(slot), Some(date), Some(sub)) = (slot, date, sub) else { return };
+            match k.slots.get(&slot) {
+                None => unknown(t, is, "slot", "урок расписания", &slot, "timetable.csv"),
+                Some(year) => within(t, is, "date", date, k.years.get(year)),
+            }
+            if !k.persons.contains(&sub) {
+                unknown(t, is, "substitute", "заменяющий учитель", &sub, "persons.csv");
+            }
+            if !k.substitutions.insert((slot.clone(), date)) {
+                return dup(t, is, "date", &date.to_string());
+            }
+            if keep {
+                b.substitutions.push(BSubstitution {
+                    slot,
+                    date,
+                    substitute: sub,
+                    reason: t.get("reason"),
+                });
+            }
+        }
+        "lessons.csv" => {
+            let (id, assignment, date) =
+                (t.req(is, "external_id"), t.req(is, "assignment"), t.date(is, "date"));
+            let number = t.number(is, "lesson_number", 0, 20);
+            let (Some(id), Some(assignment), Some(date), Some(number)) =
+                (id, assignment, date, number)
+            else {
+                return;
+            };
+            let Some((school, year, grading)) = k.assignments.get(&assignment).cloned() else {
+                return unknown(t, is, "assignment", "нагрузка", &assignment, "assignments.csv");
+            };
+            within(t, is, "date", date, k.years.get(&year));
+            if !k.lesson_slots.insert((assignment.clone(), date, number)) {
+                t.issue(
+                    is,
+                    "lesson_number",
+                    format!("урок №{number} этой нагрузки {date} уже есть"),
+                );
+            }
+            if k.lessons.insert(id.clone(), (school, date, grading)).is_some() {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep {
+                b.lessons.push(BLesson {
+                    external_id: id,
+                    assignment,
+                    date,
+                    lesson_number: number,
+                    topic: t.get("topic"),
+                    homework: t.get("homework"),
+                });
+            }
+        }
+        "marks.csv" => {
+            let (id, lesson, student) =
+                (t.req(is, "external_id"), t.req(is, "lesson"), t.req(is, "student"));
+            let (value, work_type, author) =
+                (t.req(is, "value"), t.req(is, "work_type"), t.req(is, "author"));
+            let created = match t.get("created_at") {
+                None => Some(None),
+                Some(v) => match DateTime::parse_from_rfc3339(&v) {
+                    Ok(d) => Some(Some(d.timestamp_micros())),
+                    Err(_) => {
+                        t.issue(
+                            is,
+                            "created_at",
+                            format!("«{v}» — пишите время как 2026-09-14T09:30:00Z"),
+                        );
+                        None
+                    }
+                },
+            };
+            let (
+                Some(id),
+                Some(lesson),
+                Some(student),
+                Some(value),
+                Some(work_type),
+                Some(author),
+                Some(created),
+            ) = (id, lesson, student, value, work_type, author, created)
+            else {
+                return;
+            };
+            let l = k.lessons.get(&lesson).cloned();
+            let v = mark_value(&value);
+            match (&l, v) {
+                (None, _) => unknown(t, is, "lesson", "урок", &lesson, "lessons.csv"),
+                (_, None) => t.issue(
+                    is,
+                    "value",
+                    format!("«{value}» — не отметка; допустимы 1–5, зачёт, незачёт"),
+                ),
+                (Some((_, _, grading)), Some(v)) => {
+                    let five = v.len() == 1;
+                    if (grading == "five_point") != five {
+                        t.issue(
+                            is,
+                            "value",
+                            format!(
+                                "«{value}» не подходит предмету: {}",
+                                if five {
+                                    "он оценивается зачётом"
+                                } else {
+                                    "он оценивается по пятибалльной шкале"
+                                }
+                            ),
+                        );
+                    }
+                }
+            }
+            if let Some((school, _, _)) = &l
+                && !k.work_types.contains(&(school.clone(), work_type.clone()))
+            {
+                unknown(t, is, "work_type", "вид работы", &work_type, "work_types.csv");
+            }
+            for (col, p) in [("student", &student), ("author", &author)] {
+                if !k.persons.contains(p) {
+                    unknown(t, is, col, "человек", p, "persons.csv");
+                }
+            }
+            if !k.marks.insert(id.clone()) {
+                return dup(t, is, "external_id", &id);
+            }
+            if keep && let (Some((_, date, _)), Some(v)) = (l, v) {
+                let at = created.unwrap_or_else(|| {
+                    date.and_hms_opt(9, 0, 0).map(|d| d.and_utc().timestamp_micros()).unwrap_or(0)
+                });
+                b.marks.push(BMark {
+                    external_id: id,
+                    lesson,
+                    student,
+                    value: v.to_string(),
+                    work_type,
+                    comment: t.get("comment"),
+                    author,
+                    created_at: at,
+                });
+            }
+        }
+        "attendance.csv" => {
+            let (lesson, student, kind, author) =
+                (t.req(is, "lesson"), t.req(is, "student"), t.req(is, "kind"), t.req(is, "author"));
+            let (Some(lesson), Some(student), Some(kind), Some(author)) =
+                (lesson, student, kind, author)
+            else {
+                return;
+            };
+            let code = attendance_kind(&kind);
+            if code.is_none() {
+                t.issue(
+                    is,
+                    "kind",
+                    format!("«{kind}» — допустимы Н, Б, УП, ОП (absent, ill, valid_reason, late)"),
+                );
+            }
+            if !k.lessons.contains_key(&lesson) {
+                unknown(t, is, "lesson", "урок", &lesson, "lessons.csv");
+            }
+            for (col, p) in [("student", &student), ("author", &author)] {
+                if !k.persons.contains(p) {
+                    unknown(t, is, col, "человек", p, "persons.csv");
+                }
+            }
+            if !k.attendance.insert((lesson.clone(), student.clone())) {
+                return dup(t, is, "student", &student);
+            }
+            if keep && let Some(code) = code {
+                b.attendance.push(BAttendance { lesson, student, kind: code.to_string(), author });
+            }
+        }
+        _ => {}
+    }
+}
+
+fn d(v: &NaiveDate) -> String {
+    v.format("%Y-%m-%d").to_string()
+}
+
+fn od(v: &Option<NaiveDate>) -> String {
+    v.as_ref().map(d).unwrap_or_default()
+}
+
+fn o(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+/// Writes the batch as a Zhurnal CSV set into `dir` (created if absent). `snils` gives the
+/// plain СНИЛС of a person (the export is a document with personal data: keep it as such).
+pub fn write(
+    dir: &Path,
+    b: &Batch,
+    snils: &dyn Fn(&BPerson) -> Option<String>,
+) -> std::io::Result<u64> {
+    std::fs::create_dir_all(dir)?;
+    let mut rows = 0u64;
+    for (file, columns) in FILES {
+        let mut w = csv::Writer::from_path(dir.join(file))?;
+        w.write_record(*columns)?;
+        let mut put = |r: Vec<String>| -> std::io::Result<()> {
+            rows += 1;
+            w.write_record(&r).map_err(std::io::Error::other)
+        };
+        match *file {
+            "regions.csv" => {
+                for x in &b.regions {
+                    put(vec![x.external_id.clone(), x.name.clone()])?
+                }
+            }
+            "municipalities.csv" => {
+                for x in &b.municipalities {
+                    put(vec![x.external_id.clone(), x.region.clone(), x.name.clone()])?
+                }
+            }
+            "schools.csv" => {
+                for x in &b.schools {
+                    put(vec![
+                        x.external_id.clone(),
+                        x.municipality.clone(),
+                        x.name.clone(),
+                        x.short_name.clone(),
+                    ])?
+                }
+            }
+            "years.csv" => {
+                for x in &b.years {
+                    put(vec![
+                        x.external_id.clone(),
+                        x.school.clone(),
+                        x.name.clone(),
+                        d(&x.starts_on),
+                        d(&x.ends_on),
+                    ])?
+                }
+            }
+            "periods.csv" => {
+                for x in &b.periods {
+                    put(vec![
+                        x.external_id.clone(),
+                        x.year.clone(),
+                        x.scheme.clone(),
+                        x.number.to_string(),
+                        d(&x.starts_on),
+                        d(&x.ends_on),
+                        od(&x.closed_on),
+                    ])?
+                }
+            }
+            "subjects.csv" => {
+                for x in &b.subjects {
+                    put(vec![
+                        x.external_id.clone(),
+                        x.school.clone(),
+                        x.name.clone(),
+                        x.grading.clone(),
+                    ])?
+                }
+            }
+            "work_types.csv" => {
+                for x in &b.work_types {
+                    put(vec![
+                        x.school.clone(),
+                        x.code.clone(),
+                        x.name.clone(),
+                        x.weight.to_string(),
+                    ])?
+                }
+            }
+            "persons.csv" => {
+                for x in &b.persons {
+                    put(vec![
+                        x.external_id.clone(),
+                        x.uid.clone(),
+                        x.last_name.clone(),
+                        x.first_name.clone(),
+                        o(&x.middle_name),
+                        od(&x.birth_date),
+                        o(&x.gender),
+                        snils(x).unwrap_or_default(),
+                        o(&x.phone),
+                        o(&x.email),
+                    ])?
+                }
+            }
+            "classes.csv" => {
+                for x in &b.classes {
+                    put(vec![
+                        x.external_id.clone(),
+                        x.school.clone(),
+                        x.year.clone(),
+                        x.grade.to_string(),
+                        x.letter.clone(),
+                        o(&x.class_teacher),
+                        x.period_scheme.clone(),
+                        x.newly_formed.to_string(),
+                    ])?
+                }
+            }
+            "groups.csv" => {
+                for x in &b.groups {
+                    put(vec![x.external_id.clone(), x.class.clone(), x.name.clone()])?
+                }
+            }
+            "group_members.csv" => {
+                for x in &b.groups {
+                    for m in &x.members {
+                        put(vec![x.external_id.clone(), m.clone()])?
+                    }
+                }
+            }
+            "enrolments.csv" => {
+                for x in &b.enrolments {
+                    put(vec![
+                        x.external_id.clone(),
+                        x.student.clone(),
+                        x.class.clone(),
+                        d(&x.admitted_on),
+                        od(&x.departed_on),
+                        o(&x.departure_kind),
+                        o(&x.departure_reason),
+                    ])?
+                }
+            }
+            "guardianships.csv" => {
+                for x in &b.guardianships {
+                    put(vec![x.parent.clone(), x.child.clone()])?
+                }
+            }
+            "staff_roles.csv" => {
+                for x in &b.staff_roles {
+                    put(vec![x.person.clone(), x.role.clone(), x.scope.clone()])?
+                }
+            }
+            "assignments.csv" => {
+                for x in &b.assignments {
+                    put(vec![
+                        x.external_id.clone(),
+                        x.teacher.clone(),
+                        x.class.clone(),
+                        o(&x.group),
+                        x.subject.clone(),
+                    ])?
+                }
+            }
+            "timetable.csv" => {
+                for x in &b.timetable {
+                    put(vec![
+                        x.external_id.clone(),
+                        x.assignment.clone(),
+                        x.weekday.to_string(),
+                        x.lesson_number.to_string(),
+                        o(&x.room),
+                    ])?
+                }
+            }
+            "substitutions.csv" => {
+                for x in &b.substitutions {
+                    put(vec![x.slot.clone(), d(&x.date), x.substitute.clone(), o(&x.reason)])?
+                }
+            }
+            "lessons.csv" => {
+                for x in &b.lessons {
+                    put(vec![
+                        x.external_id.clone(),
+                        x.assignment.clone(),
+                        d(&x.date),
+                        x.lesson_number.to_string(),
+                        o(&x.topic),
+                        o(&x.homework),
+                    ])?
+                }
+            }
+            "marks.csv" => {
+                for x in &b.marks {
+                    let at = DateTime::from_timestamp_micros(x.created_at)
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+                        .unwrap_or_default();
+                    put(vec![
+                        x.external_id.clone(),
+                        x.lesson.clone(),
+                        x.student.clone(),
+                        x.value.clone(),
+                        x.work_type.clone(),
+                        o(&x.comment),
+                        x.author.clone(),
+                        at,
+                    ])?
+                }
+            }
+            "attendance.csv" => {
+                for x in &b.attendance {
+                    put(vec![
+                        x.lesson.clone(),
+                        x.student.clone(),
+                        x.kind.clone(),
+                        x.author.clone(),
+                    ])?
+                }
+            }
+            _ => {}
+        }
+        w.flush()?;
+    }
+    Ok(rows)
+}
+
+/// A template: the header row of one file (downloadable from the app).
+pub fn template(file: &str) -> Option<String> {
+    FILES.iter().find(|(f, _)| *f == file).map(|(_, c)| format!("{}\n", c.join(",")))
+}
+
+/// Writes every template into a ZIP (one download for the whole set).
+pub fn templates_zip() -> std::io::Result<Vec<u8>> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    for (file, columns) in FILES {
+        zip.start_file(*file, opts).map_err(std::io::Error::other)?;
+        zip.write_all(format!("{}\n", columns.join(",")).as_bytes())?;
+    }
+    Ok(zip.finish().map_err(std::io::Error::other)?.into_inner())
+}

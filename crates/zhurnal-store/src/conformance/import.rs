@@ -1,0 +1,102 @@
+//! Conformance cases of [`ImportStore`](crate::ImportStore): export of a school, retention
+//! candidates and purge, compaction, the import register and acts of destruction.
+
+use std::sync::Arc;
+
+use super::{audit, d, loaded, person_id};
+use crate::import::*;
+use crate::*;
+
+pub async fn import_a_school_exports_and_reloads_unchanged(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
+    let b = store.export_school(school.id).await.expect("export");
+    assert_eq!(b.schools.len(), 1);
+    assert!(b.persons.iter().any(|p| p.external_id == "student-b"));
+    assert!(!b.enrolments.is_empty() && !b.classes.is_empty() && !b.staff_roles.is_empty());
+    let stats = store.apply_batch(&b, audit("import.apply")).await.expect("reload");
+    assert!(stats.changed_nothing(), "{stats:?}");
+}
+
+pub async fn import_retention_purges_departed_students_with_audit(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    // student-b left on 2026-11-01; the parent still has student-a at school.
+    let early = store.list_retention_candidates(d(2026, 10, 1), d(2026, 10, 1)).await.expect("q");
+    assert!(early.is_empty(), "{early:?}");
+    let archive = store.list_retention_candidates(d(2026, 12, 1), d(2026, 10, 1)).await.expect("q");
+    assert_eq!(archive.len(), 1, "{archive:?}");
+    assert_eq!(
+        (archive[0].uid.as_str(), archive[0].scope),
+        ("uid-student-b", PurgeScope::KeepArchive)
+    );
+    let b = person_id(&store, "student-b").await;
+    let n = store
+        .purge_persons(&[(b, PurgeScope::KeepArchive)], audit("purge.test"))
+        .await
+        .expect("purge");
+    assert_eq!(n.persons_archived, 1);
+    let kept = store.find_person_by_uid("uid-student-b").await.expect("q").expect("archived");
+    assert_eq!((kept.phone, kept.email, kept.snils_cipher), (None, None, None));
+    // Already archived: not offered again for the journal, but offered for the full purge.
+    let again = store.list_retention_candidates(d(2026, 12, 1), d(2026, 10, 1)).await.expect("q");
+    assert!(again.is_empty(), "{again:?}");
+    let full = store.list_retention_candidates(d(2026, 12, 1), d(2026, 12, 1)).await.expect("q");
+    assert_eq!(full.len(), 1);
+    assert_eq!(full[0].scope, PurgeScope::Full);
+    let n =
+        store.purge_persons(&[(b, PurgeScope::Full)], audit("purge.test")).await.expect("purge");
+    assert_eq!((n.persons, n.enrolments), (1, 1));
+    assert!(store.find_person_by_uid("uid-student-b").await.expect("q").is_none());
+    let method = store.compact_after_purge().await.expect("compact");
+    assert!(method.contains("VACUUM"));
+    let audits = store.list_audit(0, 10_000).await.expect("audit");
+    assert_eq!(audits.iter().filter(|r| r.event.action == "purge.test").count(), 2);
+}
+
+pub async fn import_register_and_acts_are_kept(store: Arc<dyn Store>) {
+    let run = NewImportRun {
+        at: 1_795_000_000_000_000,
+        format: "zhurnal-csv".into(),
+        source_name: "school.zip".into(),
+        source_sha256: "ab".repeat(32),
+        schools: vec!["s1".into()],
+        inserted: 10,
+        updated: 0,
+        unchanged: 0,
+        actor_id: None,
+    };
+    store.record_import_run(&run).await.expect("run");
+    store
+        .record_import_run(&NewImportRun { inserted: 0, unchanged: 10, ..run.clone() })
+        .await
+        .expect("run");
+    let runs = store.list_import_runs().await.expect("runs");
+    assert_eq!(runs.len(), 2);
+    assert!(!runs[0].is_verification() && runs[1].is_verification());
+    assert_eq!(runs[0].schools, vec!["s1".to_string()]);
+    let act = NewDestructionAct {
+        at: run.at,
+        reason: "import_source".into(),
+        actor_id: None,
+        actor_label: "тест".into(),
+        details: serde_json::json!({ "files": [] }),
+    };
+    let first = store.insert_destruction_act(&act, audit("purge.act")).await.expect("act");
+    let second = store.insert_destruction_act(&act, audit("purge.act")).await.expect("act");
+    assert_eq!(first.number, "А-2026-0001");
+    assert_eq!(second.number, "А-2026-0002");
+    assert_eq!(
+        store.mark_source_purged(&run.source_sha256, run.at, &first.number).await.expect("mark"),
+        2
+    );
+    assert_eq!(
+        store.mark_source_purged(&run.source_sha256, run.at, &first.number).await.expect("mark"),
+        0
+    );
+    let runs = store.list_import_runs().await.expect("runs");
+    assert!(runs.iter().all(|r| r.act_number.as_deref() == Some("А-2026-0001")));
+    assert_eq!(store.list_destruction_acts().await.expect("acts").len(), 2);
+    let found = store.find_destruction_act("А-2026-0002").await.expect("q").expect("act");
+    assert_eq!(found, second);
+    assert!(store.find_destruction_act("А-1999-0001").await.expect("q").is_none());
+}
