@@ -30,15 +30,17 @@ pub struct ExportQuery {
     reason: Option<String>,
 }
 
-/// Persons a document names: distinct first cells of its rows (the student column).
+/// Persons a document names: distinct values of its «Ученик» columns (tables without one, such
+/// as lesson topics, name nobody).
 fn persons_named(doc: &ReportDoc) -> usize {
-    let names: std::collections::BTreeSet<&str> = doc
-        .tables
-        .iter()
-        .flat_map(|t| t.rows.iter().filter_map(|r| r.first().map(String::as_str)))
-        .collect();
+    let mut names = std::collections::BTreeSet::new();
+    for t in &doc.tables {
+        let Some(col) = t.headers.iter().position(|h| h == "Ученик") else { continue };
+        names.extend(t.rows.iter().filter_map(|r| r.get(col).map(String::as_str)));
+    }
     names.len()
 }
+
 
 #[derive(Template)]
 #[template(path = "report_page.html")]
@@ -268,4 +270,23 @@ pub async fn class_archive(
     let bytes = encode(&doc, "pdf")?;
     audit_export(&state, &user, school.id.0, "class_archive", "pdf", Some(pd)).await?;
     Ok(download(bytes, "pdf", &format!("zhurnal-class-{class}-archive")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zhurnal_app::export::Table;
+
+    #[test]
+    fn persons_are_counted_in_the_student_column_only() {
+        let mut marks = Table::new("Математика", &["Ученик", "1 четверть"]);
+        marks.push(vec!["Иванов Иван".into(), "5".into()]);
+        marks.push(vec!["Петрова Анна".into(), "4".into()]);
+        let mut failing = Table::new("С «2»", &["Класс", "Ученик", "Предмет"]);
+        failing.push(vec!["9А".into(), "Иванов Иван".into(), "Физика".into()]);
+        let mut lessons = Table::new("Темы", &["Дата", "Тема"]);
+        lessons.push(vec!["23.11.2026".into(), "Дроби".into()]);
+        let doc = ReportDoc { title: "t".into(), subtitle: "s".into(), tables: vec![marks, failing, lessons] };
+        assert_eq!(persons_named(&doc), 2);
+    }
 }
