@@ -41,7 +41,6 @@ fn persons_named(doc: &ReportDoc) -> usize {
     names.len()
 }
 
-
 #[derive(Template)]
 #[template(path = "report_page.html")]
 struct ReportPage {
@@ -286,7 +285,11 @@ mod tests {
         failing.push(vec!["9А".into(), "Иванов Иван".into(), "Физика".into()]);
         let mut lessons = Table::new("Темы", &["Дата", "Тема"]);
         lessons.push(vec!["23.11.2026".into(), "Дроби".into()]);
-        let doc = ReportDoc { title: "t".into(), subtitle: "s".into(), tables: vec![marks, failing, lessons] };
+        let doc = ReportDoc {
+            title: "t".into(),
+            subtitle: "s".into(),
+            tables: vec![marks, failing, lessons],
+        };
         assert_eq!(persons_named(&doc), 2);
     }
 }
