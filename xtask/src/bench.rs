@@ -416,6 +416,18 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
         .map(|r| r.name.clone())
         .collect();
     if !bad.is_empty() {
+        // What the server said about the refused requests, so a failure in CI can be read
+        // without re-running it with --keep.
+        for name in ["server.log", "server.err"] {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("refused") || l.contains("failed") || l.contains("ERROR"))
+                .collect();
+            for l in &lines[lines.len().saturating_sub(15)..] {
+                eprintln!("{name}: {l}");
+            }
+        }
         bail!(
             "scenarios with errors, non-2xx answers or no throughput: {} (logs: --keep)",
             bad.join(", ")
