@@ -12,14 +12,21 @@
 //! batches (advisory lock, so re-imports running side by side stay idempotent), and the person
 //! row in `grant_role` (so concurrent grants do not duplicate).
 
+#[path = "../../zhurnal-store-sql/admin.rs"]
 mod admin;
+#[path = "../../zhurnal-store-sql/batch.rs"]
 mod batch;
 mod bulk;
+#[path = "../../zhurnal-store-sql/diary.rs"]
 mod diary;
 mod import;
+#[path = "../../zhurnal-store-sql/integration.rs"]
 mod integration;
+#[path = "../../zhurnal-store-sql/journal.rs"]
 mod journal;
+#[path = "../../zhurnal-store-sql/rows.rs"]
 mod rows;
+#[path = "../../zhurnal-store-sql/security.rs"]
 mod security;
 
 use std::sync::Arc;
@@ -38,6 +45,47 @@ use zhurnal_store::schedule::{self, HeldLesson, SlotRow};
 use zhurnal_store::*;
 
 use rows::*;
+
+/// The names the shared modules in `crates/zhurnal-store-sql` compile against.
+pub(crate) mod backend {
+    use zhurnal_store::StoreResult;
+
+    pub(crate) type Db = sqlx::Postgres;
+    pub(crate) type DbRow = sqlx::postgres::PgRow;
+    pub(crate) type DbConn = sqlx::PgConnection;
+    pub(crate) type DbStore = crate::PgStore;
+
+    /// Workers that claim outbox events at once take disjoint rows.
+    pub(crate) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+
+    /// Two concurrent slot writers serialise on the teacher and the class, so both cannot
+    /// pass the clash check of `create_slot`.
+    pub(crate) async fn lock_slot_owners(
+        conn: &mut DbConn,
+        teacher: i64,
+        class: i64,
+    ) -> StoreResult<()> {
+        for (sql, id) in [
+            ("SELECT id FROM persons WHERE id = $1 FOR UPDATE", teacher),
+            ("SELECT id FROM classes WHERE id = $1 FOR UPDATE", class),
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *conn).await.map_err(crate::map_err)?;
+        }
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// One pool serves reads and writes; the shared modules name the two roles apart
+    /// because SQLite needs them apart.
+    pub(crate) fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

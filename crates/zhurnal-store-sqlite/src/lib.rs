@@ -2,14 +2,21 @@
 //! `synchronous=FULL` (a committed mark survives power loss), one writer connection that
 //! opens every write transaction with `BEGIN IMMEDIATE` and a pool of readers.
 
+#[path = "../../zhurnal-store-sql/admin.rs"]
 mod admin;
+#[path = "../../zhurnal-store-sql/batch.rs"]
 mod batch;
 mod bulk;
+#[path = "../../zhurnal-store-sql/diary.rs"]
 mod diary;
 mod import;
+#[path = "../../zhurnal-store-sql/integration.rs"]
 mod integration;
+#[path = "../../zhurnal-store-sql/journal.rs"]
 mod journal;
+#[path = "../../zhurnal-store-sql/rows.rs"]
 mod rows;
+#[path = "../../zhurnal-store-sql/security.rs"]
 mod security;
 
 use std::path::Path;
@@ -33,6 +40,34 @@ use zhurnal_store::schedule::{self, HeldLesson, SlotRow};
 use zhurnal_store::*;
 
 use rows::*;
+
+/// The names the shared modules in `crates/zhurnal-store-sql` compile against.
+pub(crate) mod backend {
+    use zhurnal_store::StoreResult;
+
+    pub(crate) type Db = sqlx::Sqlite;
+    pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
+    pub(crate) type DbConn = sqlx::SqliteConnection;
+    pub(crate) type DbStore = crate::SqliteStore;
+
+    /// One writer: outbox claims cannot overlap, and SQLite has no row locks to skip.
+    pub(crate) const SKIP_LOCKED: &str = "";
+
+    /// SQLite's single writer already serialises slot writers, so there is nothing to lock.
+    pub(crate) async fn lock_slot_owners(_: &mut DbConn, _: i64, _: i64) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    pub(crate) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -1,26 +1,19 @@
-//! [`AdminStore`] on PostgreSQL: the same statements as `zhurnal-store-sqlite/src/admin.rs`
-//! with the pool and row types swapped (the SQL is kept portable between the two), plus row
-//! locks where SQLite's single writer serialises by itself (`create_slot`).
+//! [`AdminStore`] on both backends: the school's structure, staff, roles, timetable and rollover.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::Row;
-use sqlx::postgres::PgRow as DbRow;
 use zhurnal_domain::{
     AcademicYearId, AssignmentId, AttendanceKind, ClassId, Grading, GroupId, MarkValue, PersonId,
     RegionId, Role, SchoolId, SubjectId, TimetableSlotId,
 };
 use zhurnal_store::*;
 
+use crate::backend::{Db, DbConn, DbRow, DbStore, lock_slot_owners};
 use crate::rows::*;
-use crate::{
-    ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, PgStore as DbStore, append_audit_in, map_err,
-};
+use crate::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, append_audit_in, map_err};
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
-    r: &'r DbRow,
-    col: &str,
-) -> StoreResult<T> {
+fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
     r.try_get(col).map_err(map_err)
 }
 
@@ -56,7 +49,7 @@ fn enrolment_ext(prefix: &str, at: i64, n: i64) -> String {
 }
 
 /// Inserts a class inside a transaction.
-async fn insert_class(conn: &mut sqlx::PgConnection, c: &NewClass) -> StoreResult<ClassId> {
+async fn insert_class(conn: &mut DbConn, c: &NewClass) -> StoreResult<ClassId> {
     let row = sqlx::query(
         "INSERT INTO classes (external_id, school_id, academic_year_id, grade, letter, class_teacher_id, \
          period_scheme, newly_formed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -76,7 +69,7 @@ async fn insert_class(conn: &mut sqlx::PgConnection, c: &NewClass) -> StoreResul
 }
 
 async fn insert_period(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut DbConn,
     year: AcademicYearId,
     year_ext: &str,
     p: &NewPeriod,
@@ -100,7 +93,7 @@ async fn insert_period(
 }
 
 async fn insert_enrolment(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut DbConn,
     external_id: &str,
     student: PersonId,
     class: ClassId,
@@ -128,7 +121,7 @@ impl AdminStore for DbStore {
             "SELECT id, school_id, external_id, name, starts_on, ends_on FROM academic_years WHERE id = $1",
         )
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err)?
         .ok_or_else(|| StoreError::NotFound(format!("учебный год {id}")))?;
@@ -138,7 +131,7 @@ impl AdminStore for DbStore {
     async fn find_year_archived_at(&self, id: AcademicYearId) -> StoreResult<Option<i64>> {
         let row = sqlx::query("SELECT archived_at FROM academic_years WHERE id = $1")
             .bind(id.0)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err)?
             .ok_or_else(|| StoreError::NotFound(format!("учебный год {id}")))?;
@@ -229,7 +222,7 @@ impl AdminStore for DbStore {
              ORDER BY g.name, g.id, gm.student_id",
         )
         .bind(class.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         let mut out: Vec<GroupRow> = Vec::new();
@@ -355,7 +348,7 @@ impl AdminStore for DbStore {
         ))
         .bind(school.0)
         .bind(year.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(assignment_from).collect()
@@ -401,7 +394,7 @@ impl AdminStore for DbStore {
         ))
         .bind(school.0)
         .bind(year.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -436,18 +429,7 @@ impl AdminStore for DbStore {
         let teacher: i64 = get(&a, "teacher_id")?;
         let class: i64 = get(&a, "class_id")?;
         let group: Option<i64> = get(&a, "group_id")?;
-        // Two concurrent slot writers serialise on the teacher and the class (SQLite's single
-        // writer does this by itself), so both cannot pass the check below.
-        sqlx::query("SELECT id FROM persons WHERE id = $1 FOR UPDATE")
-            .bind(teacher)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("SELECT id FROM classes WHERE id = $1 FOR UPDATE")
-            .bind(class)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        lock_slot_owners(&mut tx, teacher, class).await?;
         let busy = sqlx::query(
             "SELECT a.teacher_id, a.class_id, a.group_id FROM timetable_slots s \
              JOIN assignments a ON a.id = s.assignment_id \
@@ -524,7 +506,7 @@ impl AdminStore for DbStore {
         .bind(school.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -612,7 +594,7 @@ impl AdminStore for DbStore {
              FROM enrolments WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err)?
         .ok_or_else(|| StoreError::NotFound(format!("зачисление {id}")))?;
@@ -684,7 +666,7 @@ impl AdminStore for DbStore {
              WHERE g.school_id = $1 AND g.revoked_at IS NULL ORDER BY p.last_name, p.first_name, g.id"
         ))
         .bind(school.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(staff_from).collect()
@@ -700,7 +682,7 @@ impl AdminStore for DbStore {
              ORDER BY g.role, p.last_name, p.first_name, g.id"
         ))
         .bind(region.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(staff_from).collect()
@@ -712,7 +694,7 @@ impl AdminStore for DbStore {
              FROM staff_roles WHERE id = $1 AND revoked_at IS NULL",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err)?
         .ok_or_else(|| StoreError::NotFound(format!("роль {id}")))?;
@@ -756,7 +738,7 @@ impl AdminStore for DbStore {
         ))
         .bind(school.0)
         .bind(role.code())
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(person_from).collect()
@@ -862,7 +844,7 @@ impl AdminStore for DbStore {
         .bind(school.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -892,7 +874,7 @@ impl AdminStore for DbStore {
         )
         .bind(school.0)
         .bind(year.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -924,7 +906,7 @@ impl AdminStore for DbStore {
         .bind(school.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -956,7 +938,7 @@ impl AdminStore for DbStore {
         .bind(school.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -976,11 +958,7 @@ impl AdminStore for DbStore {
     }
 }
 
-async fn insert_person(
-    conn: &mut sqlx::PgConnection,
-    p: &NewPerson,
-    at: i64,
-) -> StoreResult<PersonId> {
+async fn insert_person(conn: &mut DbConn, p: &NewPerson, at: i64) -> StoreResult<PersonId> {
     let row = sqlx::query(
         "INSERT INTO persons (uid, external_id, last_name, first_name, middle_name, birth_date, gender, \
          snils_hmac, snils_cipher, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",

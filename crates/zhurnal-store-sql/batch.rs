@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 use zhurnal_domain::{Role, RoleScope};
 use zhurnal_store::batch::*;
 use zhurnal_store::{StoreError, StoreResult};
 
+use crate::backend::{Db, DbConn};
 use crate::map_err;
 
 /// A bindable value; lets one upsert routine serve every table.
@@ -23,7 +24,13 @@ enum V {
     OBy(Option<Vec<u8>>),
 }
 
-type Q<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type Q<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+impl V {
+    fn is_null(&self) -> bool {
+        matches!(self, V::OI(None) | V::OT(None) | V::OD(None) | V::OBy(None))
+    }
+}
 
 fn bind<'q>(q: Q<'q>, v: &V) -> Q<'q> {
     match v.clone() {
@@ -39,7 +46,7 @@ fn bind<'q>(q: Q<'q>, v: &V) -> Q<'q> {
 }
 
 struct Ctx<'c> {
-    conn: &'c mut SqliteConnection,
+    conn: &'c mut DbConn,
     ids: HashMap<(&'static str, String), i64>,
     school_of_assignment: HashMap<i64, i64>,
     work_types: HashMap<(i64, String), (i64, i64)>,
@@ -56,11 +63,22 @@ impl Ctx<'_> {
         set: &[(&'static str, V)],
         insert_only: &[(&'static str, V)],
     ) -> StoreResult<i64> {
-        let where_key: Vec<String> =
-            key.iter().enumerate().map(|(i, (c, _))| format!("{c} IS ${}", i + 1)).collect();
+        // `IS NOT DISTINCT FROM` would be null-safe, but PostgreSQL cannot use an index for
+        // it, so a null key value becomes `IS NULL` and any other `= $n`: the lookup by
+        // external id stays an index scan on both backends.
+        let mut where_key: Vec<String> = Vec::with_capacity(key.len());
+        let mut params = 0;
+        for (c, v) in key {
+            if v.is_null() {
+                where_key.push(format!("{c} IS NULL"));
+            } else {
+                params += 1;
+                where_key.push(format!("{c} = ${params}"));
+            }
+        }
         let select = format!("SELECT id FROM {table} WHERE {}", where_key.join(" AND "));
         let mut q = sqlx::query(&select);
-        for (_, v) in key {
+        for (_, v) in key.iter().filter(|(_, v)| !v.is_null()) {
             q = bind(q, v);
         }
         let found = q.fetch_optional(&mut *self.conn).await.map_err(map_err)?;
@@ -75,7 +93,7 @@ impl Ctx<'_> {
             let differs: Vec<String> = set
                 .iter()
                 .enumerate()
-                .map(|(i, (c, _))| format!("{c} IS NOT ${}", i + 1))
+                .map(|(i, (c, _))| format!("{c} IS DISTINCT FROM ${}", i + 1))
                 .collect();
             let update = format!(
                 "UPDATE {table} SET {} WHERE id = ${} AND ({})",
@@ -180,7 +198,7 @@ impl Ctx<'_> {
     }
 }
 
-pub(crate) async fn apply(conn: &mut SqliteConnection, b: &Batch) -> StoreResult<BatchStats> {
+pub(crate) async fn apply(conn: &mut DbConn, b: &Batch) -> StoreResult<BatchStats> {
     let mut cx = Ctx {
         conn,
         ids: HashMap::new(),
@@ -535,7 +553,7 @@ pub(crate) async fn apply(conn: &mut SqliteConnection, b: &Batch) -> StoreResult
         let author = cx.id_of("persons", "автор отметки", &a.author).await?;
         let done = sqlx::query(
             "INSERT INTO attendance (lesson_id, student_id, kind, author_id, updated_at) VALUES ($1, $2, $3, $4, 0) \
-             ON CONFLICT (lesson_id, student_id) DO UPDATE SET kind = excluded.kind WHERE attendance.kind IS NOT excluded.kind",
+             ON CONFLICT (lesson_id, student_id) DO UPDATE SET kind = excluded.kind WHERE attendance.kind IS DISTINCT FROM excluded.kind",
         )
         .bind(lesson)
         .bind(student)

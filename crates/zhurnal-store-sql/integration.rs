@@ -1,10 +1,9 @@
-//! [`IntegrationStore`] on SQLite (keep in step with the PostgreSQL twin), and the outbox
+//! [`IntegrationStore`] on both backends, and the outbox
 //! inserts the other write paths call inside their own transactions.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use zhurnal_domain::{AssignmentId, ClassId, PeriodId, PersonId, SchoolId};
 use zhurnal_store::integration::{
     ChatMember, ChatRow, IntegrationStore, OutboxEvent, OutboxOutcome, OutboxStatus,
@@ -13,11 +12,8 @@ use zhurnal_store::integration::{
 use zhurnal_store::journal::{FinalMarkKind, FinalMarkRow, FinalMarkWrite};
 use zhurnal_store::{NewAudit, StoreError, StoreResult};
 
-use crate::{SqliteStore, append_audit_in, map_err};
-
-type Db = sqlx::Sqlite;
-type DbRow = SqliteRow;
-type Conn = sqlx::SqliteConnection;
+use crate::backend::{Db, DbConn, DbRow, DbStore, SKIP_LOCKED};
+use crate::{append_audit_in, map_err};
 
 const OUTBOX_COLS: &str = "id, topic, subject, school_id, payload, status, attempts, \
     next_attempt_at, last_error, created_at, done_at";
@@ -83,7 +79,7 @@ fn chat_from(r: &DbRow) -> StoreResult<ChatRow> {
 // --- Outbox inserts for the other write paths (area `integrations`) ---------------------------
 
 /// Enqueues the chat sync of a class inside the caller's transaction.
-pub(crate) async fn outbox_class_in(conn: &mut Conn, class: i64, at: i64) -> StoreResult<()> {
+pub(crate) async fn outbox_class_in(conn: &mut DbConn, class: i64, at: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO outbox_events (topic, subject, school_id, created_at) \
          SELECT $1, 'class:' || c.id, c.school_id, $2 FROM classes c WHERE c.id = $3",
@@ -99,7 +95,7 @@ pub(crate) async fn outbox_class_in(conn: &mut Conn, class: i64, at: i64) -> Sto
 
 /// Enqueues the chat sync of the class of an enrolment (admission, transfer, departure).
 pub(crate) async fn outbox_enrolment_in(
-    conn: &mut Conn,
+    conn: &mut DbConn,
     enrolment: i64,
     at: i64,
 ) -> StoreResult<()> {
@@ -119,7 +115,7 @@ pub(crate) async fn outbox_enrolment_in(
 /// Enqueues the chat sync of every class the student is enrolled in now (a parent link
 /// changes those chats).
 pub(crate) async fn outbox_child_classes_in(
-    conn: &mut Conn,
+    conn: &mut DbConn,
     child: i64,
     at: i64,
 ) -> StoreResult<()> {
@@ -138,7 +134,7 @@ pub(crate) async fn outbox_child_classes_in(
 }
 
 /// Enqueues the portfolio update of one period, annual or final mark.
-pub(crate) async fn outbox_final_mark_in(conn: &mut Conn, w: &FinalMarkWrite) -> StoreResult<()> {
+pub(crate) async fn outbox_final_mark_in(conn: &mut DbConn, w: &FinalMarkWrite) -> StoreResult<()> {
     let payload = serde_json::json!({
         "assignment": w.assignment.0,
         "kind": w.kind.code(),
@@ -162,7 +158,7 @@ pub(crate) async fn outbox_final_mark_in(conn: &mut Conn, w: &FinalMarkWrite) ->
 
 /// Enqueues the portfolio delivery of a closed period.
 pub(crate) async fn outbox_period_closed_in(
-    conn: &mut Conn,
+    conn: &mut DbConn,
     period: i64,
     at: i64,
 ) -> StoreResult<()> {
@@ -181,7 +177,7 @@ pub(crate) async fn outbox_period_closed_in(
 }
 
 #[async_trait]
-impl IntegrationStore for SqliteStore {
+impl IntegrationStore for DbStore {
     async fn claim_outbox(
         &self,
         now: i64,
@@ -193,7 +189,7 @@ impl IntegrationStore for SqliteStore {
             "SELECT id FROM outbox_events WHERE status = 'pending' AND next_attempt_at <= $1 LIMIT 1",
         )
         .bind(now)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err)?;
         if due.is_none() {
@@ -203,7 +199,7 @@ impl IntegrationStore for SqliteStore {
         let rows = sqlx::query(&format!(
             "UPDATE outbox_events SET attempts = attempts + 1, next_attempt_at = $1 \
              WHERE id IN (SELECT id FROM outbox_events WHERE status = 'pending' \
-                          AND next_attempt_at <= $2 ORDER BY id LIMIT $3) \
+                          AND next_attempt_at <= $2 ORDER BY id LIMIT $3{SKIP_LOCKED}) \
              RETURNING {OUTBOX_COLS}"
         ))
         .bind(lease_until)
@@ -258,7 +254,7 @@ impl IntegrationStore for SqliteStore {
     async fn get_outbox(&self, id: i64) -> StoreResult<OutboxEvent> {
         let row = sqlx::query(&format!("SELECT {OUTBOX_COLS} FROM outbox_events WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err)?
             .ok_or_else(|| StoreError::NotFound(format!("исходящее событие {id}")))?;
@@ -279,7 +275,7 @@ impl IntegrationStore for SqliteStore {
         .bind(status.map(|s| s.code()))
         .bind(school.map(|s| s.0))
         .bind(limit)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(outbox_from).collect()
@@ -289,7 +285,7 @@ impl IntegrationStore for SqliteStore {
         let rows = sqlx::query(
             "SELECT status, COUNT(*) AS n FROM outbox_events GROUP BY status ORDER BY status",
         )
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -354,7 +350,7 @@ impl IntegrationStore for SqliteStore {
         ))
         .bind(class.0)
         .bind(on)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         let mut seen = std::collections::HashSet::new();
@@ -410,7 +406,7 @@ impl IntegrationStore for SqliteStore {
              FROM sferum_chats WHERE ($1 IS NULL OR school_id = $1) ORDER BY class_id",
         )
         .bind(school.map(|s| s.0))
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(chat_from).collect()
@@ -423,7 +419,7 @@ impl IntegrationStore for SqliteStore {
              ORDER BY student_id, assignment_id",
         )
         .bind(period.0)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(final_mark_from).collect()
@@ -460,7 +456,7 @@ impl IntegrationStore for SqliteStore {
              FROM portfolio_records WHERE school_id = $1 ORDER BY student_id, record_key",
         )
         .bind(school.0)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -486,7 +482,7 @@ impl IntegrationStore for SqliteStore {
             "SELECT services, responsible, updated_at FROM school_communication WHERE school_id = $1",
         )
         .bind(school.0)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err)?;
         let Some(r) = row else { return Ok(None) };
@@ -570,7 +566,7 @@ impl IntegrationStore for SqliteStore {
         .bind(on)
         .bind(cutoff)
         .bind(logged_in_since)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()

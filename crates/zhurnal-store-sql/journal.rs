@@ -1,21 +1,16 @@
-//! [`JournalStore`] on SQLite: the class journal's reads and audited writes.
+//! [`JournalStore`] on both backends: the class journal's reads and audited writes.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use zhurnal_domain::*;
 use zhurnal_store::journal::*;
 use zhurnal_store::schedule::{self, SlotRow};
 use zhurnal_store::*;
 
+use crate::backend::{Db, DbConn, DbRow, DbStore};
 use crate::rows::*;
-use crate::{
-    ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, SqliteStore, append_audit_in, map_err,
-};
-
-type Db = sqlx::Sqlite;
-type DbRow = SqliteRow;
+use crate::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, append_audit_in, map_err};
 
 fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
     r.try_get(col).map_err(map_err)
@@ -118,7 +113,7 @@ fn final_mark_from(r: &DbRow) -> StoreResult<FinalMarkRow> {
 }
 
 /// The lesson's id, creating the lesson row on first write.
-async fn ensure_lesson(conn: &mut sqlx::SqliteConnection, key: LessonKey) -> StoreResult<i64> {
+async fn ensure_lesson(conn: &mut DbConn, key: LessonKey) -> StoreResult<i64> {
     sqlx::query(
         "INSERT INTO lessons (assignment_id, on_date, lesson_number) VALUES ($1, $2, $3) \
          ON CONFLICT (assignment_id, on_date, lesson_number) DO UPDATE SET lesson_number = excluded.lesson_number \
@@ -134,7 +129,7 @@ async fn ensure_lesson(conn: &mut sqlx::SqliteConnection, key: LessonKey) -> Sto
     .map_err(map_err)
 }
 
-async fn mark_in(conn: &mut sqlx::SqliteConnection, id: i64) -> StoreResult<MarkRow> {
+async fn mark_in(conn: &mut DbConn, id: i64) -> StoreResult<MarkRow> {
     let row = sqlx::query(&format!("SELECT {MARK_COLS} FROM marks m WHERE m.id = $1"))
         .bind(id)
         .fetch_one(&mut *conn)
@@ -144,7 +139,7 @@ async fn mark_in(conn: &mut sqlx::SqliteConnection, id: i64) -> StoreResult<Mark
 }
 
 #[async_trait]
-impl JournalStore for SqliteStore {
+impl JournalStore for DbStore {
     async fn get_journal_assignment(&self, id: AssignmentId) -> StoreResult<JournalAssignment> {
         let row = sqlx::query(&format!(
             "SELECT {ASSIGNMENT_COLS}, c.school_id, c.academic_year_id, c.period_scheme, a.group_id, \
@@ -152,7 +147,7 @@ impl JournalStore for SqliteStore {
              LEFT JOIN class_groups g ON g.id = a.group_id WHERE a.id = $1"
         ))
         .bind(id.0)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err)?
         .ok_or_else(|| StoreError::NotFound(format!("нагрузка {id}")))?;
@@ -175,7 +170,7 @@ impl JournalStore for SqliteStore {
         ))
         .bind(assignment.0)
         .bind(on)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -203,7 +198,7 @@ impl JournalStore for SqliteStore {
              WHERE s.assignment_id = $1"
         ))
         .bind(assignment.0)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         let slots: Vec<SlotRow> = rows.iter().map(slot_from).collect::<StoreResult<_>>()?;
@@ -228,7 +223,7 @@ impl JournalStore for SqliteStore {
         .bind(teacher.0)
         .bind(date)
         .bind(weekday)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         let slots: Vec<SlotRow> = rows.iter().map(slot_from).collect::<StoreResult<_>>()?;
@@ -252,7 +247,7 @@ impl JournalStore for SqliteStore {
         .bind(assignment.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(mark_from).collect()
@@ -271,7 +266,7 @@ impl JournalStore for SqliteStore {
         .bind(assignment.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(attendance_from).collect()
@@ -293,7 +288,7 @@ impl JournalStore for SqliteStore {
         .bind(assignment.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(history_from).collect()
@@ -304,7 +299,7 @@ impl JournalStore for SqliteStore {
             "SELECT id, assignment_id, on_date, lesson_number, topic, homework FROM lessons WHERE id = $1",
         )
         .bind(id.0)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err)?
         .ok_or_else(|| StoreError::NotFound(format!("урок {id}")))?;
@@ -317,7 +312,7 @@ impl JournalStore for SqliteStore {
              FROM marks m JOIN lessons l ON l.id = m.lesson_id WHERE m.id = $1 AND m.deleted_at IS NULL"
         ))
         .bind(id.0)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err)?
         .ok_or_else(|| StoreError::NotFound(format!("отметка {id}")))?;
@@ -604,7 +599,7 @@ impl JournalStore for SqliteStore {
         .bind(assignment.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(attachment_from).collect()
@@ -619,7 +614,7 @@ impl JournalStore for SqliteStore {
              JOIN lessons l ON l.id = f.lesson_id WHERE f.uid = $1"
         ))
         .bind(uid)
-        .fetch_optional(&self.reader)
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err)?;
         row.map(|r| {
@@ -641,7 +636,7 @@ impl JournalStore for SqliteStore {
              WHERE assignment_id = $1 ORDER BY student_id, kind, period_id",
         )
         .bind(assignment.0)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(final_mark_from).collect()
@@ -728,7 +723,7 @@ impl JournalStore for SqliteStore {
              ORDER BY sj.name, a.id"
         ))
         .bind(class.0)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(assignment_from).collect()

@@ -1,8 +1,7 @@
-//! [`SecurityStore`] on SQLite (keep in step with the PostgreSQL twin).
+//! [`SecurityStore`] on both backends: account lifecycle, incidents, notices and the audit trail.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row};
 use zhurnal_domain::{ClassId, PersonId, SchoolId};
 use zhurnal_store::security::{
@@ -11,10 +10,9 @@ use zhurnal_store::security::{
 };
 use zhurnal_store::{AccountState, AuditRecord, NewAudit, StoreError, StoreResult};
 
+use crate::backend::{Db, DbRow, DbStore};
 use crate::rows::audit_from;
-use crate::{SqliteStore, append_audit_in, map_err};
-
-type Db = sqlx::Sqlite;
+use crate::{append_audit_in, map_err};
 
 const ACTIVITY_COLS: &str = "p.id, p.uid, p.account_state, p.state_reason, p.state_changed_at, p.last_login_at, p.created_at";
 
@@ -28,7 +26,7 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: недопустимое значение «{value}»"))
 }
 
-fn activity_from(r: &SqliteRow) -> StoreResult<AccountActivity> {
+fn activity_from(r: &DbRow) -> StoreResult<AccountActivity> {
     let state: String = r.try_get("account_state").map_err(map_err)?;
     Ok(AccountActivity {
         person_id: PersonId(r.try_get("id").map_err(map_err)?),
@@ -42,7 +40,7 @@ fn activity_from(r: &SqliteRow) -> StoreResult<AccountActivity> {
     })
 }
 
-fn incident_from(r: &SqliteRow) -> StoreResult<IncidentRow> {
+fn incident_from(r: &DbRow) -> StoreResult<IncidentRow> {
     let severity: String = r.try_get("severity").map_err(map_err)?;
     let status: String = r.try_get("status").map_err(map_err)?;
     let evidence: String = r.try_get("evidence").map_err(map_err)?;
@@ -67,7 +65,7 @@ fn incident_from(r: &SqliteRow) -> StoreResult<IncidentRow> {
     })
 }
 
-fn measure_from(r: &SqliteRow) -> StoreResult<MeasureRow> {
+fn measure_from(r: &DbRow) -> StoreResult<MeasureRow> {
     let status: String = r.try_get("status").map_err(map_err)?;
     Ok(MeasureRow {
         id: r.try_get("id").map_err(map_err)?,
@@ -119,11 +117,11 @@ fn push_filter(q: &mut QueryBuilder<'_, Db>, f: &AuditFilter) {
 }
 
 #[async_trait]
-impl SecurityStore for SqliteStore {
+impl SecurityStore for DbStore {
     async fn get_account_activity(&self, person: PersonId) -> StoreResult<AccountActivity> {
         let row = sqlx::query(&format!("SELECT {ACTIVITY_COLS} FROM persons p WHERE p.id = $1"))
             .bind(person.0)
-            .fetch_optional(&self.reader)
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err)?
             .ok_or_else(|| StoreError::NotFound(format!("человек {person}")))?;
@@ -140,7 +138,7 @@ impl SecurityStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE persons SET account_state = $1, state_reason = $2, state_changed_at = $3 \
-             WHERE id = $4 AND (account_state <> $1 OR state_reason IS NOT $2)",
+             WHERE id = $4 AND (account_state <> $1 OR state_reason IS DISTINCT FROM $2)",
         )
         .bind(state.code())
         .bind(reason)
@@ -179,11 +177,11 @@ impl SecurityStore for SqliteStore {
     ) -> StoreResult<Vec<AccountActivity>> {
         let rows = sqlx::query(&format!(
             "SELECT {ACTIVITY_COLS} FROM persons p WHERE p.account_state = $1 \
-             AND MAX(COALESCE(p.last_login_at, p.created_at), COALESCE(p.state_changed_at, 0)) < $2 ORDER BY p.id"
+             AND COALESCE(p.last_login_at, p.created_at) < $2 AND COALESCE(p.state_changed_at, 0) < $2 ORDER BY p.id"
         ))
         .bind(state.code())
         .bind(before)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(activity_from).collect()
@@ -204,7 +202,7 @@ impl SecurityStore for SqliteStore {
         ))
         .bind(class.0)
         .bind(on)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(activity_from).collect()
@@ -227,7 +225,7 @@ impl SecurityStore for SqliteStore {
         ))
         .bind(school.0)
         .bind(on)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(activity_from).collect()
@@ -239,7 +237,7 @@ impl SecurityStore for SqliteStore {
              AND revoked_at IS NULL ORDER BY person_id",
         )
         .bind(school.0)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(|r| Ok(PersonId(r.try_get(0).map_err(map_err)?))).collect()
@@ -260,7 +258,7 @@ impl SecurityStore for SqliteStore {
         )
         .bind(on)
         .bind(from)
-        .fetch_one(&self.reader)
+        .fetch_one(self.reader())
         .await
         .map_err(map_err)
     }
@@ -271,7 +269,7 @@ impl SecurityStore for SqliteStore {
         if let Some(r) = reason {
             q.push(" AND state_reason = ").push_bind(r.to_string());
         }
-        q.build_query_scalar().fetch_one(&self.reader).await.map_err(map_err)
+        q.build_query_scalar().fetch_one(self.reader()).await.map_err(map_err)
     }
 
     async fn insert_notice(
@@ -291,7 +289,7 @@ impl SecurityStore for SqliteStore {
         .bind(dedup_key)
         .bind(body)
         .bind(at)
-        .execute(&self.writer)
+        .execute(self.writer())
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
@@ -304,7 +302,7 @@ impl SecurityStore for SqliteStore {
         )
         .bind(person.0)
         .bind(since)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -363,7 +361,7 @@ impl SecurityStore for SqliteStore {
         .bind(rule)
         .bind(subject_key)
         .bind(since)
-        .fetch_optional(&self.writer)
+        .fetch_optional(self.writer())
         .await
         .map_err(map_err)?;
         row.as_ref().map(incident_from).transpose()
@@ -423,7 +421,7 @@ impl SecurityStore for SqliteStore {
         let row =
             sqlx::query(&format!("SELECT {INCIDENT_COLS} FROM security_incidents WHERE id = $1"))
                 .bind(id)
-                .fetch_optional(&self.reader)
+                .fetch_optional(self.reader())
                 .await
                 .map_err(map_err)?
                 .ok_or_else(|| StoreError::NotFound(format!("инцидент {id}")))?;
@@ -437,7 +435,7 @@ impl SecurityStore for SqliteStore {
         ))
         .bind(from)
         .bind(to)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(incident_from).collect()
@@ -486,7 +484,7 @@ impl SecurityStore for SqliteStore {
              WHERE incident_id = $1 ORDER BY at, id",
         )
         .bind(id)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(measure_from).collect()
@@ -496,7 +494,7 @@ impl SecurityStore for SqliteStore {
         let v: Option<i64> =
             sqlx::query_scalar("SELECT last_seq FROM security_cursors WHERE name = $1")
                 .bind(name)
-                .fetch_optional(&self.writer)
+                .fetch_optional(self.writer())
                 .await
                 .map_err(map_err)?;
         Ok(v.unwrap_or(0))
@@ -509,7 +507,7 @@ impl SecurityStore for SqliteStore {
         )
         .bind(name)
         .bind(seq)
-        .execute(&self.writer)
+        .execute(self.writer())
         .await
         .map_err(map_err)?;
         Ok(())
@@ -523,20 +521,20 @@ impl SecurityStore for SqliteStore {
         let mut q = QueryBuilder::<Db>::new(format!("SELECT {AUDIT_COLS} FROM audit_log"));
         push_filter(&mut q, filter);
         q.push(" ORDER BY seq DESC LIMIT ").push_bind(limit);
-        let rows = q.build().fetch_all(&self.reader).await.map_err(map_err)?;
+        let rows = q.build().fetch_all(self.reader()).await.map_err(map_err)?;
         rows.iter().map(audit_from).collect()
     }
 
     async fn count_audit(&self, filter: &AuditFilter) -> StoreResult<i64> {
         let mut q = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM audit_log");
         push_filter(&mut q, filter);
-        q.build_query_scalar().fetch_one(&self.reader).await.map_err(map_err)
+        q.build_query_scalar().fetch_one(self.reader()).await.map_err(map_err)
     }
 
     async fn audit_head(&self) -> StoreResult<Option<AuditRecord>> {
         let row =
             sqlx::query(&format!("SELECT {AUDIT_COLS} FROM audit_log ORDER BY seq DESC LIMIT 1"))
-                .fetch_optional(&self.writer)
+                .fetch_optional(self.writer())
                 .await
                 .map_err(map_err)?;
         row.as_ref().map(audit_from).transpose()
@@ -581,7 +579,7 @@ impl SecurityStore for SqliteStore {
              FROM security_incident_notices WHERE incident_id = $1 ORDER BY sent_at, id",
         )
         .bind(incident)
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -608,7 +606,7 @@ impl SecurityStore for SqliteStore {
             "SELECT id, uid, snils_cipher, snils_hmac FROM persons \
              WHERE snils_cipher IS NOT NULL ORDER BY id",
         )
-        .fetch_all(&self.reader)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()

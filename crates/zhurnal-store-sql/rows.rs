@@ -2,17 +2,14 @@
 
 use chrono::NaiveDate;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use zhurnal_domain::*;
 use zhurnal_store::schedule::{HeldLesson, SlotRow};
 use zhurnal_store::*;
 
+use crate::backend::{Db, DbRow};
 use crate::map_err;
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    r: &'r SqliteRow,
-    col: &str,
-) -> StoreResult<T> {
+fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
     r.try_get(col).map_err(map_err)
 }
 
@@ -20,7 +17,7 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: недопустимое значение «{value}»"))
 }
 
-pub(crate) fn region_from(r: &SqliteRow) -> StoreResult<RegionRow> {
+pub(crate) fn region_from(r: &DbRow) -> StoreResult<RegionRow> {
     Ok(RegionRow {
         id: RegionId(get(r, "id")?),
         external_id: get(r, "external_id")?,
@@ -28,7 +25,7 @@ pub(crate) fn region_from(r: &SqliteRow) -> StoreResult<RegionRow> {
     })
 }
 
-pub(crate) fn municipality_from(r: &SqliteRow) -> StoreResult<MunicipalityRow> {
+pub(crate) fn municipality_from(r: &DbRow) -> StoreResult<MunicipalityRow> {
     Ok(MunicipalityRow {
         id: MunicipalityId(get(r, "id")?),
         region_id: RegionId(get(r, "region_id")?),
@@ -37,7 +34,7 @@ pub(crate) fn municipality_from(r: &SqliteRow) -> StoreResult<MunicipalityRow> {
     })
 }
 
-pub(crate) fn school_from(r: &SqliteRow) -> StoreResult<SchoolRow> {
+pub(crate) fn school_from(r: &DbRow) -> StoreResult<SchoolRow> {
     Ok(SchoolRow {
         id: SchoolId(get(r, "id")?),
         municipality_id: MunicipalityId(get(r, "municipality_id")?),
@@ -48,7 +45,7 @@ pub(crate) fn school_from(r: &SqliteRow) -> StoreResult<SchoolRow> {
     })
 }
 
-pub(crate) fn year_from(r: &SqliteRow) -> StoreResult<AcademicYearRow> {
+pub(crate) fn year_from(r: &DbRow) -> StoreResult<AcademicYearRow> {
     Ok(AcademicYearRow {
         id: AcademicYearId(get(r, "id")?),
         school_id: SchoolId(get(r, "school_id")?),
@@ -59,7 +56,7 @@ pub(crate) fn year_from(r: &SqliteRow) -> StoreResult<AcademicYearRow> {
     })
 }
 
-pub(crate) fn period_from(r: &SqliteRow) -> StoreResult<PeriodRow> {
+pub(crate) fn period_from(r: &DbRow) -> StoreResult<PeriodRow> {
     let scheme: String = get(r, "scheme")?;
     let number: i64 = get(r, "number")?;
     Ok(PeriodRow {
@@ -78,7 +75,7 @@ pub(crate) fn period_from(r: &SqliteRow) -> StoreResult<PeriodRow> {
     })
 }
 
-pub(crate) fn class_from(r: &SqliteRow) -> StoreResult<ClassRow> {
+pub(crate) fn class_from(r: &DbRow) -> StoreResult<ClassRow> {
     let scheme: String = get(r, "period_scheme")?;
     let grade: i64 = get(r, "grade")?;
     Ok(ClassRow {
@@ -96,7 +93,7 @@ pub(crate) fn class_from(r: &SqliteRow) -> StoreResult<ClassRow> {
     })
 }
 
-pub(crate) fn person_from(r: &SqliteRow) -> StoreResult<PersonRow> {
+pub(crate) fn person_from(r: &DbRow) -> StoreResult<PersonRow> {
     let state: String = get(r, "account_state")?;
     Ok(PersonRow {
         id: PersonId(get(r, "id")?),
@@ -117,7 +114,7 @@ pub(crate) fn person_from(r: &SqliteRow) -> StoreResult<PersonRow> {
     })
 }
 
-pub(crate) fn enrolment_from(r: &SqliteRow) -> StoreResult<EnrolmentRow> {
+pub(crate) fn enrolment_from(r: &DbRow) -> StoreResult<EnrolmentRow> {
     let kind: Option<String> = get(r, "departure_kind")?;
     Ok(EnrolmentRow {
         id: get(r, "id")?,
@@ -137,7 +134,7 @@ pub(crate) fn enrolment_from(r: &SqliteRow) -> StoreResult<EnrolmentRow> {
     })
 }
 
-pub(crate) fn child_from(r: &SqliteRow) -> StoreResult<ChildRow> {
+pub(crate) fn child_from(r: &DbRow) -> StoreResult<ChildRow> {
     let grade: Option<i64> = get(r, "grade")?;
     let letter: Option<String> = get(r, "letter")?;
     Ok(ChildRow {
@@ -149,7 +146,7 @@ pub(crate) fn child_from(r: &SqliteRow) -> StoreResult<ChildRow> {
     })
 }
 
-pub(crate) fn grant_from(r: &SqliteRow) -> StoreResult<(Role, RoleScope)> {
+pub(crate) fn grant_from(r: &DbRow) -> StoreResult<(Role, RoleScope)> {
     let role: String = get(r, "role")?;
     let role = Role::from_code(&role).ok_or_else(|| corrupt("staff_roles.role", &role))?;
     let school: Option<i64> = get(r, "school_id")?;
@@ -166,7 +163,7 @@ pub(crate) fn grant_from(r: &SqliteRow) -> StoreResult<(Role, RoleScope)> {
     Ok((role, scope))
 }
 
-pub(crate) fn subject_from(r: &SqliteRow) -> StoreResult<SubjectRow> {
+pub(crate) fn subject_from(r: &DbRow) -> StoreResult<SubjectRow> {
     let grading: String = get(r, "grading")?;
     Ok(SubjectRow {
         id: SubjectId(get(r, "id")?),
@@ -178,7 +175,7 @@ pub(crate) fn subject_from(r: &SqliteRow) -> StoreResult<SubjectRow> {
     })
 }
 
-pub(crate) fn work_type_from(r: &SqliteRow) -> StoreResult<WorkTypeRow> {
+pub(crate) fn work_type_from(r: &DbRow) -> StoreResult<WorkTypeRow> {
     let weight: i64 = get(r, "weight")?;
     Ok(WorkTypeRow {
         id: WorkTypeId(get(r, "id")?),
@@ -190,7 +187,7 @@ pub(crate) fn work_type_from(r: &SqliteRow) -> StoreResult<WorkTypeRow> {
     })
 }
 
-pub(crate) fn login_attempt_from(r: &SqliteRow) -> StoreResult<LoginAttempt> {
+pub(crate) fn login_attempt_from(r: &DbRow) -> StoreResult<LoginAttempt> {
     Ok(LoginAttempt {
         state_hash: get(r, "state_hash")?,
         browser_hash: get(r, "browser_hash")?,
@@ -201,7 +198,7 @@ pub(crate) fn login_attempt_from(r: &SqliteRow) -> StoreResult<LoginAttempt> {
     })
 }
 
-pub(crate) fn session_from(r: &SqliteRow) -> StoreResult<SessionRow> {
+pub(crate) fn session_from(r: &DbRow) -> StoreResult<SessionRow> {
     Ok(SessionRow {
         id_hash: get(r, "id_hash")?,
         person_id: PersonId(get(r, "person_id")?),
@@ -213,7 +210,7 @@ pub(crate) fn session_from(r: &SqliteRow) -> StoreResult<SessionRow> {
     })
 }
 
-pub(crate) fn audit_from(r: &SqliteRow) -> StoreResult<AuditRecord> {
+pub(crate) fn audit_from(r: &DbRow) -> StoreResult<AuditRecord> {
     let details: String = get(r, "details")?;
     Ok(AuditRecord {
         seq: get(r, "seq")?,
@@ -237,7 +234,7 @@ pub(crate) fn audit_from(r: &SqliteRow) -> StoreResult<AuditRecord> {
     })
 }
 
-pub(crate) fn assignment_from(r: &SqliteRow) -> StoreResult<AssignmentRow> {
+pub(crate) fn assignment_from(r: &DbRow) -> StoreResult<AssignmentRow> {
     let grade: i64 = get(r, "grade")?;
     let letter: String = get(r, "letter")?;
     let last: String = get(r, "t_last")?;
@@ -261,7 +258,7 @@ pub(crate) fn assignment_from(r: &SqliteRow) -> StoreResult<AssignmentRow> {
     })
 }
 
-pub(crate) fn slot_from(r: &SqliteRow) -> StoreResult<SlotRow> {
+pub(crate) fn slot_from(r: &DbRow) -> StoreResult<SlotRow> {
     let weekday: i64 = get(r, "weekday")?;
     let number: i64 = get(r, "lesson_number")?;
     Ok(SlotRow {
@@ -275,7 +272,7 @@ pub(crate) fn slot_from(r: &SqliteRow) -> StoreResult<SlotRow> {
     })
 }
 
-pub(crate) fn held_from(r: &SqliteRow) -> StoreResult<HeldLesson> {
+pub(crate) fn held_from(r: &DbRow) -> StoreResult<HeldLesson> {
     let number: i64 = get(r, "lesson_number")?;
     Ok(HeldLesson {
         id: LessonId(get(r, "id")?),
@@ -288,7 +285,7 @@ pub(crate) fn held_from(r: &SqliteRow) -> StoreResult<HeldLesson> {
     })
 }
 
-pub(crate) fn mark_from(r: &SqliteRow) -> StoreResult<MarkRow> {
+pub(crate) fn mark_from(r: &DbRow) -> StoreResult<MarkRow> {
     let value: String = get(r, "value")?;
     let weight: i64 = get(r, "weight")?;
     Ok(MarkRow {
@@ -305,7 +302,7 @@ pub(crate) fn mark_from(r: &SqliteRow) -> StoreResult<MarkRow> {
     })
 }
 
-pub(crate) fn attendance_from(r: &SqliteRow) -> StoreResult<AttendanceRow> {
+pub(crate) fn attendance_from(r: &DbRow) -> StoreResult<AttendanceRow> {
     let kind: String = get(r, "kind")?;
     Ok(AttendanceRow {
         lesson_id: LessonId(get(r, "lesson_id")?),

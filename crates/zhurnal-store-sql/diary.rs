@@ -1,22 +1,19 @@
-//! [`DiaryStore`] on PostgreSQL: diary reads, the class summary, feed visits and announcements.
+//! [`DiaryStore`] on both backends: diary reads, the class summary, feed visits and announcements.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 use zhurnal_domain::{
     AnnouncementStatus, AssignmentId, AttendanceKind, ClassId, LessonId, MarkValue, PeriodId,
     PeriodMarkValue, PersonId, SchoolId, SubjectId, WorkTypeId,
 };
 use zhurnal_store::*;
 
+use crate::backend::{Db, DbRow, DbStore};
 use crate::rows::person_from;
-use crate::{PERSON_COLS, PgStore, append_audit_in, map_err};
+use crate::{PERSON_COLS, append_audit_in, map_err};
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
-    r: &'r PgRow,
-    col: &str,
-) -> StoreResult<T> {
+fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
     r.try_get(col).map_err(map_err)
 }
 
@@ -29,7 +26,7 @@ const SUBJECT_MARK_SELECT: &str = "SELECT m.student_id, l.assignment_id, a.subje
     FROM marks m JOIN lessons l ON l.id = m.lesson_id JOIN assignments a ON a.id = l.assignment_id \
     JOIN subjects sj ON sj.id = a.subject_id";
 
-fn subject_mark_from(r: &PgRow) -> StoreResult<SubjectMarkRow> {
+fn subject_mark_from(r: &DbRow) -> StoreResult<SubjectMarkRow> {
     let value: String = get(r, "value")?;
     let weight: i64 = get(r, "weight")?;
     Ok(SubjectMarkRow {
@@ -52,8 +49,8 @@ const ANNOUNCEMENT_SELECT: &str = "SELECT an.id, an.uid, an.school_id, an.sender
     sp.last_name AS s_last, sp.first_name AS s_first, sp.middle_name AS s_middle \
     FROM announcements an JOIN persons sp ON sp.id = an.sender_id";
 
-impl PgStore {
-    async fn announcement_from(&self, r: &PgRow) -> StoreResult<AnnouncementRow> {
+impl DbStore {
+    async fn announcement_from(&self, r: &DbRow) -> StoreResult<AnnouncementRow> {
         let status: String = get(r, "status")?;
         let id: i64 = get(r, "id")?;
         let last: String = get(r, "s_last")?;
@@ -65,7 +62,7 @@ impl PgStore {
              ORDER BY c.grade, c.letter",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?
         .iter()
@@ -103,7 +100,7 @@ impl PgStore {
         ))
         .bind(key)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         let mut out = Vec::with_capacity(rows.len());
@@ -115,7 +112,7 @@ impl PgStore {
 }
 
 #[async_trait]
-impl DiaryStore for PgStore {
+impl DiaryStore for DbStore {
     async fn list_class_attachments(
         &self,
         class: ClassId,
@@ -130,7 +127,7 @@ impl DiaryStore for PgStore {
         .bind(class.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -159,7 +156,7 @@ impl DiaryStore for PgStore {
         .bind(student.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(subject_mark_from).collect()
@@ -178,7 +175,7 @@ impl DiaryStore for PgStore {
         .bind(class.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter().map(subject_mark_from).collect()
@@ -199,7 +196,7 @@ impl DiaryStore for PgStore {
         .bind(class.0)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -224,7 +221,7 @@ impl DiaryStore for PgStore {
              WHERE student_id = $1 ORDER BY assignment_id, kind, period_id",
         )
         .bind(student.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -256,7 +253,7 @@ impl DiaryStore for PgStore {
         ))
         .bind(class.0)
         .bind(on)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -279,7 +276,7 @@ impl DiaryStore for PgStore {
         )
         .bind(viewer.0)
         .bind(student.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(map_err)?;
         row.map(|r| {
@@ -358,7 +355,7 @@ impl DiaryStore for PgStore {
     async fn get_announcement(&self, uid: &str) -> StoreResult<AnnouncementRow> {
         let row = sqlx::query(&format!("{ANNOUNCEMENT_SELECT} WHERE an.uid = $1"))
             .bind(uid)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await
             .map_err(map_err)?
             .ok_or_else(|| StoreError::NotFound(format!("объявление {uid}")))?;
@@ -371,7 +368,7 @@ impl DiaryStore for PgStore {
         )
         .bind(sender.0)
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(self.reader())
         .await
         .map_err(map_err)
     }
