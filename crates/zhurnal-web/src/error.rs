@@ -20,6 +20,8 @@ pub enum WebError {
     BadRequest(String, bool),
     #[error("{0}")]
     RateLimited(String, bool),
+    #[error("{0}")]
+    TooLarge(String, bool),
     #[error("запрос отклонён: {0}")]
     Csrf(&'static str),
     #[error("база данных временно недоступна")]
@@ -52,6 +54,7 @@ impl WebError {
             Self::NotFound(..) => StatusCode::NOT_FOUND,
             Self::BadRequest(..) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooLarge(..) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -65,6 +68,7 @@ impl WebError {
             Self::NotFound(..) => "not_found",
             Self::BadRequest(..) => "invalid",
             Self::RateLimited(..) => "rate_limited",
+            Self::TooLarge(..) => "too_large",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(..) => "internal",
         }
@@ -77,6 +81,7 @@ impl WebError {
             | Self::NotFound(_, a)
             | Self::BadRequest(_, a)
             | Self::RateLimited(_, a)
+            | Self::TooLarge(_, a)
             | Self::Internal(_, a) => *a,
             Self::Csrf(_) | Self::Unavailable(_) => false,
         }
@@ -87,7 +92,9 @@ impl WebError {
             Self::Unauthenticated { .. } => "Войдите через Госуслуги, чтобы продолжить.".into(),
             Self::Denied(msg, _) => msg.clone(),
             Self::NotFound(..) => "Страница или запись не найдена.".into(),
-            Self::BadRequest(msg, _) | Self::RateLimited(msg, _) => msg.clone(),
+            Self::BadRequest(msg, _) | Self::RateLimited(msg, _) | Self::TooLarge(msg, _) => {
+                msg.clone()
+            }
             Self::Csrf(why) => format!(
                 "Запрос отклонён защитой от подделки ({why}). Обновите страницу и повторите."
             ),

@@ -400,15 +400,25 @@ async fn csrf_guard(
     let (ok, body) = if let Some(t) = header_token {
         (constant_time_eq(t.as_bytes(), &expected), body)
     } else if is_multipart {
-        let bytes = axum::body::to_bytes(body, import::UPLOAD_BODY_LIMIT)
-            .await
-            .map_err(|_| WebError::BadRequest("слишком большой файл".into(), false))?;
+        let limit = multipart_limit(parts.uri.path());
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            WebError::TooLarge(
+                format!(
+                    "Файл больше {} МБ. Разделите выгрузку на части (например, по школам) и загрузите их по очереди.",
+                    limit / (1024 * 1024)
+                ),
+                false,
+            )
+        })?;
         let token = import::multipart_csrf(content_type, bytes.clone()).await;
         (token.is_some_and(|t| constant_time_eq(t.as_bytes(), &expected)), Body::from(bytes))
     } else if is_form {
-        let bytes = axum::body::to_bytes(body, 1024 * 1024)
-            .await
-            .map_err(|_| WebError::BadRequest("слишком большая форма".into(), false))?;
+        let bytes = axum::body::to_bytes(body, FORM_BODY_LIMIT).await.map_err(|_| {
+            WebError::TooLarge(
+                "Форма больше 1 МБ: сократите текст и отправьте снова.".into(),
+                false,
+            )
+        })?;
         let token = url::form_urlencoded::parse(&bytes)
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned());
@@ -426,6 +436,16 @@ async fn csrf_guard(
         return Err(WebError::Csrf("неверный или отсутствующий токен"));
     }
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// URL-encoded forms, and multipart bodies sent anywhere but the import upload.
+const FORM_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The CSRF guard reads a multipart body before any handler runs, so the import's 64 MiB
+/// allowance must not extend to every route: a logged-in user could otherwise make the
+/// server buffer 64 MiB per request on any form.
+fn multipart_limit(path: &str) -> usize {
+    if path == "/import" { import::UPLOAD_BODY_LIMIT } else { FORM_BODY_LIMIT }
 }
 
 fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), WebError> {

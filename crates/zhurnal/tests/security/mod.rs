@@ -868,3 +868,51 @@ async fn post_notice(
     )
     .await
 }
+
+/// The CSRF guard reads form bodies before any handler: only the import upload may make it
+/// buffer more than a megabyte, so a logged-in user cannot pin 64 MiB of memory per request
+/// on an ordinary form.
+#[tokio::test]
+async fn oversized_form_bodies_are_refused_before_buffering_except_the_import_upload() {
+    let env = Env::start().await;
+    let mut b = Browser::new();
+    login(&env, &mut b, "parent-1").await;
+    let token = csrf(&env, &mut b).await;
+    let cookies: Vec<String> = b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let client = reqwest::Client::new();
+    let two_mib = "x".repeat(2 * 1024 * 1024);
+
+    let mut multipart =
+        format!("--zb\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n");
+    multipart.push_str("--zb\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n");
+    multipart.push_str(&two_mib);
+    multipart.push_str("\r\n--zb--\r\n");
+    for (content_type, body) in [
+        ("multipart/form-data; boundary=zb", multipart.clone()),
+        ("application/x-www-form-urlencoded", format!("csrf={token}&note={two_mib}")),
+    ] {
+        let res = client
+            .post(env.url("/admin/roles/grant"))
+            .header("cookie", cookies.join("; "))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status().as_u16(), 413, "{content_type}");
+        let page = res.text().await.expect("body");
+        assert!(page.contains("больше 1 МБ"), "{content_type}: {page}");
+    }
+
+    // The same body to the import upload passes the guard and reaches the importer, which
+    // refuses it for what it is (not a ZIP or a workbook), not for its size.
+    let res = client
+        .post(env.url("/import"))
+        .header("cookie", cookies.join("; "))
+        .header("content-type", "multipart/form-data; boundary=zb")
+        .body(multipart)
+        .send()
+        .await
+        .expect("post");
+    assert_ne!(res.status().as_u16(), 413);
+}
