@@ -785,6 +785,22 @@ impl AdminStore for DbStore {
             let new = NewClass { year, ..new.clone() };
             map.insert(*old, insert_class(&mut tx, &new).await?);
         }
+        // The teaching load carries over with the class (the same teacher keeps the subject,
+        // as schools usually do); the admin edits it afterwards. Group assignments do not:
+        // groups are re-formed each September.
+        for (old, new) in &map {
+            sqlx::query(
+                "INSERT INTO assignments (external_id, teacher_id, class_id, subject_id) \
+                 SELECT $1 || CAST(id AS TEXT), teacher_id, $2, subject_id FROM assignments \
+                 WHERE class_id = $3 AND group_id IS NULL ORDER BY id",
+            )
+            .bind(format!("{}-a", y.external_id))
+            .bind(new.0)
+            .bind(old.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
         // Area `integrations`: the new year's classes get their chats (grades 1, 5, 10…).
         for c in map.values() {
             crate::integration::outbox_class_in(&mut tx, c.0, audit.at).await?;

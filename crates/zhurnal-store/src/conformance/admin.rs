@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use zhurnal_domain::{AttendanceKind, Grading, PeriodScheme, PersonId, Role, RoleScope};
+use zhurnal_domain::{AttendanceKind, Grading, PeriodScheme, PersonId, Role, RoleScope, SubjectId};
 
 use super::{audit, class_id, d, loaded, person_id};
 use crate::*;
@@ -328,11 +328,42 @@ pub async fn admin_rollover_promotes_graduates_and_archives_in_one_go(store: Arc
         departures: vec![(ec, DepartureKind::Other, "выбыл после 9 класса".into())],
         leave_on: d(2027, 8, 31),
     };
+    let english = store
+        .create_subject(school, "Английский язык", Grading::FivePoint, audit("subject.create"))
+        .await
+        .expect("subject");
+    let half = store.create_group(a5, "1 подгруппа", audit("group.create")).await.expect("group");
+    let group_teacher = person_id(&store, "substitute").await;
+    store
+        .create_assignment(group_teacher, a5, Some(half), english, audit("assignment.create"))
+        .await
+        .expect("group assignment");
+    let group_load = (group_teacher, english);
     let new_year = store.apply_rollover(&write, audit("rollover.apply")).await.expect("rollover");
     assert!(store.find_year_archived_at(year).await.expect("y").is_some());
     assert_eq!(store.list_periods(new_year).await.expect("p").len(), 1);
     let new_classes = store.list_classes(school, new_year).await.expect("classes");
     assert_eq!(new_classes.iter().map(|c| c.name()).collect::<Vec<_>>(), ["6А"]);
+    // The class's teaching load follows it into the new year; the group's does not.
+    let load = |year, class| {
+        let store = store.clone();
+        async move {
+            let mut v: Vec<(PersonId, SubjectId)> = store
+                .list_assignments(school, year)
+                .await
+                .expect("assignments")
+                .iter()
+                .filter(|a| a.class_id == class)
+                .map(|a| (a.teacher_id, a.subject_id))
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    let mut before = load(year, a5).await;
+    before.retain(|a| *a != group_load);
+    assert_eq!(before.len(), 2, "the fixture gives 5А mathematics and PE");
+    assert_eq!(load(new_year, new_classes[0].id).await, before);
     let roster = store.list_roster(new_classes[0].id, d(2027, 9, 1)).await.expect("roster");
     assert_eq!(roster.iter().map(|e| e.person.id).collect::<Vec<_>>(), [student_a]);
     assert!(

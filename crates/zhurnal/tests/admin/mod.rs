@@ -324,6 +324,27 @@ async fn the_year_rollover_is_previewed_then_applied() {
     let new_year = years.iter().find(|y| y.name == "2027/2028").expect("new year");
     let classes = env.app.store.list_classes(s1, new_year.id).await.expect("classes");
     assert!(classes.iter().any(|c| c.name() == "10А"));
+    // The teaching load of 9А goes with it into 10А, except its groups' (re-formed in September).
+    let load = |year, name: &'static str| {
+        let store = env.app.store.clone();
+        async move {
+            let mut v = Vec::new();
+            for a in store.list_assignments(s1, year).await.expect("assignments") {
+                if a.class_name == name {
+                    let whole_class =
+                        store.get_journal_assignment(a.id).await.expect("a").group_id.is_none();
+                    v.push((a.teacher_id, a.subject_id, whole_class));
+                }
+            }
+            v.sort();
+            v
+        }
+    };
+    let nine_a = load(old_year.id, "9А").await;
+    assert!(nine_a.iter().any(|a| !a.2), "the demo's 9А has group lessons");
+    let whole_class: Vec<_> = nine_a.into_iter().filter(|a| a.2).collect();
+    assert!(!whole_class.is_empty());
+    assert_eq!(load(new_year.id, "10А").await, whole_class);
     assert!(!classes.iter().any(|c| c.grade == 1), "nobody is promoted into grade 1");
     let teen_enrolments = env.app.store.list_enrolments(teen.id).await.expect("e");
     assert_eq!(teen_enrolments.len(), 1, "a leaver gets no new enrolment");
