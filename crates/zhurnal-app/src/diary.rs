@@ -310,8 +310,10 @@ impl App {
             .find(|e| e.departed_on.is_none())
             .or_else(|| enrolments.last())
             .ok_or_else(denied)?;
-        let school = self.store.get_school(enrolment.school_id).await?;
-        let class = self.store.get_class(enrolment.class_id).await?;
+        let (school, class) = tokio::try_join!(
+            self.store.get_school(enrolment.school_id),
+            self.store.get_class(enrolment.class_id)
+        )?;
         let resource =
             Resource::Student { place: school.place(), class: class.id, student: student.id };
         authorize(actor, Action::ViewDiary, &resource).map_err(|_| denied())?;
@@ -333,7 +335,7 @@ impl App {
                 .target("student", &access.student.uid)
                 .school(access.school.id.0)
                 .details(details);
-            self.store.append_audit(e).await?;
+            self.audit_read(e).await?;
         }
         Ok(())
     }
@@ -363,26 +365,33 @@ impl App {
     ) -> Result<DiaryWeek, AppError> {
         let monday = monday_of(date.unwrap_or_else(|| self.today()));
         let sunday = monday + Duration::days(6);
-        self.audit_view(
+        let audit = self.audit_view(
             access,
             base,
             "diary.view",
             serde_json::json!({ "week": monday.to_string() }),
-        )
-        .await?;
+        );
         let to = access.cap(sunday);
         let (student, class) = (access.student.id, access.class.id);
-        let (lessons, marks, attendance, files) = if monday <= to {
-            (
-                self.store.list_student_lessons(student, class, monday, to).await?,
-                self.store.list_student_subject_marks(student, monday, to).await?,
-                self.store.list_student_attendance(student, monday, to).await?,
-                self.store.list_class_attachments(class, monday, to).await?,
-            )
-        } else {
-            Default::default()
+        let reads = async {
+            let (lessons, marks, attendance, files) = if monday <= to {
+                (
+                    self.store.list_student_lessons(student, class, monday, to).await?,
+                    self.store.list_student_subject_marks(student, monday, to).await?,
+                    self.store.list_student_attendance(student, monday, to).await?,
+                    self.store.list_class_attachments(class, monday, to).await?,
+                )
+            } else {
+                Default::default()
+            };
+            let work_types = self.store.list_work_types(access.school.id).await?;
+            let announcements = self.class_announcements(access).await?;
+            Ok::<_, AppError>((lessons, marks, attendance, files, work_types, announcements))
         };
-        let work_types = self.store.list_work_types(access.school.id).await?;
+        // The audit record commits (group commit, see `audit_appender`) while the week is
+        // read; nothing is returned unless both succeeded.
+        let ((), (lessons, marks, attendance, files, work_types, announcements)) =
+            tokio::try_join!(audit, reads)?;
         let mut days = Vec::new();
         for offset in 0..7 {
             let date = monday + Duration::days(offset);
@@ -427,8 +436,7 @@ impl App {
                 days.push(WeekDay { date, lessons: day });
             }
         }
-        let announcements =
-            self.class_announcements(access).await?.iter().take(5).map(Into::into).collect();
+        let announcements = announcements.iter().take(5).map(Into::into).collect();
         Ok(DiaryWeek {
             student: access.card(),
             monday,
@@ -708,7 +716,7 @@ impl App {
             .target("class", class.id)
             .school(school.id.0)
             .details(serde_json::json!({ "from": from.to_string(), "to": to.to_string() }));
-        self.store.append_audit(e).await?;
+        self.audit_read(e).await?;
         let roster = self.store.list_roster(class.id, today).await?;
         let marks = self.store.list_class_marks(class.id, from, to).await?;
         let attendance = self.store.list_class_attendance(class.id, from, to).await?;
@@ -775,7 +783,7 @@ impl App {
             .target("class", class.id)
             .school(school.id.0)
             .details(serde_json::json!({ "parents": guardians.len() }));
-        self.store.append_audit(e).await?;
+        self.audit_read(e).await?;
         let mut seen = HashSet::new();
         let mut rows = Vec::new();
         for e in &roster {

@@ -179,14 +179,34 @@ impl App {
         let (from, to) = (period.starts_on, period.ends_on);
         let id = ctx.id();
         let store = &self.store;
-        let lessons = store.list_assignment_lessons(id, from, to).await?;
-        let roster_day = today.clamp(from, to);
-        let roster = store.list_journal_students(id, roster_day).await?;
-        let marks = store.list_assignment_marks(id, from, to).await?;
-        let attendance = store.list_assignment_attendance(id, from, to).await?;
-        let history = store.list_assignment_mark_history(id, from, to).await?;
-        let attachments = store.list_assignment_attachments(id, from, to).await?;
-        let finals = store.list_assignment_final_marks(id).await?;
+        let audit = caller
+            .event(self, "journal.view")
+            .target("assignment", ctx.target())
+            .school(ctx.school.id.0)
+            .details(serde_json::json!({ "period": period.id.0 }));
+        let reads = async {
+            let lessons = store.list_assignment_lessons(id, from, to).await?;
+            let roster_day = today.clamp(from, to);
+            let roster = store.list_journal_students(id, roster_day).await?;
+            let marks = store.list_assignment_marks(id, from, to).await?;
+            let attendance = store.list_assignment_attendance(id, from, to).await?;
+            let history = store.list_assignment_mark_history(id, from, to).await?;
+            let attachments = store.list_assignment_attachments(id, from, to).await?;
+            let finals = store.list_assignment_final_marks(id).await?;
+            Ok::<_, zhurnal_store::StoreError>((
+                lessons,
+                roster,
+                marks,
+                attendance,
+                history,
+                attachments,
+                finals,
+            ))
+        };
+        // The audit record commits (group commit, see `audit_appender`) while the journal is
+        // read; nothing is returned unless both succeeded.
+        let (_, (lessons, roster, marks, attendance, history, attachments, finals)) =
+            tokio::try_join!(self.audit_read(audit), reads)?;
         let rule = self.rules.rounding;
         let students = roster
             .into_iter()
@@ -224,12 +244,6 @@ impl App {
                 }
             })
             .collect();
-        let audit = caller
-            .event(self, "journal.view")
-            .target("assignment", ctx.target())
-            .school(ctx.school.id.0)
-            .details(serde_json::json!({ "period": period.id.0 }));
-        store.append_audit(audit).await?;
         Ok(JournalView {
             period,
             lessons,

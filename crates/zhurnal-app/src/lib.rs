@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod announce;
+pub mod audit_appender;
 pub mod clock;
 pub mod diary;
 pub mod export;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use chrono::{FixedOffset, NaiveDate, Offset, Utc};
 use serde::Deserialize;
 use zhurnal_domain::{Actor, PersonId, RoundingRule};
-use zhurnal_store::{Store, StoreError};
+use zhurnal_store::{NewAudit, Store, StoreError};
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use keys::{HmacSealer, Keys, KeysError, SnilsVault};
@@ -72,6 +73,8 @@ pub struct App {
     pub security: SecurityConfig,
     /// Section `[integrations]`: Сферум, the portfolio, the outbox worker.
     pub integrations: integrations::IntegrationsConfig,
+    /// Group commit of audit records of reads (area `bench`): see [`App::audit_read`].
+    audit_appender: audit_appender::AuditAppender,
 }
 
 impl App {
@@ -82,6 +85,7 @@ impl App {
         rules: RulesConfig,
     ) -> Self {
         Self {
+            audit_appender: audit_appender::AuditAppender::new(store.clone()),
             store,
             clock,
             vault,
@@ -128,5 +132,14 @@ impl App {
             children: rel.children,
             enrolled_in: rel.enrolled_in,
         })
+    }
+
+    /// Appends the audit record of a read (a view of someone's diary, a journal, a report)
+    /// and returns its `seq` once it is committed. Records are group-committed with those of
+    /// concurrent requests ([`audit_appender`]); the caller still waits for its own record to
+    /// be durable before showing anything. Not for changes: their record belongs in the
+    /// transaction of the change.
+    pub async fn audit_read(&self, audit: NewAudit) -> Result<i64, StoreError> {
+        self.audit_appender.append(audit).await
     }
 }

@@ -24,6 +24,7 @@ mod import;
 mod integration;
 #[path = "../../zhurnal-store-sql/journal.rs"]
 mod journal;
+mod perf;
 #[path = "../../zhurnal-store-sql/rows.rs"]
 mod rows;
 #[path = "../../zhurnal-store-sql/security.rs"]
@@ -36,10 +37,8 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Row, Transaction};
-use zhurnal_domain::policy::{ChildLink, Teaching};
 use zhurnal_domain::{
-    AcademicYearId, AssignmentId, ClassId, MunicipalityId, PersonId, RegionId, Role, RoleScope,
-    SchoolId,
+    AcademicYearId, ClassId, MunicipalityId, PersonId, RegionId, Role, RoleScope, SchoolId,
 };
 use zhurnal_store::schedule::{self, HeldLesson, SlotRow};
 use zhurnal_store::*;
@@ -639,80 +638,7 @@ impl Store for PgStore {
         person: PersonId,
         today: NaiveDate,
     ) -> StoreResult<ActorRelations> {
-        let mut rel = ActorRelations::default();
-        let grants = sqlx::query(
-            "SELECT role, school_id, municipality_id, region_id FROM staff_roles WHERE person_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(person.0)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        for g in &grants {
-            rel.grants.push(grant_from(g)?);
-        }
-        let teaching = sqlx::query(
-            "SELECT a.id, a.class_id, c.school_id FROM assignments a JOIN classes c ON c.id = a.class_id \
-             WHERE a.teacher_id = $1 \
-             UNION SELECT a.id, a.class_id, c.school_id FROM substitutions su \
-             JOIN timetable_slots s ON s.id = su.slot_id JOIN assignments a ON a.id = s.assignment_id \
-             JOIN classes c ON c.id = a.class_id WHERE su.substitute_id = $1 AND su.on_date = $2",
-        )
-        .bind(person.0)
-        .bind(today)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        for t in &teaching {
-            rel.teaching.push(Teaching {
-                assignment: AssignmentId(t.try_get(0).map_err(map_err)?),
-                class: ClassId(t.try_get(1).map_err(map_err)?),
-                school: SchoolId(t.try_get(2).map_err(map_err)?),
-            });
-        }
-        let classes = sqlx::query("SELECT id FROM classes WHERE class_teacher_id = $1")
-            .bind(person.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        for c in &classes {
-            rel.class_teacher_of.push(ClassId(c.try_get(0).map_err(map_err)?));
-        }
-        let children = sqlx::query(
-            "SELECT g.child_id, \
-             (SELECT COUNT(*) FROM enrolments e WHERE e.student_id = g.child_id AND (e.departed_on IS NULL OR e.departed_on > $2)) AS active, \
-             (SELECT MAX(e.departed_on) FROM enrolments e WHERE e.student_id = g.child_id) AS last_departure \
-             FROM guardianships g WHERE g.parent_id = $1 ORDER BY g.child_id",
-        )
-        .bind(person.0)
-        .bind(today)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        for c in &children {
-            let active: i64 = c.try_get("active").map_err(map_err)?;
-            let last: Option<NaiveDate> = c.try_get("last_departure").map_err(map_err)?;
-            rel.children.push(ChildLink {
-                child: PersonId(c.try_get("child_id").map_err(map_err)?),
-                visible_until: if active > 0 { None } else { last },
-            });
-        }
-        let enrolments = sqlx::query(
-            "SELECT school_id, class_id, departed_on FROM enrolments WHERE student_id = $1 AND admitted_on <= $2",
-        )
-        .bind(person.0)
-        .bind(today)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        for e in &enrolments {
-            let school = SchoolId(e.try_get(0).map_err(map_err)?);
-            let departed: Option<NaiveDate> = e.try_get(2).map_err(map_err)?;
-            match departed {
-                Some(d) if d <= today => rel.departed_from.push((school, d)),
-                _ => rel.enrolled_in.push((school, ClassId(e.try_get(1).map_err(map_err)?))),
-            }
-        }
-        Ok(rel)
+        perf::load_relations(self, person, today).await
     }
 
     async fn list_children(&self, parent: PersonId) -> StoreResult<Vec<ChildRow>> {

@@ -85,6 +85,10 @@ pg_conformance_suite!(
     import_a_school_exports_and_reloads_unchanged,
     import_retention_purges_departed_students_with_audit,
     import_register_and_acts_are_kept,
+    perf_audit_batches_continue_the_chain,
+    perf_concurrent_audit_batches_make_one_chain,
+    perf_a_session_is_found_with_its_person,
+    perf_relations_follow_every_change_at_once,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

@@ -14,6 +14,7 @@ mod import;
 mod integration;
 #[path = "../../zhurnal-store-sql/journal.rs"]
 mod journal;
+mod perf;
 #[path = "../../zhurnal-store-sql/rows.rs"]
 mod rows;
 #[path = "../../zhurnal-store-sql/security.rs"]
@@ -31,10 +32,8 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Row, Transaction};
-use zhurnal_domain::policy::{ChildLink, Teaching};
 use zhurnal_domain::{
-    AcademicYearId, AssignmentId, ClassId, MunicipalityId, PersonId, RegionId, Role, RoleScope,
-    SchoolId,
+    AcademicYearId, ClassId, MunicipalityId, PersonId, RegionId, Role, RoleScope, SchoolId,
 };
 use zhurnal_store::schedule::{self, HeldLesson, SlotRow};
 use zhurnal_store::*;
@@ -159,18 +158,36 @@ pub(crate) async fn append_audit_in(
     sealer: &dyn AuditSealer,
     a: &NewAudit,
 ) -> StoreResult<i64> {
+    let (seq, prev) = audit_head(conn).await?;
+    let hash = sealer.seal(&prev, &a.canonical(seq));
+    insert_audit(conn, seq, a, &prev, &hash).await?;
+    Ok(seq)
+}
+
+/// The `seq` the next audit record takes and the hash it chains to. Inside a write transaction
+/// (SQLite has one writer), so nobody else can append between this read and the insert.
+pub(crate) async fn audit_head(conn: &mut SqliteConnection) -> StoreResult<(i64, Vec<u8>)> {
     let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await
         .map_err(map_err)?;
-    let (seq, prev) = match head {
+    Ok(match head {
         Some(r) => (
             r.try_get::<i64, _>(0).map_err(map_err)? + 1,
             r.try_get::<Vec<u8>, _>(1).map_err(map_err)?,
         ),
         None => (1, zhurnal_store::audit::GENESIS_HASH.to_vec()),
-    };
-    let hash = sealer.seal(&prev, &a.canonical(seq));
+    })
+}
+
+/// Inserts one sealed audit row.
+pub(crate) async fn insert_audit(
+    conn: &mut SqliteConnection,
+    seq: i64,
+    a: &NewAudit,
+    prev: &[u8],
+    hash: &[u8],
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO audit_log (seq, at, actor_id, actor_role, session_hash, source_ip, action, \
          target_type, target_id, school_id, result, reason, details, prev_hash, hash) \
@@ -189,12 +206,12 @@ pub(crate) async fn append_audit_in(
     .bind(&a.result)
     .bind(&a.reason)
     .bind(a.details.to_string())
-    .bind(&prev)
-    .bind(&hash)
+    .bind(prev)
+    .bind(hash)
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
-    Ok(seq)
+    Ok(())
 }
 
 const PERSON_COLS: &str = "p.id, p.uid, p.external_id, p.last_name, p.first_name, p.middle_name, \
@@ -497,80 +514,7 @@ impl Store for SqliteStore {
         person: PersonId,
         today: NaiveDate,
     ) -> StoreResult<ActorRelations> {
-        let mut rel = ActorRelations::default();
-        let grants = sqlx::query(
-            "SELECT role, school_id, municipality_id, region_id FROM staff_roles WHERE person_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(person.0)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?;
-        for g in &grants {
-            rel.grants.push(grant_from(g)?);
-        }
-        let teaching = sqlx::query(
-            "SELECT a.id, a.class_id, c.school_id FROM assignments a JOIN classes c ON c.id = a.class_id \
-             WHERE a.teacher_id = $1 \
-             UNION SELECT a.id, a.class_id, c.school_id FROM substitutions su \
-             JOIN timetable_slots s ON s.id = su.slot_id JOIN assignments a ON a.id = s.assignment_id \
-             JOIN classes c ON c.id = a.class_id WHERE su.substitute_id = $1 AND su.on_date = $2",
-        )
-        .bind(person.0)
-        .bind(today)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?;
-        for t in &teaching {
-            rel.teaching.push(Teaching {
-                assignment: AssignmentId(t.try_get(0).map_err(map_err)?),
-                class: ClassId(t.try_get(1).map_err(map_err)?),
-                school: SchoolId(t.try_get(2).map_err(map_err)?),
-            });
-        }
-        let classes = sqlx::query("SELECT id FROM classes WHERE class_teacher_id = $1")
-            .bind(person.0)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
-        for c in &classes {
-            rel.class_teacher_of.push(ClassId(c.try_get(0).map_err(map_err)?));
-        }
-        let children = sqlx::query(
-            "SELECT g.child_id, \
-             (SELECT COUNT(*) FROM enrolments e WHERE e.student_id = g.child_id AND (e.departed_on IS NULL OR e.departed_on > $2)) AS active, \
-             (SELECT MAX(e.departed_on) FROM enrolments e WHERE e.student_id = g.child_id) AS last_departure \
-             FROM guardianships g WHERE g.parent_id = $1 ORDER BY g.child_id",
-        )
-        .bind(person.0)
-        .bind(today)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?;
-        for c in &children {
-            let active: i64 = c.try_get("active").map_err(map_err)?;
-            let last: Option<NaiveDate> = c.try_get("last_departure").map_err(map_err)?;
-            rel.children.push(ChildLink {
-                child: PersonId(c.try_get("child_id").map_err(map_err)?),
-                visible_until: if active > 0 { None } else { last },
-            });
-        }
-        let enrolments = sqlx::query(
-            "SELECT school_id, class_id, departed_on FROM enrolments WHERE student_id = $1 AND admitted_on <= $2",
-        )
-        .bind(person.0)
-        .bind(today)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?;
-        for e in &enrolments {
-            let school = SchoolId(e.try_get(0).map_err(map_err)?);
-            let departed: Option<NaiveDate> = e.try_get(2).map_err(map_err)?;
-            match departed {
-                Some(d) if d <= today => rel.departed_from.push((school, d)),
-                _ => rel.enrolled_in.push((school, ClassId(e.try_get(1).map_err(map_err)?))),
-            }
-        }
-        Ok(rel)
+        perf::load_relations(self, person, today).await
     }
 
     async fn list_children(&self, parent: PersonId) -> StoreResult<Vec<ChildRow>> {

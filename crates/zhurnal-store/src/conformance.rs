@@ -27,6 +27,8 @@ mod bulk;
 pub use bulk::*;
 mod import;
 pub use import::*;
+mod perf;
+pub use perf::*;
 
 /// A deterministic chain function for tests (the application uses HMAC-SHA-256).
 pub struct TestSealer;
@@ -96,7 +98,11 @@ macro_rules! conformance_suite {
             bulk_rows_load_and_ordinary_inserts_continue_after_them,
             import_a_school_exports_and_reloads_unchanged,
             import_retention_purges_departed_students_with_audit,
-            import_register_and_acts_are_kept
+            import_register_and_acts_are_kept,
+            perf_audit_batches_continue_the_chain,
+            perf_concurrent_audit_batches_make_one_chain,
+            perf_a_session_is_found_with_its_person,
+            perf_relations_follow_every_change_at_once
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -37,6 +37,7 @@ pub trait Store:
     + crate::DiaryStore
     + crate::ImportStore
     + crate::JournalStore
+    + crate::PerfStore
     + crate::SecurityStore
     + crate::IntegrationStore
 {

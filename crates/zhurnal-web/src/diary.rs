@@ -189,8 +189,9 @@ async fn week_page(
 ) -> Result<Response, WebError> {
     let date = parse_date(q.week.as_deref().or(q.date.as_deref()), false)?;
     let access = state.app.diary_access(&user.actor, uid).await?;
-    let week = state.app.diary_week(&access, date, &base_audit(user)).await?;
-    let children = child_picker(state, user, uid).await?;
+    let base_audit = base_audit(user);
+    let week = async { Ok::<_, WebError>(state.app.diary_week(&access, date, &base_audit).await?) };
+    let (week, children) = tokio::try_join!(week, child_picker(state, user, uid))?;
     let base = if access.on_behalf { format!("/diary/{uid}") } else { "/diary".to_string() };
     render(WeekPage {
         nav: Some(Nav::for_user(user)),

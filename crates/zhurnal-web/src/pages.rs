@@ -291,7 +291,7 @@ pub async fn class_roster(
         .actor(user.person.id.0, user.audit_role())
         .target("class", class.id)
         .school(school.id.0);
-    app.store.append_audit(audit).await?;
+    app.audit_read(audit).await?;
     let roster = app.store.list_roster(class.id, app.today()).await?;
     let class_teacher = match class.class_teacher_id {
         Some(t) => Some(app.store.get_person(t).await?.full_name()),

@@ -207,7 +207,7 @@ async fn audit_export(
         .target("report", report)
         .school(school)
         .details(details);
-    state.app.store.append_audit(audit).await?;
+    state.app.audit_read(audit).await?;
     Ok(())
 }
 
@@ -252,7 +252,7 @@ pub async fn territory_export(
         .actor(user.person.id.0, user.audit_role())
         .target("report", "territory")
         .details(serde_json::json!({ "format": format }));
-    state.app.store.append_audit(audit).await?;
+    state.app.audit_read(audit).await?;
     Ok(download(bytes, &format, "zhurnal-territory"))
 }
 

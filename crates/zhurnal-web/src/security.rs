@@ -25,7 +25,7 @@ use zhurnal_domain::{Action, ClassId, RegionId, Role, RoleScope, SchoolId, autho
 use zhurnal_store::security::{AuditFilter, IncidentRow, IncidentStatus, MeasureRow, NoticeKind};
 
 use crate::pages::Nav;
-use crate::session::{CurrentUser, client_ip_from_headers, cookie, hash_token};
+use crate::session::{CurrentUser, SessionLookup, client_ip_from_headers, cookie, hash_token};
 use crate::{AppState, WebError, html_headers, see_other};
 
 const AUDIT_PAGE: i64 = 50;
@@ -371,7 +371,7 @@ pub async fn audit(
             "action": filter.action_prefix, "actor": filter.actor_id, "ip": filter.source_ip,
             "before": filter.before_seq, "shown": records.len(),
         }));
-    app.store.append_audit(view).await?;
+    app.audit_read(view).await?;
     let next = (records.len() as i64 == AUDIT_PAGE).then(|| {
         let last = records.last().map(|r| r.seq).unwrap_or_default();
         let enc = |s: &Option<String>| {
@@ -461,7 +461,7 @@ async fn build_report(
             "from": from.to_string(), "to": to.to_string(), "format": format,
             "incidents": report.incidents.len(),
         }));
-    app.store.append_audit(audit).await?;
+    app.audit_read(audit).await?;
     Ok(report)
 }
 
@@ -724,7 +724,7 @@ fn too_many(api: bool, wait: std::time::Duration) -> Response {
 /// session. `X-Forwarded-For` counts only from `web.trusted_proxies` (see [`client_ip_from_headers`]).
 pub async fn rate_limit(
     State((state, limits)): State<(AppState, RateLimits)>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let path = req.uri().path();
@@ -744,15 +744,19 @@ pub async fn rate_limit(
         }
     }
     if let Some(token) = cookie(req.headers(), state.session_cookie_name())
-        && let Ok(Some(session)) = state.app.store.find_session(&hash_token(&token)).await
+        && let Ok(lookup) = SessionLookup::read(&state, hash_token(&token)).await
     {
-        if limits.account.len() > 100_000 {
-            limits.account.retain_recent();
+        if let Some((session, _)) = &lookup.found {
+            if limits.account.len() > 100_000 {
+                limits.account.retain_recent();
+            }
+            if let Err(not_until) = limits.account.check_key(&session.person_id.0) {
+                tracing::info!(scope = "account", "rate limit reached");
+                return too_many(api, not_until.wait_time_from(clock.now()));
+            }
         }
-        if let Err(not_until) = limits.account.check_key(&session.person_id.0) {
-            tracing::info!(scope = "account", "rate limit reached");
-            return too_many(api, not_until.wait_time_from(clock.now()));
-        }
+        // Area `bench`: the session extractor reuses this read instead of repeating it.
+        req.extensions_mut().insert(lookup);
     }
     next.run(req).await
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zhurnal_domain::Actor;
-use zhurnal_store::{PersonRow, SessionRow};
+use zhurnal_store::{PersonRow, SessionRow, StoreResult};
 
 use crate::{AppState, WebError};
 
@@ -115,6 +115,22 @@ impl CurrentUser {
     }
 }
 
+/// The session and its person as read once for this request (by the rate limiter, which runs
+/// first), so the extractor does not read them again. Keyed by the id hash it was read for.
+#[derive(Clone)]
+pub(crate) struct SessionLookup {
+    pub id_hash: String,
+    pub found: Option<(SessionRow, PersonRow)>,
+}
+
+impl SessionLookup {
+    /// Reads the session of `id_hash` with its person, in one statement.
+    pub(crate) async fn read(state: &AppState, id_hash: String) -> StoreResult<Self> {
+        let found = state.app.store.find_session_with_person(&id_hash).await?;
+        Ok(Self { id_hash, found })
+    }
+}
+
 fn is_api(parts: &Parts) -> bool {
     parts.uri.path().starts_with("/api/")
 }
@@ -134,8 +150,11 @@ impl FromRequestParts<AppState> for CurrentUser {
             .ok_or(WebError::Unauthenticated { api })?;
         let id_hash = hash_token(&token);
         let app = &state.app;
-        let session =
-            app.store.find_session(&id_hash).await?.ok_or(WebError::Unauthenticated { api })?;
+        let lookup = match parts.extensions.remove::<SessionLookup>() {
+            Some(l) if l.id_hash == id_hash => l,
+            _ => SessionLookup::read(state, id_hash.clone()).await?,
+        };
+        let (session, person) = lookup.found.ok_or(WebError::Unauthenticated { api })?;
         let now = app.now_micros();
         let idle = state.config.session_idle_minutes * 60 * 1_000_000;
         let absolute = state.config.session_absolute_hours * 3600 * 1_000_000;
@@ -146,7 +165,6 @@ impl FromRequestParts<AppState> for CurrentUser {
             app.store.delete_session(&id_hash, Some(audit)).await?;
             return Err(WebError::Unauthenticated { api });
         }
-        let person = app.store.get_person(session.person_id).await?;
         // Blocking takes effect on the next request, not at the next login; so does dormancy,
         // computed here even if the dormancy job has not run.
         if let Some(reason) = app.session_refusal(&person) {
@@ -160,9 +178,11 @@ impl FromRequestParts<AppState> for CurrentUser {
         if now - session.last_seen_at > 60 * 1_000_000 {
             app.store.touch_session(&id_hash, now).await?;
         }
-        let actor = app.actor(person.id).await.map_err(|e| WebError::from_app(e, api))?;
-        let notices =
-            app.recent_notices(person.id).await.map_err(|e| WebError::from_app(e, api))?;
+        // Both read fresh on every request (a revoked role or a block bites at once), side
+        // by side on the reader pool.
+        let (actor, notices) =
+            tokio::try_join!(app.actor(person.id), app.recent_notices(person.id))
+                .map_err(|e| WebError::from_app(e, api))?;
         let user =
             CurrentUser { person, session, actor, source_ip: client_ip(state, parts), notices };
         parts.extensions.insert(user.clone());

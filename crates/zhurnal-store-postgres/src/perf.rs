@@ -1,0 +1,177 @@
+//! Area `bench`: group commit of audit records, the session with its person, and the actor's
+//! relations in one statement (see `zhurnal_store::perf`).
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use sqlx::Row;
+use zhurnal_domain::policy::{ChildLink, Teaching};
+use zhurnal_domain::{AssignmentId, ClassId, PersonId, SchoolId};
+use zhurnal_store::*;
+
+use crate::rows::{grant_from, person_from, session_from};
+use crate::{AUDIT_CHAIN_LOCK, PERSON_COLS, PgStore, map_err};
+
+#[async_trait]
+impl PerfStore for PgStore {
+    async fn append_audit_batch(&self, audits: &[NewAudit]) -> StoreResult<Vec<i64>> {
+        if audits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write_tx().await?;
+        // The same lock as every other audit append (see `append_audit_in`), taken once for
+        // the whole batch.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_CHAIN_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let (mut seq, mut prev) = match head {
+            Some(r) => (
+                r.try_get::<i64, _>(0).map_err(map_err)? + 1,
+                r.try_get::<Vec<u8>, _>(1).map_err(map_err)?,
+            ),
+            None => (1, zhurnal_store::audit::GENESIS_HASH.to_vec()),
+        };
+        let n = audits.len();
+        let mut seqs = Vec::with_capacity(n);
+        let mut prevs = Vec::with_capacity(n);
+        let mut hashes = Vec::with_capacity(n);
+        for a in audits {
+            let hash = self.sealer.seal(&prev, &a.canonical(seq));
+            seqs.push(seq);
+            prevs.push(std::mem::replace(&mut prev, hash.clone()));
+            hashes.push(hash);
+            seq += 1;
+        }
+        let col = |f: fn(&NewAudit) -> Option<String>| audits.iter().map(f).collect::<Vec<_>>();
+        // One statement for the whole batch: its text does not depend on the batch size, so it
+        // stays one prepared statement.
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor_id, actor_role, session_hash, source_ip, action, \
+             target_type, target_id, school_id, result, reason, details, prev_hash, hash) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], \
+             $13::text[], $14::bytea[], $15::bytea[])",
+        )
+        .bind(&seqs)
+        .bind(audits.iter().map(|a| a.at).collect::<Vec<_>>())
+        .bind(audits.iter().map(|a| a.actor_id).collect::<Vec<_>>())
+        .bind(col(|a| a.actor_role.clone()))
+        .bind(col(|a| a.session_hash.clone()))
+        .bind(col(|a| a.source_ip.clone()))
+        .bind(audits.iter().map(|a| a.action.clone()).collect::<Vec<_>>())
+        .bind(col(|a| a.target_type.clone()))
+        .bind(col(|a| a.target_id.clone()))
+        .bind(audits.iter().map(|a| a.school_id).collect::<Vec<_>>())
+        .bind(audits.iter().map(|a| a.result.clone()).collect::<Vec<_>>())
+        .bind(col(|a| a.reason.clone()))
+        .bind(audits.iter().map(|a| a.details.to_string()).collect::<Vec<_>>())
+        .bind(prevs)
+        .bind(hashes)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(seqs)
+    }
+
+    async fn find_session_with_person(
+        &self,
+        id_hash: &str,
+    ) -> StoreResult<Option<(SessionRow, PersonRow)>> {
+        let row = sqlx::query(&format!(
+            "SELECT s.id_hash, s.person_id, s.created_at, s.last_seen_at, s.csrf_token, s.source_ip, \
+             s.active_role, {PERSON_COLS} FROM sessions s JOIN persons p ON p.id = s.person_id \
+             WHERE s.id_hash = $1"
+        ))
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| Ok::<_, StoreError>((session_from(&r)?, person_from(&r)?))).transpose()
+    }
+}
+
+/// Everything the policy needs about a person, as one statement: one row per relation, `kind`
+/// says which (0 role grant, 1 teaching, 2 class teacher, 3 child, 4 enrolment). Grants use the
+/// named columns `role`, `school_id`, `municipality_id`, `region_id`; the other kinds use
+/// columns 2–5 positionally as commented where they are read. `k` keeps the order of the
+/// separate queries this replaced (by id). The first branch casts every column: PostgreSQL
+/// resolves the types of a UNION pairwise, and two bare NULLs would become `text`.
+const RELATIONS: &str = "\
+SELECT 0::bigint AS kind, role, school_id, municipality_id, region_id, NULL::date AS on_date, id AS k \
+  FROM staff_roles WHERE person_id = $1 AND revoked_at IS NULL \
+UNION ALL \
+SELECT 1, NULL, t.id, t.class_id, t.school_id, NULL, t.id FROM ( \
+  SELECT a.id, a.class_id, c.school_id FROM assignments a JOIN classes c ON c.id = a.class_id \
+   WHERE a.teacher_id = $1 \
+  UNION SELECT a.id, a.class_id, c.school_id FROM substitutions su \
+   JOIN timetable_slots s ON s.id = su.slot_id JOIN assignments a ON a.id = s.assignment_id \
+   JOIN classes c ON c.id = a.class_id WHERE su.substitute_id = $1 AND su.on_date = $2) t \
+UNION ALL \
+SELECT 2, NULL, id, NULL, NULL, NULL, id FROM classes WHERE class_teacher_id = $1 \
+UNION ALL \
+SELECT 3, NULL, g.child_id, \
+  (SELECT COUNT(*) FROM enrolments e WHERE e.student_id = g.child_id \
+     AND (e.departed_on IS NULL OR e.departed_on > $2)), NULL, \
+  (SELECT MAX(e.departed_on) FROM enrolments e WHERE e.student_id = g.child_id), g.child_id \
+  FROM guardianships g WHERE g.parent_id = $1 \
+UNION ALL \
+SELECT 4, NULL, school_id, class_id, NULL, departed_on, id FROM enrolments \
+  WHERE student_id = $1 AND admitted_on <= $2 \
+ORDER BY kind, k";
+
+/// [`Store::load_relations`] in one statement instead of five (it runs on every request).
+pub(crate) async fn load_relations(
+    store: &PgStore,
+    person: PersonId,
+    today: NaiveDate,
+) -> StoreResult<ActorRelations> {
+    let rows = sqlx::query(RELATIONS)
+        .bind(person.0)
+        .bind(today)
+        .fetch_all(&store.pool)
+        .await
+        .map_err(map_err)?;
+    let mut rel = ActorRelations::default();
+    for r in &rows {
+        let kind: i64 = r.try_get(0).map_err(map_err)?;
+        let int = |i: usize| r.try_get::<Option<i64>, _>(i).map_err(map_err);
+        let req = |i: usize| {
+            int(i)?.ok_or_else(|| StoreError::Corrupt(format!("relations: пустой столбец {i}")))
+        };
+        match kind {
+            0 => rel.grants.push(grant_from(r)?),
+            // 2 assignment, 3 class, 4 school.
+            1 => rel.teaching.push(Teaching {
+                assignment: AssignmentId(req(2)?),
+                class: ClassId(req(3)?),
+                school: SchoolId(req(4)?),
+            }),
+            // 2 class.
+            2 => rel.class_teacher_of.push(ClassId(req(2)?)),
+            // 2 child, 3 active enrolments, 5 last departure.
+            3 => {
+                let last: Option<NaiveDate> = r.try_get(5).map_err(map_err)?;
+                rel.children.push(ChildLink {
+                    child: PersonId(req(2)?),
+                    visible_until: if req(3)? > 0 { None } else { last },
+                });
+            }
+            // 2 school, 3 class, 5 departure.
+            _ => {
+                let school = SchoolId(req(2)?);
+                let departed: Option<NaiveDate> = r.try_get(5).map_err(map_err)?;
+                match departed {
+                    Some(d) if d <= today => rel.departed_from.push((school, d)),
+                    _ => rel.enrolled_in.push((school, ClassId(req(3)?))),
+                }
+            }
+        }
+    }
+    Ok(rel)
+}

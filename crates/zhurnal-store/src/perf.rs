@@ -1,0 +1,26 @@
+//! Area `bench` (issue 6, second round): store methods that exist to cut the work per request.
+//!
+//! - [`PerfStore::append_audit_batch`] seals many audit records in one transaction (group
+//!   commit): the application's audit appender hands it every read-audit record that queued
+//!   while the previous batch was committing, so one fsync (SQLite) or one commit under the
+//!   chain lock (PostgreSQL) serves them all.
+//! - [`PerfStore::find_session_with_person`] reads a session and its person in one statement:
+//!   both are needed by every authenticated request.
+
+use async_trait::async_trait;
+
+use crate::{NewAudit, PersonRow, SessionRow, StoreResult};
+
+#[async_trait]
+pub trait PerfStore: Send + Sync {
+    /// Appends `audits` in order, in ONE transaction, each chained to the one before exactly as
+    /// [`crate::Store::append_audit`] chains a single record; returns their `seq`s (consecutive).
+    /// All or nothing: on error no record of the batch is stored. An empty slice writes nothing.
+    async fn append_audit_batch(&self, audits: &[NewAudit]) -> StoreResult<Vec<i64>>;
+
+    /// The session with this id hash and the person it belongs to, in one statement.
+    async fn find_session_with_person(
+        &self,
+        id_hash: &str,
+    ) -> StoreResult<Option<(SessionRow, PersonRow)>>;
+}
