@@ -89,7 +89,8 @@ enum Command {
         /// zhurnal-csv (the documented set) or oneroster (OneRoster 1.1 CSV).
         #[arg(long)]
         format: String,
-        /// A directory of CSV files or a ZIP of them.
+        /// A directory of CSV files, a ZIP of them, or (zhurnal-csv) one `.xlsx` workbook
+        /// with a sheet per file.
         path: PathBuf,
         #[arg(long)]
         data_dir: Option<PathBuf>,

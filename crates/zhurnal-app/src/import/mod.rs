@@ -5,6 +5,7 @@
 
 pub mod rows;
 pub mod source;
+pub mod xlsx;
 pub mod zcsv;
 
 pub use rows::{Issue, Issues};
@@ -24,7 +25,8 @@ use crate::{App, AppError};
 /// The input formats `zhurnal import --format` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Format {
-    /// The documented Zhurnal CSV set (a directory or a ZIP).
+    /// The documented Zhurnal set: CSV files (a directory or a ZIP) or one XLSX workbook
+    /// with a sheet per file (chosen by the file's `.xlsx` name).
     ZhurnalCsv,
     /// OneRoster 1.1 CSV (a directory or a ZIP).
     OneRoster,
@@ -40,7 +42,7 @@ impl Format {
     }
     pub fn title(self) -> &'static str {
         match self {
-            Self::ZhurnalCsv => "набор CSV Zhurnal",
+            Self::ZhurnalCsv => "набор Zhurnal (CSV или XLSX)",
             Self::OneRoster => "OneRoster 1.1 CSV",
         }
     }
@@ -407,6 +409,154 @@ mod fuzz {
             o[j].1.extend_from_slice(body.as_bytes());
             run(Format::OneRoster, &o);
         }
+    }
+
+    /// A workbook of the given CSV files (name, text), cells typed where they look typed.
+    fn workbook(files: &[(&str, &str)]) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("dir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        xlsx::workbook_from_csv_dir(dir.path(), true).expect("workbook")
+    }
+
+    fn parse_xlsx(bytes: &[u8], keep: bool) -> Result<(zcsv::Parsed, Issues), source::SourceError> {
+        let dir = tempfile::tempdir().expect("dir");
+        let p = dir.path().join("book.xlsx");
+        std::fs::write(&p, bytes).expect("write");
+        let source = Source::at(&p).expect("source");
+        assert!(matches!(source, Source::Xlsx(_)));
+        parse(Format::ZhurnalCsv, &source, keep)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_as_xlsx_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4000)) {
+            for keep in [false, true] {
+                if let Ok((_, issues)) = parse_xlsx(&bytes, keep) {
+                    assert!(issues.list.iter().all(|i| !i.file.is_empty()));
+                }
+            }
+        }
+
+        #[test]
+        fn a_damaged_workbook_never_panics(at in any::<prop::sample::Index>(), byte in any::<u8>(), len in 0usize..64) {
+            let mut bytes = workbook(&[
+                ("regions.csv", "external_id,name\nr1,Регион\n"),
+                ("years.csv", "external_id,school,name,starts_on,ends_on\ny1,s1,2026/27,2026-09-01,2027-05-31\n"),
+            ]);
+            let i = at.index(bytes.len());
+            let end = (i + len).min(bytes.len());
+            bytes[i..end].iter_mut().for_each(|b| *b ^= byte | 1);
+            for keep in [false, true] {
+                if let Ok((_, issues)) = parse_xlsx(&bytes, keep) {
+                    assert!(issues.list.iter().all(|i| !i.file.is_empty()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_workbook_reads_like_the_csv_files_and_names_sheet_row_and_column() {
+        let regions = "external_id,name\nr1,Регион\n";
+        let municipalities = "external_id,region,name\nm1,r1,Город\n";
+        let schools = "external_id,municipality,name,short_name\ns1,m1,Школа № 1,Школа 1\n";
+        let years =
+            "external_id,school,name,starts_on,ends_on\ny1,s1,2026/27,2026-09-01,2027-05-31\n";
+        let persons = "external_id,last_name,first_name,birth_date,snils\n\
+                       p1,Иванов,Иван,2011-03-04,11223344595\n\
+                       p2,Петров,Пётр,2011-13-04,112-233-446 97\n";
+        let files = [
+            ("regions.csv", regions),
+            ("municipalities.csv", municipalities),
+            ("schools.csv", schools),
+            ("years.csv", years),
+            ("persons.csv", persons),
+        ];
+        let (_, issues) = parse_xlsx(&workbook(&files), false).expect("a workbook");
+        let got: Vec<String> = issues.list.iter().map(|i| i.to_string()).collect();
+        assert_eq!(issues.list.len(), 2, "{got:?}");
+        assert_eq!(
+            (issues.list[0].file.as_str(), issues.list[0].row, issues.list[0].column.as_str()),
+            ("book.xlsx, лист persons", 3, "birth_date"),
+            "{got:?}"
+        );
+        assert_eq!(
+            (issues.list[1].file.as_str(), issues.list[1].row, issues.list[1].column.as_str()),
+            ("book.xlsx, лист persons", 3, "snils"),
+            "{got:?}"
+        );
+        assert!(got[0].starts_with("book.xlsx, лист persons, строка 3, столбец «birth_date»"));
+
+        // Fixed, the workbook gives the same batch as the CSV files (typed date and number
+        // cells read back as the CSV text).
+        let fixed = persons.replace("2011-13-04,112-233-446 97", "2011-12-04,112-233-446 96");
+        let files = [
+            ("regions.csv", regions),
+            ("municipalities.csv", municipalities),
+            ("schools.csv", schools),
+            ("years.csv", years),
+            ("persons.csv", fixed.as_str()),
+        ];
+        let (from_book, issues) = parse_xlsx(&workbook(&files), true).expect("a workbook");
+        assert!(issues.is_empty(), "{:?}", issues.list);
+        let dir = tempfile::tempdir().expect("dir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        let (from_csv, issues) =
+            parse(Format::ZhurnalCsv, &Source::at(dir.path()).expect("src"), true).expect("read");
+        assert!(issues.is_empty(), "{:?}", issues.list);
+        assert_eq!(format!("{:?}", from_book.batch), format!("{:?}", from_csv.batch));
+        assert_eq!(from_book.snils, from_csv.snils);
+        assert_eq!(from_book.batch.years[0].starts_on.to_string(), "2026-09-01");
+    }
+
+    #[test]
+    fn a_formula_error_and_a_missing_column_are_named_in_the_workbook() {
+        use rust_xlsxwriter::Workbook;
+        let mut book = Workbook::new();
+        let s = book.add_worksheet();
+        s.set_name("regions").expect("name");
+        s.write_string(0, 0, "external_id").expect("w");
+        s.write_string(0, 1, "name").expect("w");
+        s.write_string(1, 0, "r1").expect("w");
+        s.write_formula(1, 1, "=1/0").expect("w");
+        s.set_formula_result(1, 1, "#DIV/0!");
+        let s = book.add_worksheet();
+        s.set_name("Municipalities").expect("name");
+        s.write_string(2, 1, "external_id").expect("w");
+        let bytes = book.save_to_buffer().expect("save");
+        let (_, issues) = parse_xlsx(&bytes, false).expect("a workbook");
+        let got: Vec<String> = issues.list.iter().map(|i| i.to_string()).collect();
+        assert!(
+            got.iter().any(|g| g.starts_with("book.xlsx, лист regions, строка 2, столбец «name»")
+                && g.contains("ошибка формулы")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|g| g.starts_with("book.xlsx, лист Municipalities, строка 3")
+                && g.contains("нет обязательных столбцов")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_non_workbook_named_xlsx_is_refused_clearly() {
+        let err = parse_xlsx(b"hello", false).expect_err("not a workbook");
+        assert!(err.to_string().contains("не книга Excel"), "{err}");
+    }
+
+    #[test]
+    fn the_template_workbook_has_a_sheet_per_file() {
+        use calamine::Reader;
+        let bytes = xlsx::template_workbook().expect("book");
+        let book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).expect("xlsx");
+        let names = book.sheet_names();
+        assert_eq!(names.len(), zcsv::FILES.len());
+        assert_eq!(names[0], "regions");
     }
 
     #[test]

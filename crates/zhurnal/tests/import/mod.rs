@@ -816,6 +816,11 @@ fn zip_dir(dir: &Path) -> Vec<u8> {
 
 /// A multipart upload body (format, optional csrf, file) with boundary `zb`.
 fn multipart(format: &str, csrf: Option<&str>, zip: &[u8]) -> Vec<u8> {
+    multipart_named(format, csrf, "school.zip", zip)
+}
+
+/// The same with the file's own name (`*.xlsx` uploads a workbook).
+fn multipart_named(format: &str, csrf: Option<&str>, file: &str, bytes: &[u8]) -> Vec<u8> {
     let mut b =
         format!("--zb\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\n{format}\r\n");
     if let Some(t) = csrf {
@@ -823,12 +828,12 @@ fn multipart(format: &str, csrf: Option<&str>, zip: &[u8]) -> Vec<u8> {
             "--zb\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{t}\r\n"
         ));
     }
-    b.push_str(
-        "--zb\r\nContent-Disposition: form-data; name=\"file\"; filename=\"school.zip\"\r\n\
-         Content-Type: application/zip\r\n\r\n",
-    );
+    b.push_str(&format!(
+        "--zb\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    ));
     let mut out = b.into_bytes();
-    out.extend_from_slice(zip);
+    out.extend_from_slice(bytes);
     out.extend_from_slice(b"\r\n--zb--\r\n");
     out
 }
@@ -1032,4 +1037,113 @@ async fn the_regional_page_lists_every_school_and_serves_the_act_as_pdf() {
     let mut a = crate::support::Browser::new();
     assert_eq!(crate::support::login(&env, &mut a, "school-admin-1").await.status, 200);
     assert_eq!(a.get(&env.url("/import/region")).await.status, 403);
+}
+
+// ---- XLSX workbooks of the Zhurnal set, and territory roles in a school's upload. ----
+
+#[tokio::test]
+async fn the_demo_school_as_a_workbook_imports_exactly_like_the_csv_set() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let exported = work.path().join("export");
+    env.app.export_school_csv(zhurnal::demo::MAIN_SCHOOL, &exported).await.expect("export");
+    // As a spreadsheet user's workbook: dates and integers typed, the rest text.
+    let book = work.path().join("school.xlsx");
+    std::fs::write(
+        &book,
+        zhurnal_app::import::xlsx::workbook_from_csv_dir(&exported, true).expect("workbook"),
+    )
+    .expect("write");
+
+    let (_, app2) = empty_app(&work.path().join("target")).await;
+    let first = applied(import(&app2, Format::ZhurnalCsv, &book).await);
+    assert!(first.stats.inserted > 1000, "{:?}", first.stats);
+    let second = applied(import(&app2, Format::ZhurnalCsv, &book).await);
+    assert!(second.stats.changed_nothing(), "a re-import changed rows: {:?}", second.stats);
+    // The CSV set into the same database changes nothing either: the same rows.
+    let third = applied(import(&app2, Format::ZhurnalCsv, &exported).await);
+    assert!(third.stats.changed_nothing(), "CSV after XLSX changed rows: {:?}", third.stats);
+    // The workbook's school exports to the very files the CSV round trip gives.
+    let again = work.path().join("again");
+    app2.export_school_csv(zhurnal::demo::MAIN_SCHOOL, &again).await.expect("re-export");
+    let (a, b) = (read_dir_sorted(&exported), read_dir_sorted(&again));
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs after the XLSX round trip");
+    }
+    let admin = env.persona_uid("school-admin-1");
+    assert_eq!(reports(&env.app, &admin).await, reports(&app2, &admin).await);
+}
+
+#[tokio::test]
+async fn a_workbook_uploads_and_a_broken_one_lists_every_error_by_sheet_row_and_column() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let set = work.path().join("set");
+    school_set_with_new_pupil(&env, &set).await;
+    let good = zhurnal_app::import::xlsx::workbook_from_csv_dir(&set, true).expect("workbook");
+    // The broken one: a bad СНИЛС checksum, an unknown class, a date that is not one.
+    let persons = std::fs::read_to_string(set.join("persons.csv")).expect("persons");
+    let n_persons = persons.lines().count() as u64;
+    let mut bad = snils(123_456_789);
+    bad.replace_range(bad.len() - 2.., if bad.ends_with("00") { "01" } else { "00" });
+    write(
+        &set,
+        "persons.csv",
+        &format!("{persons}web-bad-1,,Ошибкин,Иван,,2015-02-30,M,{bad},,\n"),
+    );
+    let enrol = std::fs::read_to_string(set.join("enrolments.csv")).expect("enrolments");
+    let n_enrol = enrol.lines().count() as u64;
+    write(
+        &set,
+        "enrolments.csv",
+        &format!("{enrol}web-bad-e,web-bad-1,no-such-class,2026-09-01,,,\n"),
+    );
+    let broken = zhurnal_app::import::xlsx::workbook_from_csv_dir(&set, true).expect("workbook");
+
+    let mut b = crate::support::Browser::new();
+    assert_eq!(crate::support::login(&env, &mut b, "school-admin-1").await.status, 200);
+    let form = b.get(&env.url("/import")).await;
+    assert!(form.body.contains("/import/templates.xlsx"), "{}", form.body);
+    assert!(form.body.contains(".xlsx"), "the file input takes workbooks: {}", form.body);
+    let token = crate::support::csrf(&env, &mut b).await;
+    let (status, page) =
+        post_upload(&env, &b, multipart_named("zhurnal-csv", Some(&token), "school.xlsx", &broken))
+            .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("ошибок — 3"), "{page}");
+    let row = |sheet: &str, n: u64, col: &str| {
+        format!("<td>school.xlsx, лист {sheet}</td><td>{n}</td><td>{col}</td>")
+    };
+    assert!(page.contains(&row("persons", n_persons + 1, "birth_date")), "{page}");
+    assert!(page.contains(&row("persons", n_persons + 1, "snils")), "{page}");
+    assert!(page.contains("контрольное число"), "{page}");
+    assert!(page.contains(&row("enrolments", n_enrol + 1, "class")), "{page}");
+    assert!(env.app.store.list_import_runs().await.expect("runs").is_empty());
+    for ext in ["web-new-1", "web-bad-1"] {
+        assert!(env.app.store.find_person_by_uid(&uid_for_import(ext)).await.expect("q").is_none());
+    }
+
+    // The valid workbook: imported, the new pupil and the enrolment written.
+    let (status, page) =
+        post_upload(&env, &b, multipart_named("zhurnal-csv", Some(&token), "school.xlsx", &good))
+            .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"inserted\">2<"), "the pupil and the enrolment: {page}");
+    assert!(
+        env.app.store.find_person_by_uid(&uid_for_import("web-new-1")).await.expect("q").is_some()
+    );
+
+    // The template workbook.
+    let res = reqwest::Client::new()
+        .get(env.url("/import/templates.xlsx"))
+        .header(
+            "cookie",
+            b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "),
+        )
+        .send()
+        .await
+        .expect("templates");
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.bytes().await.expect("bytes").starts_with(b"PK"), "an XLSX (a ZIP)");
 }
