@@ -131,7 +131,10 @@ impl App {
             return Ok(invalid(issues));
         }
         if let ImportedBy::User(actor) = &by {
-            self.authorize_batch(actor, &parsed.batch).await?;
+            let issues = self.authorize_batch(actor, &parsed).await?;
+            if !issues.is_empty() {
+                return Ok(invalid(issues));
+            }
         }
         let issues = self.seal_persons(&mut parsed.batch, &parsed.snils).await?;
         if !issues.is_empty() {
@@ -243,7 +246,16 @@ impl App {
 
     /// A user may load only what the policy lets them: their schools (school admin) or
     /// their region (regional admin). Territory rows and territory roles need the region.
-    async fn authorize_batch(&self, actor: &Actor, b: &Batch) -> Result<(), AppError> {
+    /// A territory role the user may not grant is a problem of that row (the set is often a
+    /// raw export of the old system that lists the region's staff too): it is reported with
+    /// the others, by file and row, rather than refusing the whole upload.
+    async fn authorize_batch(
+        &self,
+        actor: &Actor,
+        parsed: &zcsv::Parsed,
+    ) -> Result<Issues, AppError> {
+        let b = &parsed.batch;
+        let mut issues = Issues::default();
         let deny_new = || {
             AppError::Denied(zhurnal_domain::Denied {
                 action: Action::ImportData,
@@ -286,7 +298,7 @@ impl App {
                 }
             }
         }
-        for r in &b.staff_roles {
+        for (i, r) in b.staff_roles.iter().enumerate() {
             if r.role != "teacher" && r.role != "school-admin" {
                 let region = match self.store.find_region_by_external_id(&r.scope).await? {
                     Some(region) => region.id,
@@ -298,10 +310,25 @@ impl App {
                             .region_id
                     }
                 };
-                authorize(actor, Action::ImportData, &Resource::Region(region))?;
+                if authorize(actor, Action::ImportData, &Resource::Region(region)).is_err() {
+                    let (file, line) = parsed
+                        .staff_role_rows
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| ("staff_roles.csv".into(), 0));
+                    issues.push(
+                        &file,
+                        line,
+                        "role",
+                        format!(
+                            "роль {} может назначить только региональный администратор; уберите строку или загрузите файл через региональную страницу",
+                            r.role
+                        ),
+                    );
+                }
             }
         }
-        Ok(())
+        Ok(issues)
     }
 
     /// The Zhurnal CSV set of one school, СНИЛС decrypted (an export of personal data: the

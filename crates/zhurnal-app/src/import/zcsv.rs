@@ -131,6 +131,9 @@ pub struct Parsed {
     pub batch: Batch,
     pub snils: HashMap<String, Snils>,
     pub rows: u64,
+    /// Where each of `batch.staff_roles` came from (file or sheet, line), in the same order,
+    /// so a refusal can name the row; empty when the format has no such rows.
+    pub staff_role_rows: Vec<(String, u64)>,
 }
 
 /// What validation keeps: ids and the few facts later rows are checked against.
@@ -676,6 +679,7 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             }
             if keep {
                 b.staff_roles.push(BStaffRole { person, role, scope });
+                out.staff_role_rows.push((t.file.clone(), t.line));
             }
         }
         "assignments.csv" => {

@@ -1147,3 +1147,45 @@ async fn a_workbook_uploads_and_a_broken_one_lists_every_error_by_sheet_row_and_
     assert_eq!(res.status().as_u16(), 200);
     assert!(res.bytes().await.expect("bytes").starts_with(b"PK"), "an XLSX (a ZIP)");
 }
+
+#[tokio::test]
+async fn a_school_admin_uploading_territory_roles_gets_each_row_named_not_a_refusal() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let set = work.path().join("raw");
+    // The school's raw export, territory roles included.
+    env.app.export_school_csv(zhurnal::demo::MAIN_SCHOOL, &set).await.expect("export");
+    let roles = std::fs::read_to_string(set.join("staff_roles.csv")).expect("roles");
+    let territory: Vec<(u64, String)> = roles
+        .lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.contains(",teacher,") && !l.contains(",school-admin,"))
+        .map(|(i, l)| (i as u64 + 1, l.split(',').nth(1).expect("role").to_string()))
+        .collect();
+    assert!(!territory.is_empty(), "the demo school's export has territory roles: {roles}");
+    let mut b = crate::support::Browser::new();
+    assert_eq!(crate::support::login(&env, &mut b, "school-admin-1").await.status, 200);
+    let token = crate::support::csrf(&env, &mut b).await;
+    let (status, page) =
+        post_upload(&env, &b, multipart("zhurnal-csv", Some(&token), &zip_dir(&set))).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(&format!("ошибок — {}", territory.len())), "{page}");
+    for (line, role) in &territory {
+        assert!(
+            page.contains(&format!(
+                "<td>staff_roles.csv</td><td>{line}</td><td>role</td><td>роль {role} может назначить только региональный администратор; уберите строку или загрузите файл через региональную страницу</td>"
+            )),
+            "line {line} ({role}): {page}"
+        );
+    }
+    assert!(env.app.store.list_import_runs().await.expect("runs").is_empty());
+
+    // The regional admin may load the same raw export.
+    let mut r = crate::support::Browser::new();
+    assert_eq!(crate::support::login(&env, &mut r, "regional-admin-1").await.status, 200);
+    let token = crate::support::csrf(&env, &mut r).await;
+    let (status, page) =
+        post_upload(&env, &r, multipart("zhurnal-csv", Some(&token), &zip_dir(&set))).await;
+    assert_eq!(status, 200, "{page}");
+}
