@@ -86,6 +86,23 @@ pub fn uid_for_import(external_id: &str) -> String {
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
+/// What an import reports while it runs: the CLI draws a progress bar from it, the web page
+/// (which shows the upload's own progress in the browser) passes [`NoProgress`].
+pub trait Progress: Send + Sync {
+    /// A new phase begins: its name and, when known, how many steps it has.
+    fn phase(&self, _name: &str, _total: Option<u64>) {}
+    /// Steps of the phase done so far (rows read, schools written).
+    fn done(&self, _steps: u64) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// Rows are reported in steps of this many (a bar redraws far less often anyway).
+const PROGRESS_STEP: u64 = 512;
+
 fn invalid(issues: Issues) -> ImportOutcome {
     ImportOutcome::Invalid { total: issues.total, issues: issues.list }
 }
@@ -102,10 +119,22 @@ pub fn parse(
     source: &Source,
     keep: bool,
 ) -> Result<(zcsv::Parsed, Issues), source::SourceError> {
-    match format {
-        Format::ZhurnalCsv => zcsv::read(source, keep),
-        Format::OneRoster => oneroster::read(source, keep),
-    }
+    parse_with(format, source, keep, &NoProgress)
+}
+
+/// [`parse`], reporting the rows read.
+pub fn parse_with(
+    format: Format,
+    source: &Source,
+    keep: bool,
+    progress: &dyn Progress,
+) -> Result<(zcsv::Parsed, Issues), source::SourceError> {
+    let read = match format {
+        Format::ZhurnalCsv => zcsv::read(source, keep, progress),
+        Format::OneRoster => oneroster::read(source, keep, progress),
+    }?;
+    progress.done(read.0.rows);
+    Ok(read)
 }
 
 pub mod oneroster;
@@ -119,14 +148,28 @@ impl App {
         source: &Source,
         by: ImportedBy<'_>,
     ) -> Result<ImportOutcome, AppError> {
+        self.import_with_progress(format, source, by, &NoProgress).await
+    }
+
+    /// [`App::import`], reporting its phases: validation (rows), reading (rows), writing
+    /// (schools).
+    pub async fn import_with_progress(
+        &self,
+        format: Format,
+        source: &Source,
+        by: ImportedBy<'_>,
+        progress: &dyn Progress,
+    ) -> Result<ImportOutcome, AppError> {
         let fail = |e: source::SourceError| AppError::Invalid(e.to_string());
         // Pass 1: every row checked, only ids kept.
-        let (_, issues) = parse(format, source, false).map_err(fail)?;
+        progress.phase("проверка", None);
+        let (_, issues) = parse_with(format, source, false, progress).map_err(fail)?;
         if !issues.is_empty() {
             return Ok(invalid(issues));
         }
         // Pass 2: the rows themselves.
-        let (mut parsed, issues) = parse(format, source, true).map_err(fail)?;
+        progress.phase("чтение", None);
+        let (mut parsed, issues) = parse_with(format, source, true, progress).map_err(fail)?;
         if !issues.is_empty() {
             return Ok(invalid(issues));
         }
@@ -154,8 +197,13 @@ impl App {
                 "format": format.code(), "rows": parsed.rows, "schools": schools,
                 "persons": parsed.batch.persons.len(),
             }));
+        // The batch is written in one transaction: the schools are done all at once.
+        progress.phase("запись", Some(schools.len() as u64));
         let stats = match self.store.apply_batch(&parsed.batch, audit).await {
-            Ok(s) => s,
+            Ok(s) => {
+                progress.done(schools.len() as u64);
+                s
+            }
             Err(e @ (StoreError::UnknownReference { .. } | StoreError::Conflict { .. })) => {
                 return Ok(one_issue(
                     &source.display_name(),

@@ -233,7 +233,11 @@ fn mark_value(v: &str) -> Option<&'static str> {
 
 /// Reads the whole set, checking everything; with `keep` the rows are collected too.
 /// Validation mode (`keep = false`) holds only ids in memory.
-pub fn read(source: &Source, keep: bool) -> Result<(Parsed, Issues), SourceError> {
+pub fn read(
+    source: &Source,
+    keep: bool,
+    progress: &dyn super::Progress,
+) -> Result<(Parsed, Issues), SourceError> {
     let mut issues = Issues::default();
     let mut out = Parsed::default();
     let mut k = Known::default();
@@ -245,6 +249,9 @@ pub fn read(source: &Source, keep: bool) -> Result<(Parsed, Issues), SourceError
         let Some(mut t) = Table::open(file, input, &req, &mut issues) else { continue };
         while t.next(&mut issues) {
             out.rows += 1;
+            if out.rows % super::PROGRESS_STEP == 0 {
+                progress.done(out.rows);
+            }
             read_row(file, &t, &mut k, &mut out, &mut issues, keep);
         }
     }

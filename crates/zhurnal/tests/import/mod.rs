@@ -762,6 +762,9 @@ fn the_cli_imports_exports_and_refuses_a_broken_set_with_every_error() {
     let ok = run(&["import", "--format", "zhurnal-csv", s, "--data-dir", d]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("загружено"));
+    // stderr is a pipe here, not a terminal: no progress bar in it.
+    let err = String::from_utf8_lossy(&ok.stderr);
+    assert!(!err.contains("проверка") && !err.contains("строк"), "{err}");
     let out = work.path().join("out");
     let exp = run(&[
         "export",
@@ -1105,6 +1108,12 @@ async fn a_workbook_uploads_and_a_broken_one_lists_every_error_by_sheet_row_and_
     assert_eq!(crate::support::login(&env, &mut b, "school-admin-1").await.status, 200);
     let form = b.get(&env.url("/import")).await;
     assert!(form.body.contains("/import/templates.xlsx"), "{}", form.body);
+    // Upload progress: a vendored script over a form that works without it.
+    assert!(form.body.contains("<script src=\"/static/import.js\""), "{}", form.body);
+    assert!(form.body.contains("id=\"import-progress\""), "{}", form.body);
+    let js = b.get(&env.url("/static/import.js")).await;
+    assert_eq!(js.status, 200);
+    assert!(js.body.contains("upload.onprogress"), "{}", js.body);
     assert!(form.body.contains(".xlsx"), "the file input takes workbooks: {}", form.body);
     let token = crate::support::csrf(&env, &mut b).await;
     let (status, page) =
@@ -1188,4 +1197,89 @@ async fn a_school_admin_uploading_territory_roles_gets_each_row_named_not_a_refu
     let (status, page) =
         post_upload(&env, &r, multipart("zhurnal-csv", Some(&token), &zip_dir(&set))).await;
     assert_eq!(status, 200, "{page}");
+}
+
+/// One phase as reported: name, total, the steps reported done.
+type Phase = (String, Option<u64>, Vec<u64>);
+
+/// Records what an import reports.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<Phase>>);
+
+impl zhurnal_app::import::Progress for Recorded {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.0.lock().expect("lock").push((name.to_string(), total, Vec::new()));
+    }
+    fn done(&self, steps: u64) {
+        if let Some(last) = self.0.lock().expect("lock").last_mut() {
+            last.2.push(steps);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_import_reports_rows_checked_rows_read_and_schools_written() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let exported = work.path().join("export");
+    env.app.export_school_csv(zhurnal::demo::MAIN_SCHOOL, &exported).await.expect("export");
+    let (_, app2) = empty_app(&work.path().join("target")).await;
+    let progress = Recorded::default();
+    let outcome = app2
+        .import_with_progress(
+            Format::ZhurnalCsv,
+            &Source::at(&exported).expect("source"),
+            ImportedBy::Cli,
+            &progress,
+        )
+        .await
+        .expect("import");
+    let summary = applied(outcome);
+    let phases = progress.0.into_inner().expect("lock");
+    let names: Vec<&str> = phases.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(names, ["проверка", "чтение", "запись"]);
+    for (name, total, steps) in &phases[..2] {
+        assert_eq!(*total, None, "{name}: rows are counted, not known ahead");
+        assert!(steps.len() > 2, "{name}: rows reported as they are read: {steps:?}");
+        assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{name}: {steps:?}");
+        assert_eq!(steps.last(), Some(&summary.rows), "{name}");
+    }
+    assert_eq!(phases[2].1, Some(summary.schools.len() as u64));
+    assert_eq!(phases[2].2, [summary.schools.len() as u64]);
+}
+
+#[tokio::test]
+async fn in_a_browser_the_upload_shows_its_progress_and_then_the_report() {
+    let Some(chrome) = crate::support::chrome::Chrome::start().await else { return };
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let set = work.path().join("set");
+    school_set_with_new_pupil(&env, &set).await;
+    let book = work.path().join("school.xlsx");
+    let bytes = zhurnal_app::import::xlsx::workbook_from_csv_dir(&set, true).expect("workbook");
+    std::fs::write(&book, &bytes).expect("write");
+    chrome.goto(&env.url("/login?login_hint=school-admin-1")).await;
+    chrome.wait_for("main").await;
+    chrome.goto(&env.url("/import")).await;
+    let input = chrome.wait_for("#import-file").await;
+    input.send_keys(book.to_str().expect("utf-8")).await.expect("choose the file");
+    // A marker that a real navigation (the form posted without the script) would erase.
+    chrome.eval("window.stayedOnPage = true; return null").await;
+    chrome.click("#import-form button[type=submit]").await;
+    chrome.wait_until("return !!document.getElementById('import-done')", "the report").await;
+    let state = chrome
+        .eval(
+            "return [window.stayedOnPage === true, \
+             Number(document.documentElement.getAttribute('data-import-sent') || 0), \
+             document.activeElement && document.activeElement.id]",
+        )
+        .await;
+    assert_eq!(state[0], true, "sent by the script, not a page load: {state}");
+    assert!(state[1].as_u64().unwrap_or(0) >= bytes.len() as u64, "progress reached: {state}");
+    assert_eq!(state[2], "import-done", "the report gets the focus: {state}");
+    assert!(chrome.text().await.contains("загружен"));
+    assert!(
+        env.app.store.find_person_by_uid(&uid_for_import("web-new-1")).await.expect("q").is_some()
+    );
+    chrome.close().await;
 }
