@@ -85,6 +85,7 @@ pg_conformance_suite!(
     import_a_school_exports_and_reloads_unchanged,
     import_retention_purges_departed_students_with_audit,
     import_register_and_acts_are_kept,
+    import_final_marks_upsert_by_key_and_export,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

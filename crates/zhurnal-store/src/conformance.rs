@@ -96,7 +96,8 @@ macro_rules! conformance_suite {
             bulk_rows_load_and_ordinary_inserts_continue_after_them,
             import_a_school_exports_and_reloads_unchanged,
             import_retention_purges_departed_students_with_audit,
-            import_register_and_acts_are_kept
+            import_register_and_acts_are_kept,
+            import_final_marks_upsert_by_key_and_export
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -199,11 +199,8 @@ impl App {
             }));
         // The batch is written in one transaction: the schools are done all at once.
         progress.phase("запись", Some(schools.len() as u64));
-        let stats = match self.store.apply_batch(&parsed.batch, audit).await {
-            Ok(s) => {
-                progress.done(schools.len() as u64);
-                s
-            }
+        let mut stats = match self.store.apply_batch(&parsed.batch, audit).await {
+            Ok(s) => s,
             Err(e @ (StoreError::UnknownReference { .. } | StoreError::Conflict { .. })) => {
                 return Ok(one_issue(
                     &source.display_name(),
@@ -212,6 +209,25 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
+        // Period, annual and final marks reference the batch's rows: a second transaction
+        // right after it (validated against the same set; a re-run completes it if the
+        // process stopped in between, the batch part then being unchanged).
+        if !parsed.final_marks.is_empty() {
+            let now = self.now_micros();
+            for f in &mut parsed.final_marks {
+                if f.set_at == 0 {
+                    f.set_at = now;
+                }
+            }
+            let audit = NewAudit::new(now, "import.final_marks", "ok")
+                .actor(actor_id.map_or(0, |p| p.0), role)
+                .target("import", &sha);
+            let f = self.store.apply_final_marks(&parsed.final_marks, audit).await?;
+            stats.inserted += f.inserted;
+            stats.updated += f.updated;
+            stats.unchanged += f.unchanged;
+        }
+        progress.done(schools.len() as u64);
         let run_id = self
             .store
             .record_import_run(&NewImportRun {
@@ -391,8 +407,9 @@ impl App {
                 AppError::Invalid(format!("школа «{school_external_id}» не найдена"))
             })?;
         let batch = self.store.export_school(school.id).await?;
+        let final_marks = self.store.export_final_marks(school.id).await?;
         let vault = self.vault.clone();
-        let rows = zcsv::write(dir, &batch, &|p| {
+        let rows = zcsv::write(dir, &batch, &final_marks, &|p| {
             p.snils_cipher
                 .as_ref()
                 .and_then(|c| vault.decrypt(c, &p.uid).ok())
@@ -616,6 +633,26 @@ mod fuzz {
                 && g.contains("нет обязательных столбцов")),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn final_marks_are_checked_by_row_and_column() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("final_marks.csv"),
+            "student,assignment,kind,period,value,author,set_at\n\
+             s,a,period,q1,7,t,\n\
+             s,a,annual,q1,5,t,\n\
+             s,a,period,,5,t,вчера\n",
+        )
+        .expect("write");
+        let (_, issues) =
+            parse(Format::ZhurnalCsv, &Source::at(dir.path()).expect("src"), false).expect("read");
+        let at: Vec<(u64, &str)> = issues.list.iter().map(|i| (i.row, i.column.as_str())).collect();
+        for want in [(2, "value"), (2, "period"), (3, "period"), (4, "period"), (4, "set_at")] {
+            assert!(at.contains(&want), "{want:?} in {:?}", issues.list);
+        }
+        assert!(at.contains(&(2, "student")) && at.contains(&(2, "assignment")), "{at:?}");
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub const FILES: &[(&str, &[&str])] = &[
         ],
     ),
     ("attendance.csv", &["lesson", "student", "kind", "author"]),
+    ("final_marks.csv", &["student", "assignment", "kind", "period", "value", "author", "set_at"]),
 ];
 
 /// Columns that may be left out of a file entirely (all others must be in the header).
@@ -112,6 +113,8 @@ const OPTIONAL_COLUMNS: &[&str] = &[
     "homework",
     "comment",
     "created_at",
+    "period",
+    "set_at",
 ];
 
 fn required(columns: &[&str]) -> Vec<&'static str> {
@@ -134,6 +137,8 @@ pub struct Parsed {
     /// Where each of `batch.staff_roles` came from (file or sheet, line), in the same order,
     /// so a refusal can name the row; empty when the format has no such rows.
     pub staff_role_rows: Vec<(String, u64)>,
+    /// Period, annual and final marks (final_marks.csv), applied after the batch.
+    pub final_marks: Vec<zhurnal_store::import::BFinalMark>,
 }
 
 /// What validation keeps: ids and the few facts later rows are checked against.
@@ -166,6 +171,7 @@ struct Known {
     lesson_slots: HashSet<(String, NaiveDate, u8)>,
     marks: HashSet<String>,
     attendance: HashSet<(String, String)>,
+    final_marks: HashSet<(String, String, String, Option<String>)>,
 }
 
 fn dup(t: &Table, issues: &mut Issues, column: &str, id: &str) {
@@ -933,6 +939,78 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 b.attendance.push(BAttendance { lesson, student, kind: code.to_string(), author });
             }
         }
+        "final_marks.csv" => {
+            let (student, assignment, author) =
+                (t.req(is, "student"), t.req(is, "assignment"), t.req(is, "author"));
+            let kind = t.one_of(is, "kind", &["period", "annual", "final"]);
+            let period = t.get("period");
+            let value =
+                t.req(is, "value").and_then(
+                    |v| match zhurnal_domain::mark::PeriodMarkValue::parse(&v) {
+                        Ok(m) => Some(m.code()),
+                        Err(e) => {
+                            t.issue(is, "value", format!("«{v}»: {e}"));
+                            None
+                        }
+                    },
+                );
+            let set_at = match t.get("set_at") {
+                None => Some(0),
+                Some(v) => match DateTime::parse_from_rfc3339(&v) {
+                    Ok(d) => Some(d.timestamp_micros()),
+                    Err(_) => {
+                        t.issue(
+                            is,
+                            "set_at",
+                            format!("«{v}» — пишите время как 2026-12-25T09:30:00Z"),
+                        );
+                        None
+                    }
+                },
+            };
+            let (Some(student), Some(assignment), Some(author), Some(kind)) =
+                (student, assignment, author, kind)
+            else {
+                return;
+            };
+            for (col, p) in [("student", &student), ("author", &author)] {
+                if !k.persons.contains(p) {
+                    unknown(t, is, col, "человек", p, "persons.csv");
+                }
+            }
+            if !k.assignments.contains_key(&assignment) {
+                unknown(t, is, "assignment", "нагрузка", &assignment, "assignments.csv");
+            }
+            match (kind.as_str(), &period) {
+                ("period", None) => {
+                    t.issue(is, "period", "для отметки за период укажите период (periods.csv)")
+                }
+                ("period", Some(p)) if !k.period_ids.contains(p) => {
+                    unknown(t, is, "period", "период", p, "periods.csv")
+                }
+                ("annual" | "final", Some(_)) => t.issue(
+                    is,
+                    "period",
+                    "у годовой и итоговой отметки период не указывается: оставьте ячейку пустой",
+                ),
+                _ => {}
+            }
+            let key = (student.clone(), assignment.clone(), kind.clone(), period.clone());
+            if !k.final_marks.insert(key) {
+                return dup(t, is, "kind", &kind);
+            }
+            if keep && let (Some(value), Some(set_at)) = (value, set_at) {
+                out.final_marks.push(zhurnal_store::import::BFinalMark {
+                    student,
+                    assignment,
+                    kind,
+                    period,
+                    value,
+                    author,
+                    set_at,
+                });
+            }
+        }
         _ => {}
     }
 }
@@ -954,6 +1032,7 @@ fn o(v: &Option<String>) -> String {
 pub fn write(
     dir: &Path,
     b: &Batch,
+    final_marks: &[zhurnal_store::import::BFinalMark],
     snils: &dyn Fn(&BPerson) -> Option<String>,
 ) -> std::io::Result<u64> {
     std::fs::create_dir_all(dir)?;
@@ -1146,6 +1225,22 @@ pub fn write(
                         x.value.clone(),
                         x.work_type.clone(),
                         o(&x.comment),
+                        x.author.clone(),
+                        at,
+                    ])?
+                }
+            }
+            "final_marks.csv" => {
+                for x in final_marks {
+                    let at = DateTime::from_timestamp_micros(x.set_at)
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+                        .unwrap_or_default();
+                    put(vec![
+                        x.student.clone(),
+                        x.assignment.clone(),
+                        x.kind.clone(),
+                        o(&x.period),
+                        x.value.clone(),
                         x.author.clone(),
                         at,
                     ])?

@@ -100,3 +100,39 @@ pub async fn import_register_and_acts_are_kept(store: Arc<dyn Store>) {
     assert_eq!(found, second);
     assert!(store.find_destruction_act("А-1999-0001").await.expect("q").is_none());
 }
+
+pub async fn import_final_marks_upsert_by_key_and_export(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let fm = |kind: &str, period: Option<&str>, value: &str, at: i64| BFinalMark {
+        student: "student-a".into(),
+        assignment: "a-math-5a".into(),
+        kind: kind.into(),
+        period: period.map(Into::into),
+        value: value.into(),
+        author: "teacher".into(),
+        set_at: at,
+    };
+    let rows = vec![fm("period", Some("s1-q1"), "4", 10), fm("annual", None, "5", 20)];
+    let s = store.apply_final_marks(&rows, audit("import.final_marks")).await.expect("apply");
+    assert_eq!((s.inserted, s.updated, s.unchanged), (2, 0, 0));
+    // Again: nothing changes (the NULL period of an annual mark included).
+    let s = store.apply_final_marks(&rows, audit("import.final_marks")).await.expect("again");
+    assert_eq!((s.inserted, s.updated, s.unchanged), (0, 0, 2));
+    let changed = vec![fm("period", Some("s1-q1"), "5", 11), fm("annual", None, "5", 20)];
+    let s = store.apply_final_marks(&changed, audit("import.final_marks")).await.expect("upd");
+    assert_eq!((s.inserted, s.updated, s.unchanged), (0, 1, 1));
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
+    let out = store.export_final_marks(school.id).await.expect("export");
+    assert_eq!(out, vec![fm("annual", None, "5", 20), fm("period", Some("s1-q1"), "5", 11)]);
+    // An unknown reference writes nothing.
+    let bad = vec![
+        fm("final", None, "5", 30),
+        BFinalMark { student: "nobody".into(), ..fm("final", None, "5", 30) },
+    ];
+    let err = store.apply_final_marks(&bad, audit("import.final_marks")).await.expect_err("bad");
+    assert!(
+        matches!(err, StoreError::UnknownReference { ref external_id, .. } if external_id == "nobody"),
+        "{err:?}"
+    );
+    assert_eq!(store.export_final_marks(school.id).await.expect("export").len(), 2);
+}

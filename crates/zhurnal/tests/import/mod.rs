@@ -92,6 +92,7 @@ async fn reports(app: &App, admin_uid: &str) -> Vec<serde_json::Value> {
 #[tokio::test]
 async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_changes_nothing() {
     let env = Env::start().await;
+    let finals = set_final_marks(&env).await;
     let work = tempfile::tempdir().expect("dir");
     let exported = work.path().join("export");
     let rows =
@@ -137,6 +138,19 @@ async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_chan
     // And the reports (journal figures, attendance, filling) read the same on both.
     let admin = env.persona_uid("school-admin-1");
     assert_eq!(reports(&env.app, &admin).await, reports(&app2, &admin).await);
+    // The period, annual and final marks came across (the files above compare them too).
+    let fm = std::fs::read_to_string(exported.join("final_marks.csv")).expect("final marks");
+    assert_eq!(fm.lines().count(), 1 + finals.len(), "{fm}");
+    let school =
+        app2.store.find_school_by_external_id(zhurnal::demo::MAIN_SCHOOL).await.expect("q");
+    let got = app2.store.export_final_marks(school.expect("school").id).await.expect("finals");
+    assert_eq!(got.len(), finals.len());
+    for (kind, value) in &finals {
+        assert!(
+            got.iter().any(|f| f.kind == *kind && f.value == *value),
+            "{kind} {value}: {got:?}"
+        );
+    }
     // The diary of a student, as the parent sees it, is the same week with the same marks.
     let parent_uid = env.persona_uid("parent-1");
     let child_uid = env.persona_uid("student-teen-1");
@@ -153,6 +167,41 @@ async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_chan
     }
     assert_eq!(weeks[0], weeks[1]);
     println!("import: round trip of the demo school, {rows} rows; re-run changed nothing");
+}
+
+/// A period mark, an annual and a final mark of student-teen-1 (9А) in the first subject of
+/// the class, as the journal stores them; returns (kind, value) of each.
+async fn set_final_marks(env: &Env) -> Vec<(String, String)> {
+    use zhurnal_store::journal::{FinalMarkKind, FinalMarkWrite};
+    let store = &env.app.store;
+    let teen = store
+        .find_person_by_uid(&env.persona_uid("student-teen-1"))
+        .await
+        .expect("q")
+        .expect("teen");
+    let class = store.list_enrolments(teen.id).await.expect("enrolments")[0].class_id;
+    let a = store.list_class_assignments(class).await.expect("assignments")[0].clone();
+    let ja = store.get_journal_assignment(a.id).await.expect("assignment");
+    let period = store.list_periods(ja.academic_year_id).await.expect("periods")[0].period.id;
+    let mut out = Vec::new();
+    for (kind, code, value) in [
+        (FinalMarkKind::Period(period), "period", "4"),
+        (FinalMarkKind::Annual, "annual", "5"),
+        (FinalMarkKind::Final, "final", "exempt"),
+    ] {
+        let w = FinalMarkWrite {
+            student: teen.id,
+            assignment: a.id,
+            kind,
+            value: Some(value.into()),
+            author: a.teacher_id,
+            at: env.app.now_micros(),
+        };
+        let audit = zhurnal_store::NewAudit::new(env.app.now_micros(), "journal.final_mark", "ok");
+        store.set_final_mark(&w, audit).await.expect("final mark");
+        out.push((code.to_string(), value.to_string()));
+    }
+    out
 }
 
 /// Row ids differ between databases by design; everything else must match.
