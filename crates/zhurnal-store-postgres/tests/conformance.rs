@@ -86,6 +86,7 @@ pg_conformance_suite!(
     import_retention_purges_departed_students_with_audit,
     import_register_and_acts_are_kept,
     import_final_marks_upsert_by_key_and_export,
+    import_mark_history_is_added_once_and_exported,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

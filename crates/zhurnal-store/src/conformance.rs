@@ -97,7 +97,8 @@ macro_rules! conformance_suite {
             import_a_school_exports_and_reloads_unchanged,
             import_retention_purges_departed_students_with_audit,
             import_register_and_acts_are_kept,
-            import_final_marks_upsert_by_key_and_export
+            import_final_marks_upsert_by_key_and_export,
+            import_mark_history_is_added_once_and_exported
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

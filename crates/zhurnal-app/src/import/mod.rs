@@ -227,6 +227,15 @@ impl App {
             stats.updated += f.updated;
             stats.unchanged += f.unchanged;
         }
+        if !parsed.mark_history.is_empty() {
+            let audit = NewAudit::new(self.now_micros(), "import.mark_history", "ok")
+                .actor(actor_id.map_or(0, |p| p.0), role)
+                .target("import", &sha);
+            let h = self.store.apply_mark_history(&parsed.mark_history, audit).await?;
+            stats.inserted += h.inserted;
+            stats.updated += h.updated;
+            stats.unchanged += h.unchanged;
+        }
         progress.done(schools.len() as u64);
         let run_id = self
             .store
@@ -408,8 +417,9 @@ impl App {
             })?;
         let batch = self.store.export_school(school.id).await?;
         let final_marks = self.store.export_final_marks(school.id).await?;
+        let history = self.store.export_mark_history(school.id).await?;
         let vault = self.vault.clone();
-        let rows = zcsv::write(dir, &batch, &final_marks, &|p| {
+        let rows = zcsv::write(dir, &batch, &final_marks, &history, &|p| {
             p.snils_cipher
                 .as_ref()
                 .and_then(|c| vault.decrypt(c, &p.uid).ok())

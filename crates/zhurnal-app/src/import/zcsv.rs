@@ -89,6 +89,19 @@ pub const FILES: &[(&str, &[&str])] = &[
     ),
     ("attendance.csv", &["lesson", "student", "kind", "author"]),
     ("final_marks.csv", &["student", "assignment", "kind", "period", "value", "author", "set_at"]),
+    (
+        "mark_history.csv",
+        &[
+            "mark",
+            "changed_at",
+            "changed_by",
+            "old_value",
+            "new_value",
+            "old_work_type",
+            "new_work_type",
+            "reason",
+        ],
+    ),
 ];
 
 /// Columns that may be left out of a file entirely (all others must be in the header).
@@ -115,6 +128,10 @@ const OPTIONAL_COLUMNS: &[&str] = &[
     "created_at",
     "period",
     "set_at",
+    "old_value",
+    "new_value",
+    "old_work_type",
+    "new_work_type",
 ];
 
 fn required(columns: &[&str]) -> Vec<&'static str> {
@@ -139,6 +156,8 @@ pub struct Parsed {
     pub staff_role_rows: Vec<(String, u64)>,
     /// Period, annual and final marks (final_marks.csv), applied after the batch.
     pub final_marks: Vec<zhurnal_store::import::BFinalMark>,
+    /// Corrections of marks (mark_history.csv), applied after the batch.
+    pub mark_history: Vec<zhurnal_store::import::BMarkChange>,
 }
 
 /// What validation keeps: ids and the few facts later rows are checked against.
@@ -172,6 +191,7 @@ struct Known {
     marks: HashSet<String>,
     attendance: HashSet<(String, String)>,
     final_marks: HashSet<(String, String, String, Option<String>)>,
+    mark_history: HashSet<(String, i64, String)>,
 }
 
 fn dup(t: &Table, issues: &mut Issues, column: &str, id: &str) {
@@ -1011,6 +1031,56 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 });
             }
         }
+        "mark_history.csv" => {
+            let (mark, by) = (t.req(is, "mark"), t.req(is, "changed_by"));
+            let at = t.req(is, "changed_at").and_then(|v| match DateTime::parse_from_rfc3339(&v) {
+                Ok(d) => Some(d.timestamp_micros()),
+                Err(_) => {
+                    t.issue(
+                        is,
+                        "changed_at",
+                        format!("«{v}» — пишите время как 2026-09-14T09:30:00Z"),
+                    );
+                    None
+                }
+            });
+            let mut values = [None, None];
+            let mut ok = true;
+            for (slot, col) in values.iter_mut().zip(["old_value", "new_value"]) {
+                if let Some(v) = t.get(col) {
+                    match mark_value(&v) {
+                        Some(m) => *slot = Some(m.to_string()),
+                        None => {
+                            ok = false;
+                            t.issue(is, col, format!("«{v}» — допустимы 1–5, pass, fail"));
+                        }
+                    }
+                }
+            }
+            let (Some(mark), Some(by), Some(at)) = (mark, by, at) else { return };
+            if !k.marks.contains(&mark) {
+                unknown(t, is, "mark", "отметка", &mark, "marks.csv");
+            }
+            if !k.persons.contains(&by) {
+                unknown(t, is, "changed_by", "человек", &by, "persons.csv");
+            }
+            if !k.mark_history.insert((mark.clone(), at, by.clone())) {
+                return dup(t, is, "changed_at", &format!("{mark} {at}"));
+            }
+            if keep && ok {
+                let [old_value, new_value] = values;
+                out.mark_history.push(zhurnal_store::import::BMarkChange {
+                    mark,
+                    changed_at: at,
+                    changed_by: by,
+                    old_value,
+                    new_value,
+                    old_work_type: t.get("old_work_type"),
+                    new_work_type: t.get("new_work_type"),
+                    reason: t.get("reason"),
+                });
+            }
+        }
         _ => {}
     }
 }
@@ -1033,6 +1103,7 @@ pub fn write(
     dir: &Path,
     b: &Batch,
     final_marks: &[zhurnal_store::import::BFinalMark],
+    mark_history: &[zhurnal_store::import::BMarkChange],
     snils: &dyn Fn(&BPerson) -> Option<String>,
 ) -> std::io::Result<u64> {
     std::fs::create_dir_all(dir)?;
@@ -1243,6 +1314,23 @@ pub fn write(
                         x.value.clone(),
                         x.author.clone(),
                         at,
+                    ])?
+                }
+            }
+            "mark_history.csv" => {
+                for x in mark_history {
+                    let at = DateTime::from_timestamp_micros(x.changed_at)
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+                        .unwrap_or_default();
+                    put(vec![
+                        x.mark.clone(),
+                        at,
+                        x.changed_by.clone(),
+                        o(&x.old_value),
+                        o(&x.new_value),
+                        o(&x.old_work_type),
+                        o(&x.new_work_type),
+                        o(&x.reason),
                     ])?
                 }
             }

@@ -143,7 +143,8 @@ async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_chan
     assert_eq!(fm.lines().count(), 1 + finals.len(), "{fm}");
     let school =
         app2.store.find_school_by_external_id(zhurnal::demo::MAIN_SCHOOL).await.expect("q");
-    let got = app2.store.export_final_marks(school.expect("school").id).await.expect("finals");
+    let school_id = school.expect("school").id;
+    let got = app2.store.export_final_marks(school_id).await.expect("finals");
     assert_eq!(got.len(), finals.len());
     for (kind, value) in &finals {
         assert!(
@@ -151,6 +152,11 @@ async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_chan
             "{kind} {value}: {got:?}"
         );
     }
+    // So did the correction of a mark (mark history), with its reason.
+    let history = std::fs::read_to_string(exported.join("mark_history.csv")).expect("history");
+    assert!(history.lines().count() >= 2 && history.contains("описка"), "{history}");
+    let got = app2.store.export_mark_history(school_id).await.expect("history");
+    assert!(got.iter().any(|h| h.reason.as_deref() == Some("описка")), "{got:?}");
     // The diary of a student, as the parent sees it, is the same week with the same marks.
     let parent_uid = env.persona_uid("parent-1");
     let child_uid = env.persona_uid("student-teen-1");
@@ -201,6 +207,27 @@ async fn set_final_marks(env: &Env) -> Vec<(String, String)> {
         store.set_final_mark(&w, audit).await.expect("final mark");
         out.push((code.to_string(), value.to_string()));
     }
+    // And a correction of one of the pupil's marks in that subject (mark history).
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).expect("date");
+    let marks = store.list_assignment_marks(a.id, day(9, 1), day(12, 31)).await.expect("marks");
+    let m = marks.iter().find(|m| m.student_id == teen.id).expect("a mark of the pupil").clone();
+    let value = if m.value == zhurnal_domain::MarkValue::Points(5) {
+        zhurnal_domain::MarkValue::Points(4)
+    } else {
+        zhurnal_domain::MarkValue::Points(5)
+    };
+    let change = zhurnal_store::journal::MarkChange {
+        id: m.id,
+        value,
+        work_type: m.work_type_id,
+        weight: m.weight,
+        comment: m.comment.clone(),
+        by: a.teacher_id,
+        at: env.app.now_micros(),
+        reason: "описка".into(),
+    };
+    let audit = zhurnal_store::NewAudit::new(env.app.now_micros(), "journal.mark.update", "ok");
+    store.update_mark(&change, audit).await.expect("correction");
     out
 }
 
