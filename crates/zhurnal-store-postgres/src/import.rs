@@ -9,8 +9,8 @@ use sqlx::Row;
 use zhurnal_domain::{PersonId, SchoolId};
 use zhurnal_store::batch::*;
 use zhurnal_store::import::{
-    DestructionAct, ImportRunRow, ImportStore, NewDestructionAct, NewImportRun, PurgeCandidate,
-    PurgeCounts, PurgeScope,
+    BFinalMark, BMarkChange, DestructionAct, ImportRunRow, ImportStore, NewDestructionAct,
+    NewImportRun, PurgeCandidate, PurgeCounts, PurgeScope,
 };
 use zhurnal_store::{NewAudit, StoreError, StoreResult};
 
@@ -675,5 +675,241 @@ impl ImportStore for PgStore {
         let row =
             sqlx::query(&sql).bind(number).fetch_optional(&self.pool).await.map_err(map_err)?;
         row.as_ref().map(act_from).transpose()
+    }
+
+    async fn export_final_marks(&self, school: SchoolId) -> StoreResult<Vec<BFinalMark>> {
+        let rows = sqlx::query(
+            "SELECT p.external_id AS student, a.external_id AS assignment, f.kind, \
+             pe.external_id AS period, f.value, au.external_id AS author, f.set_at \
+             FROM final_marks f JOIN assignments a ON a.id = f.assignment_id \
+             JOIN classes c ON c.id = a.class_id JOIN persons p ON p.id = f.student_id \
+             JOIN persons au ON au.id = f.author_id LEFT JOIN periods pe ON pe.id = f.period_id \
+             WHERE c.school_id = $1 ORDER BY a.external_id, p.external_id, f.kind, pe.external_id",
+        )
+        .bind(school.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(BFinalMark {
+                    student: get(r, "student")?,
+                    assignment: get(r, "assignment")?,
+                    kind: get(r, "kind")?,
+                    period: get(r, "period")?,
+                    value: get(r, "value")?,
+                    author: get(r, "author")?,
+                    set_at: get(r, "set_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn apply_final_marks(
+        &self,
+        rows: &[BFinalMark],
+        audit: NewAudit,
+    ) -> StoreResult<BatchStats> {
+        let mut tx = self.write_tx().await?;
+        let mut stats = BatchStats::default();
+        for f in rows {
+            let student = id_of(&mut tx, "persons", "человек", &f.student).await?;
+            let assignment = id_of(&mut tx, "assignments", "нагрузка", &f.assignment).await?;
+            let author = id_of(&mut tx, "persons", "человек", &f.author).await?;
+            let period = match &f.period {
+                Some(p) => Some(id_of(&mut tx, "periods", "период", p).await?),
+                None => None,
+            };
+            // period_id is NULL for annual and final marks: compare through COALESCE, ids
+            // are positive.
+            let existing = sqlx::query(
+                "SELECT id, value, author_id, set_at FROM final_marks WHERE student_id = $1 \
+                 AND assignment_id = $2 AND kind = $3 AND COALESCE(period_id, 0) = $4",
+            )
+            .bind(student)
+            .bind(assignment)
+            .bind(&f.kind)
+            .bind(period.unwrap_or(0))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            match existing {
+                Some(e) => {
+                    let same = get::<String>(&e, "value")? == f.value
+                        && get::<i64>(&e, "author_id")? == author
+                        && get::<i64>(&e, "set_at")? == f.set_at;
+                    if same {
+                        stats.unchanged += 1;
+                        continue;
+                    }
+                    sqlx::query(
+                        "UPDATE final_marks SET value = $2, author_id = $3, set_at = $4 WHERE id = $1",
+                    )
+                    .bind(get::<i64>(&e, "id")?)
+                    .bind(&f.value)
+                    .bind(author)
+                    .bind(f.set_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    stats.updated += 1;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO final_marks (student_id, assignment_id, kind, period_id, value, \
+                         author_id, set_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(student)
+                    .bind(assignment)
+                    .bind(&f.kind)
+                    .bind(period)
+                    .bind(&f.value)
+                    .bind(author)
+                    .bind(f.set_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    stats.inserted += 1;
+                }
+            }
+        }
+        let audit = NewAudit {
+            details: serde_json::json!({
+                "final_marks": { "inserted": stats.inserted, "updated": stats.updated, "unchanged": stats.unchanged },
+                "extra": audit.details,
+            }),
+            ..audit
+        };
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(stats)
+    }
+
+    async fn export_mark_history(&self, school: SchoolId) -> StoreResult<Vec<BMarkChange>> {
+        let rows = sqlx::query(
+            "SELECT COALESCE(m.external_id, 'zhurnal-mark-' || m.id) AS mark, h.changed_at, \
+             p.external_id AS changed_by, h.old_value, h.new_value, ow.code AS old_wt, \
+             nw.code AS new_wt, h.reason \
+             FROM mark_history h JOIN marks m ON m.id = h.mark_id \
+             JOIN lessons l ON l.id = m.lesson_id JOIN assignments a ON a.id = l.assignment_id \
+             JOIN classes c ON c.id = a.class_id JOIN persons p ON p.id = h.changed_by \
+             LEFT JOIN work_types ow ON ow.id = h.old_work_type_id \
+             LEFT JOIN work_types nw ON nw.id = h.new_work_type_id \
+             WHERE c.school_id = $1 ORDER BY mark, h.changed_at, h.id",
+        )
+        .bind(school.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(BMarkChange {
+                    mark: get(r, "mark")?,
+                    changed_at: get(r, "changed_at")?,
+                    changed_by: get(r, "changed_by")?,
+                    old_value: get(r, "old_value")?,
+                    new_value: get(r, "new_value")?,
+                    old_work_type: get(r, "old_wt")?,
+                    new_work_type: get(r, "new_wt")?,
+                    reason: get(r, "reason")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn apply_mark_history(
+        &self,
+        rows: &[BMarkChange],
+        audit: NewAudit,
+    ) -> StoreResult<BatchStats> {
+        let mut tx = self.write_tx().await?;
+        let mut stats = BatchStats::default();
+        for h in rows {
+            let found = sqlx::query(
+                "SELECT m.id, c.school_id FROM marks m JOIN lessons l ON l.id = m.lesson_id \
+                 JOIN assignments a ON a.id = l.assignment_id JOIN classes c ON c.id = a.class_id \
+                 WHERE m.external_id = $1",
+            )
+            .bind(&h.mark)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some(found) = found else {
+                return Err(StoreError::UnknownReference {
+                    kind: "отметка",
+                    external_id: h.mark.clone(),
+                });
+            };
+            let (mark, school): (i64, i64) = (get(&found, "id")?, get(&found, "school_id")?);
+            let by = id_of(&mut tx, "persons", "человек", &h.changed_by).await?;
+            let exists = sqlx::query(
+                "SELECT id FROM mark_history WHERE mark_id = $1 AND changed_at = $2 AND changed_by = $3",
+            )
+            .bind(mark)
+            .bind(h.changed_at)
+            .bind(by)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if exists.is_some() {
+                stats.unchanged += 1;
+                continue;
+            }
+            let mut wt = [None, None];
+            for (slot, code) in wt.iter_mut().zip([&h.old_work_type, &h.new_work_type]) {
+                if let Some(code) = code {
+                    let r =
+                        sqlx::query("SELECT id FROM work_types WHERE school_id = $1 AND code = $2")
+                            .bind(school)
+                            .bind(code)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    let Some(r) = r else {
+                        return Err(StoreError::UnknownReference {
+                            kind: "вид работы",
+                            external_id: code.clone(),
+                        });
+                    };
+                    *slot = Some(get::<i64>(&r, "id")?);
+                }
+            }
+            sqlx::query(
+                "INSERT INTO mark_history (mark_id, changed_at, changed_by, old_value, new_value, \
+                 old_work_type_id, new_work_type_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(mark)
+            .bind(h.changed_at)
+            .bind(by)
+            .bind(&h.old_value)
+            .bind(&h.new_value)
+            .bind(wt[0])
+            .bind(wt[1])
+            .bind(&h.reason)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            stats.inserted += 1;
+        }
+        let audit = NewAudit {
+            details: serde_json::json!({
+                "mark_history": { "inserted": stats.inserted, "unchanged": stats.unchanged },
+                "extra": audit.details,
+            }),
+            ..audit
+        };
+        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(stats)
+    }
+}
+
+/// The row id of an external id in `table`; an unknown one is a reference error.
+async fn id_of(conn: &mut Conn, table: &str, kind: &'static str, ext: &str) -> StoreResult<i64> {
+    let sql = format!("SELECT id FROM {table} WHERE external_id = $1");
+    let row = sqlx::query(&sql).bind(ext).fetch_optional(&mut *conn).await.map_err(map_err)?;
+    match row {
+        Some(r) => get(&r, "id"),
+        None => Err(StoreError::UnknownReference { kind, external_id: ext.to_string() }),
     }
 }

@@ -138,6 +138,36 @@ pub struct NewDestructionAct {
     pub details: serde_json::Value,
 }
 
+/// Четвертная (за период), годовая или итоговая отметка, по внешним кодам (final_marks.csv).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BFinalMark {
+    pub student: String,
+    pub assignment: String,
+    /// `period`, `annual` or `final`.
+    pub kind: String,
+    /// The period's external id (for `period` only).
+    pub period: Option<String>,
+    /// The code of the value ("5", "pass", "exempt", …).
+    pub value: String,
+    pub author: String,
+    pub set_at: i64,
+}
+
+/// One line of a mark's history (исправление отметки), by external ids (mark_history.csv).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BMarkChange {
+    /// The mark's external id (`zhurnal-mark-N` for marks entered in Zhurnal).
+    pub mark: String,
+    pub changed_at: i64,
+    pub changed_by: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    /// Work type codes (of the mark's school).
+    pub old_work_type: Option<String>,
+    pub new_work_type: Option<String>,
+    pub reason: Option<String>,
+}
+
 #[async_trait]
 pub trait ImportStore: Send + Sync {
     /// Everything of one school as a batch keyed by external ids, with its region and
@@ -186,4 +216,30 @@ pub trait ImportStore: Send + Sync {
     ) -> StoreResult<DestructionAct>;
     async fn list_destruction_acts(&self) -> StoreResult<Vec<DestructionAct>>;
     async fn find_destruction_act(&self, number: &str) -> StoreResult<Option<DestructionAct>>;
+
+    /// The period, annual and final marks of one school's assignments, by external ids, in
+    /// a stable order (assignment, student, kind, period).
+    async fn export_final_marks(&self, school: SchoolId) -> StoreResult<Vec<BFinalMark>>;
+
+    /// Upserts final marks by (student, assignment, kind, period) in one transaction with
+    /// the audit record; a row equal to the stored one counts as unchanged. An unknown
+    /// external id is [`crate::StoreError::UnknownReference`] and nothing is written.
+    async fn apply_final_marks(
+        &self,
+        rows: &[BFinalMark],
+        audit: NewAudit,
+    ) -> StoreResult<crate::BatchStats>;
+
+    /// The history of every mark of one school's lessons, by external ids, ordered by mark,
+    /// time and entry.
+    async fn export_mark_history(&self, school: SchoolId) -> StoreResult<Vec<BMarkChange>>;
+
+    /// Adds the history lines not yet stored (a line is identified by mark, time and who
+    /// changed it), in one transaction with the audit record; an unknown mark, person or
+    /// work type is [`crate::StoreError::UnknownReference`] and nothing is written.
+    async fn apply_mark_history(
+        &self,
+        rows: &[BMarkChange],
+        audit: NewAudit,
+    ) -> StoreResult<crate::BatchStats>;
 }

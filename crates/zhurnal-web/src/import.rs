@@ -9,6 +9,7 @@ use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use zhurnal_app::export::to_pdf;
+use zhurnal_app::import::xlsx as zcsv_xlsx;
 use zhurnal_app::import::{Format, ImportOutcome, ImportedBy, Issue, Source, zcsv};
 use zhurnal_domain::policy::Resource;
 use zhurnal_domain::{Action, Role, RoleScope, authorize};
@@ -153,7 +154,8 @@ fn safe_name(name: &str) -> String {
     if cleaned.is_empty() || cleaned.starts_with('.') { "upload.zip".into() } else { cleaned }
 }
 
-/// POST /import — multipart: `csrf` (checked by the guard), `format`, `file` (a ZIP).
+/// POST /import — multipart: `csrf` (checked by the guard), `format`, `file` (a ZIP of CSV
+/// files or an XLSX workbook).
 /// Validation over everything first; 422 with every problem and nothing written, or the
 /// counts of what was written.
 pub async fn upload(
@@ -178,7 +180,7 @@ pub async fn upload(
             Some("format") => {
                 let v = field.text().await.map_err(|_| bad("Поле «формат» не читается."))?;
                 format = Some(Format::from_code(v.trim()).ok_or_else(|| {
-                    bad("Неизвестный формат: выберите «набор CSV Zhurnal» или «OneRoster 1.1 CSV».")
+                    bad("Неизвестный формат: выберите «набор Zhurnal (CSV или XLSX)» или «OneRoster 1.1 CSV».")
                 })?);
             }
             Some("file") => {
@@ -193,7 +195,7 @@ pub async fn upload(
     }
     let format = format.unwrap_or(Format::ZhurnalCsv);
     let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
-        return Err(bad("Выберите ZIP-архив с файлами для загрузки."));
+        return Err(bad("Выберите ZIP-архив с файлами CSV или книгу Excel (.xlsx) для загрузки."));
     };
     // The upload is personal data: it lives in a private temporary directory only for the
     // duration of the request and is removed with it.
@@ -202,8 +204,13 @@ pub async fn upload(
     tokio::fs::write(&path, &bytes).await.map_err(WebError::internal)?;
     let len = bytes.len();
     drop(bytes);
-    let outcome =
-        state.app.import(format, &Source::Zip(path.clone()), ImportedBy::User(&user.actor)).await;
+    // A workbook by its name (`*.xlsx`), anything else as a ZIP of CSV files.
+    let source = if zcsv_xlsx::is_xlsx(&path) {
+        Source::Xlsx(path.clone())
+    } else {
+        Source::Zip(path.clone())
+    };
+    let outcome = state.app.import(format, &source, ImportedBy::User(&user.actor)).await;
     // Overwrite before removal, like `zhurnal purge-import` does with sources on disk.
     overwrite(&path, len).map_err(WebError::internal)?;
     drop(dir);
@@ -248,6 +255,27 @@ pub async fn templates(
             (header::CACHE_CONTROL, "no-store"),
         ],
         zip,
+    )
+        .into_response())
+}
+
+/// GET /import/templates.xlsx — the same set as one workbook, a sheet per file.
+pub async fn templates_xlsx(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, WebError> {
+    import_scope(&state, &user).await?;
+    let book = zcsv_xlsx::template_workbook().map_err(WebError::internal)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"zhurnal-templates.xlsx\""),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        book,
     )
         .into_response())
 }

@@ -209,6 +209,7 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo { method: "GET", path: "/import", public: false },
     RouteInfo { method: "POST", path: "/import", public: false },
     RouteInfo { method: "GET", path: "/import/templates.zip", public: false },
+    RouteInfo { method: "GET", path: "/import/templates.xlsx", public: false },
     RouteInfo { method: "GET", path: "/import/region", public: false },
     RouteInfo { method: "GET", path: "/import/acts/{act}", public: false },
 ];
@@ -329,6 +330,7 @@ pub fn router_with(state: AppState, options: RouterOptions) -> Router {
                 .layer(DefaultBodyLimit::max(import::UPLOAD_BODY_LIMIT)),
         )
         .route("/import/templates.zip", get(import::templates))
+        .route("/import/templates.xlsx", get(import::templates_xlsx))
         .route("/import/region", get(import::region_page))
         .route("/import/acts/{act}", get(import::act_pdf));
     // Area `bench`: behind the same middleware as every route, so the ratio to it is fair.

@@ -99,6 +99,7 @@ const STYLE: &str = include_str!("../static/app.css");
 const SCRIPT: &str = include_str!("../static/app.js");
 const JOURNAL_STYLE: &str = include_str!("../static/journal.css");
 const JOURNAL_SCRIPT: &str = include_str!("../static/journal.js");
+const IMPORT_SCRIPT: &str = include_str!("../static/import.js");
 
 pub async fn static_file(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
@@ -106,6 +107,7 @@ pub async fn static_file(Path(file): Path<String>) -> Response {
         "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
         "journal.css" => (JOURNAL_STYLE, "text/css; charset=utf-8"),
         "journal.js" => (JOURNAL_SCRIPT, "text/javascript; charset=utf-8"),
+        "import.js" => (IMPORT_SCRIPT, "text/javascript; charset=utf-8"),
         _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
     };
     ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=3600")], body)

@@ -89,7 +89,8 @@ enum Command {
         /// zhurnal-csv (the documented set) or oneroster (OneRoster 1.1 CSV).
         #[arg(long)]
         format: String,
-        /// A directory of CSV files or a ZIP of them.
+        /// A directory of CSV files, a ZIP of them, or (zhurnal-csv) one `.xlsx` workbook
+        /// with a sheet per file.
         path: PathBuf,
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -434,7 +435,10 @@ async fn import(cfg: &Config, format: &str, path: &std::path::Path) -> anyhow::R
     let keys = cfg.load_keys(false).or_else(|_| cfg.load_keys(true))?;
     let store = open_store(cfg, Arc::new(keys.sealer()?), true).await?;
     let app = build_app(cfg, store, &keys)?;
-    match app.import(format, &source, ImportedBy::Cli).await? {
+    let bar = BarProgress::new(std::fs::metadata(path).map(|m| m.len()).ok());
+    let outcome = app.import_with_progress(format, &source, ImportedBy::Cli, &bar).await;
+    bar.bar.finish_and_clear();
+    match outcome? {
         ImportOutcome::Applied(s) => {
             println!(
                 "загружено: строк {}, новых записей {}, изменено {}, без изменений {}; школы: {}",
@@ -462,6 +466,52 @@ async fn import(cfg: &Config, format: &str, path: &std::path::Path) -> anyhow::R
                 "найдено ошибок: {total}; ничего не записано — исправьте данные и запустите загрузку снова"
             )
         }
+    }
+}
+
+/// The import's progress on stderr: rows read while checking and reading, then schools
+/// written. Hidden when stderr is not a terminal (a log file, CI).
+struct BarProgress {
+    bar: indicatif::ProgressBar,
+    /// The size of the source file (a ZIP or a workbook), shown beside the row count.
+    size: Option<u64>,
+}
+
+impl BarProgress {
+    fn new(size: Option<u64>) -> Self {
+        use std::io::IsTerminal;
+        let bar = if std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Self { bar, size }
+    }
+}
+
+impl zhurnal_app::import::Progress for BarProgress {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        let template = match total {
+            Some(_) => "{msg}: {bar:40} {pos}/{len} школ [{elapsed_precise}]".to_string(),
+            None => {
+                let size = self
+                    .size
+                    .map(|b| format!(" (файл {})", indicatif::HumanBytes(b)))
+                    .unwrap_or_default();
+                format!("{{spinner}} {{msg}}: {{human_pos}} строк{size} [{{elapsed_precise}}]")
+            }
+        };
+        self.bar.set_style(
+            indicatif::ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        self.bar.set_length(total.unwrap_or(0));
+        self.bar.set_position(0);
+        self.bar.set_message(name.to_string());
+    }
+    fn done(&self, steps: u64) {
+        self.bar.set_position(steps);
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod rows;
 pub mod source;
+pub mod xlsx;
 pub mod zcsv;
 
 pub use rows::{Issue, Issues};
@@ -24,7 +25,8 @@ use crate::{App, AppError};
 /// The input formats `zhurnal import --format` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Format {
-    /// The documented Zhurnal CSV set (a directory or a ZIP).
+    /// The documented Zhurnal set: CSV files (a directory or a ZIP) or one XLSX workbook
+    /// with a sheet per file (chosen by the file's `.xlsx` name).
     ZhurnalCsv,
     /// OneRoster 1.1 CSV (a directory or a ZIP).
     OneRoster,
@@ -40,7 +42,7 @@ impl Format {
     }
     pub fn title(self) -> &'static str {
         match self {
-            Self::ZhurnalCsv => "набор CSV Zhurnal",
+            Self::ZhurnalCsv => "набор Zhurnal (CSV или XLSX)",
             Self::OneRoster => "OneRoster 1.1 CSV",
         }
     }
@@ -84,6 +86,23 @@ pub fn uid_for_import(external_id: &str) -> String {
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
+/// What an import reports while it runs: the CLI draws a progress bar from it, the web page
+/// (which shows the upload's own progress in the browser) passes [`NoProgress`].
+pub trait Progress: Send + Sync {
+    /// A new phase begins: its name and, when known, how many steps it has.
+    fn phase(&self, _name: &str, _total: Option<u64>) {}
+    /// Steps of the phase done so far (rows read, schools written).
+    fn done(&self, _steps: u64) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// Rows are reported in steps of this many (a bar redraws far less often anyway).
+const PROGRESS_STEP: u64 = 512;
+
 fn invalid(issues: Issues) -> ImportOutcome {
     ImportOutcome::Invalid { total: issues.total, issues: issues.list }
 }
@@ -100,10 +119,22 @@ pub fn parse(
     source: &Source,
     keep: bool,
 ) -> Result<(zcsv::Parsed, Issues), source::SourceError> {
-    match format {
-        Format::ZhurnalCsv => zcsv::read(source, keep),
-        Format::OneRoster => oneroster::read(source, keep),
-    }
+    parse_with(format, source, keep, &NoProgress)
+}
+
+/// [`parse`], reporting the rows read.
+pub fn parse_with(
+    format: Format,
+    source: &Source,
+    keep: bool,
+    progress: &dyn Progress,
+) -> Result<(zcsv::Parsed, Issues), source::SourceError> {
+    let read = match format {
+        Format::ZhurnalCsv => zcsv::read(source, keep, progress),
+        Format::OneRoster => oneroster::read(source, keep, progress),
+    }?;
+    progress.done(read.0.rows);
+    Ok(read)
 }
 
 pub mod oneroster;
@@ -117,19 +148,36 @@ impl App {
         source: &Source,
         by: ImportedBy<'_>,
     ) -> Result<ImportOutcome, AppError> {
+        self.import_with_progress(format, source, by, &NoProgress).await
+    }
+
+    /// [`App::import`], reporting its phases: validation (rows), reading (rows), writing
+    /// (schools).
+    pub async fn import_with_progress(
+        &self,
+        format: Format,
+        source: &Source,
+        by: ImportedBy<'_>,
+        progress: &dyn Progress,
+    ) -> Result<ImportOutcome, AppError> {
         let fail = |e: source::SourceError| AppError::Invalid(e.to_string());
         // Pass 1: every row checked, only ids kept.
-        let (_, issues) = parse(format, source, false).map_err(fail)?;
+        progress.phase("проверка", None);
+        let (_, issues) = parse_with(format, source, false, progress).map_err(fail)?;
         if !issues.is_empty() {
             return Ok(invalid(issues));
         }
         // Pass 2: the rows themselves.
-        let (mut parsed, issues) = parse(format, source, true).map_err(fail)?;
+        progress.phase("чтение", None);
+        let (mut parsed, issues) = parse_with(format, source, true, progress).map_err(fail)?;
         if !issues.is_empty() {
             return Ok(invalid(issues));
         }
         if let ImportedBy::User(actor) = &by {
-            self.authorize_batch(actor, &parsed.batch).await?;
+            let issues = self.authorize_batch(actor, &parsed).await?;
+            if !issues.is_empty() {
+                return Ok(invalid(issues));
+            }
         }
         let issues = self.seal_persons(&mut parsed.batch, &parsed.snils).await?;
         if !issues.is_empty() {
@@ -149,7 +197,9 @@ impl App {
                 "format": format.code(), "rows": parsed.rows, "schools": schools,
                 "persons": parsed.batch.persons.len(),
             }));
-        let stats = match self.store.apply_batch(&parsed.batch, audit).await {
+        // The batch is written in one transaction: the schools are done all at once.
+        progress.phase("запись", Some(schools.len() as u64));
+        let mut stats = match self.store.apply_batch(&parsed.batch, audit).await {
             Ok(s) => s,
             Err(e @ (StoreError::UnknownReference { .. } | StoreError::Conflict { .. })) => {
                 return Ok(one_issue(
@@ -159,6 +209,34 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
+        // Period, annual and final marks reference the batch's rows: a second transaction
+        // right after it (validated against the same set; a re-run completes it if the
+        // process stopped in between, the batch part then being unchanged).
+        if !parsed.final_marks.is_empty() {
+            let now = self.now_micros();
+            for f in &mut parsed.final_marks {
+                if f.set_at == 0 {
+                    f.set_at = now;
+                }
+            }
+            let audit = NewAudit::new(now, "import.final_marks", "ok")
+                .actor(actor_id.map_or(0, |p| p.0), role)
+                .target("import", &sha);
+            let f = self.store.apply_final_marks(&parsed.final_marks, audit).await?;
+            stats.inserted += f.inserted;
+            stats.updated += f.updated;
+            stats.unchanged += f.unchanged;
+        }
+        if !parsed.mark_history.is_empty() {
+            let audit = NewAudit::new(self.now_micros(), "import.mark_history", "ok")
+                .actor(actor_id.map_or(0, |p| p.0), role)
+                .target("import", &sha);
+            let h = self.store.apply_mark_history(&parsed.mark_history, audit).await?;
+            stats.inserted += h.inserted;
+            stats.updated += h.updated;
+            stats.unchanged += h.unchanged;
+        }
+        progress.done(schools.len() as u64);
         let run_id = self
             .store
             .record_import_run(&NewImportRun {
@@ -241,7 +319,16 @@ impl App {
 
     /// A user may load only what the policy lets them: their schools (school admin) or
     /// their region (regional admin). Territory rows and territory roles need the region.
-    async fn authorize_batch(&self, actor: &Actor, b: &Batch) -> Result<(), AppError> {
+    /// A territory role the user may not grant is a problem of that row (the set is often a
+    /// raw export of the old system that lists the region's staff too): it is reported with
+    /// the others, by file and row, rather than refusing the whole upload.
+    async fn authorize_batch(
+        &self,
+        actor: &Actor,
+        parsed: &zcsv::Parsed,
+    ) -> Result<Issues, AppError> {
+        let b = &parsed.batch;
+        let mut issues = Issues::default();
         let deny_new = || {
             AppError::Denied(zhurnal_domain::Denied {
                 action: Action::ImportData,
@@ -284,7 +371,7 @@ impl App {
                 }
             }
         }
-        for r in &b.staff_roles {
+        for (i, r) in b.staff_roles.iter().enumerate() {
             if r.role != "teacher" && r.role != "school-admin" {
                 let region = match self.store.find_region_by_external_id(&r.scope).await? {
                     Some(region) => region.id,
@@ -296,10 +383,25 @@ impl App {
                             .region_id
                     }
                 };
-                authorize(actor, Action::ImportData, &Resource::Region(region))?;
+                if authorize(actor, Action::ImportData, &Resource::Region(region)).is_err() {
+                    let (file, line) = parsed
+                        .staff_role_rows
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| ("staff_roles.csv".into(), 0));
+                    issues.push(
+                        &file,
+                        line,
+                        "role",
+                        format!(
+                            "роль {} может назначить только региональный администратор; уберите строку или загрузите файл через региональную страницу",
+                            r.role
+                        ),
+                    );
+                }
             }
         }
-        Ok(())
+        Ok(issues)
     }
 
     /// The Zhurnal CSV set of one school, СНИЛС decrypted (an export of personal data: the
@@ -314,8 +416,10 @@ impl App {
                 AppError::Invalid(format!("школа «{school_external_id}» не найдена"))
             })?;
         let batch = self.store.export_school(school.id).await?;
+        let final_marks = self.store.export_final_marks(school.id).await?;
+        let history = self.store.export_mark_history(school.id).await?;
         let vault = self.vault.clone();
-        let rows = zcsv::write(dir, &batch, &|p| {
+        let rows = zcsv::write(dir, &batch, &final_marks, &history, &|p| {
             p.snils_cipher
                 .as_ref()
                 .and_then(|c| vault.decrypt(c, &p.uid).ok())
@@ -407,6 +511,174 @@ mod fuzz {
             o[j].1.extend_from_slice(body.as_bytes());
             run(Format::OneRoster, &o);
         }
+    }
+
+    /// A workbook of the given CSV files (name, text), cells typed where they look typed.
+    fn workbook(files: &[(&str, &str)]) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("dir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        xlsx::workbook_from_csv_dir(dir.path(), true).expect("workbook")
+    }
+
+    fn parse_xlsx(bytes: &[u8], keep: bool) -> Result<(zcsv::Parsed, Issues), source::SourceError> {
+        let dir = tempfile::tempdir().expect("dir");
+        let p = dir.path().join("book.xlsx");
+        std::fs::write(&p, bytes).expect("write");
+        let source = Source::at(&p).expect("source");
+        assert!(matches!(source, Source::Xlsx(_)));
+        parse(Format::ZhurnalCsv, &source, keep)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_as_xlsx_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4000)) {
+            for keep in [false, true] {
+                if let Ok((_, issues)) = parse_xlsx(&bytes, keep) {
+                    assert!(issues.list.iter().all(|i| !i.file.is_empty()));
+                }
+            }
+        }
+
+        #[test]
+        fn a_damaged_workbook_never_panics(at in any::<prop::sample::Index>(), byte in any::<u8>(), len in 0usize..64) {
+            let mut bytes = workbook(&[
+                ("regions.csv", "external_id,name\nr1,Регион\n"),
+                ("years.csv", "external_id,school,name,starts_on,ends_on\ny1,s1,2026/27,2026-09-01,2027-05-31\n"),
+            ]);
+            let i = at.index(bytes.len());
+            let end = (i + len).min(bytes.len());
+            bytes[i..end].iter_mut().for_each(|b| *b ^= byte | 1);
+            for keep in [false, true] {
+                if let Ok((_, issues)) = parse_xlsx(&bytes, keep) {
+                    assert!(issues.list.iter().all(|i| !i.file.is_empty()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_workbook_reads_like_the_csv_files_and_names_sheet_row_and_column() {
+        let regions = "external_id,name\nr1,Регион\n";
+        let municipalities = "external_id,region,name\nm1,r1,Город\n";
+        let schools = "external_id,municipality,name,short_name\ns1,m1,Школа № 1,Школа 1\n";
+        let years =
+            "external_id,school,name,starts_on,ends_on\ny1,s1,2026/27,2026-09-01,2027-05-31\n";
+        let persons = "external_id,last_name,first_name,birth_date,snils\n\
+                       p1,Иванов,Иван,2011-03-04,11223344595\n\
+                       p2,Петров,Пётр,2011-13-04,112-233-446 97\n";
+        let files = [
+            ("regions.csv", regions),
+            ("municipalities.csv", municipalities),
+            ("schools.csv", schools),
+            ("years.csv", years),
+            ("persons.csv", persons),
+        ];
+        let (_, issues) = parse_xlsx(&workbook(&files), false).expect("a workbook");
+        let got: Vec<String> = issues.list.iter().map(|i| i.to_string()).collect();
+        assert_eq!(issues.list.len(), 2, "{got:?}");
+        assert_eq!(
+            (issues.list[0].file.as_str(), issues.list[0].row, issues.list[0].column.as_str()),
+            ("book.xlsx, лист persons", 3, "birth_date"),
+            "{got:?}"
+        );
+        assert_eq!(
+            (issues.list[1].file.as_str(), issues.list[1].row, issues.list[1].column.as_str()),
+            ("book.xlsx, лист persons", 3, "snils"),
+            "{got:?}"
+        );
+        assert!(got[0].starts_with("book.xlsx, лист persons, строка 3, столбец «birth_date»"));
+
+        // Fixed, the workbook gives the same batch as the CSV files (typed date and number
+        // cells read back as the CSV text).
+        let fixed = persons.replace("2011-13-04,112-233-446 97", "2011-12-04,112-233-446 96");
+        let files = [
+            ("regions.csv", regions),
+            ("municipalities.csv", municipalities),
+            ("schools.csv", schools),
+            ("years.csv", years),
+            ("persons.csv", fixed.as_str()),
+        ];
+        let (from_book, issues) = parse_xlsx(&workbook(&files), true).expect("a workbook");
+        assert!(issues.is_empty(), "{:?}", issues.list);
+        let dir = tempfile::tempdir().expect("dir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        let (from_csv, issues) =
+            parse(Format::ZhurnalCsv, &Source::at(dir.path()).expect("src"), true).expect("read");
+        assert!(issues.is_empty(), "{:?}", issues.list);
+        assert_eq!(format!("{:?}", from_book.batch), format!("{:?}", from_csv.batch));
+        assert_eq!(from_book.snils, from_csv.snils);
+        assert_eq!(from_book.batch.years[0].starts_on.to_string(), "2026-09-01");
+    }
+
+    #[test]
+    fn a_formula_error_and_a_missing_column_are_named_in_the_workbook() {
+        use rust_xlsxwriter::Workbook;
+        let mut book = Workbook::new();
+        let s = book.add_worksheet();
+        s.set_name("regions").expect("name");
+        s.write_string(0, 0, "external_id").expect("w");
+        s.write_string(0, 1, "name").expect("w");
+        s.write_string(1, 0, "r1").expect("w");
+        s.write_formula(1, 1, "=1/0").expect("w");
+        s.set_formula_result(1, 1, "#DIV/0!");
+        let s = book.add_worksheet();
+        s.set_name("Municipalities").expect("name");
+        s.write_string(2, 1, "external_id").expect("w");
+        let bytes = book.save_to_buffer().expect("save");
+        let (_, issues) = parse_xlsx(&bytes, false).expect("a workbook");
+        let got: Vec<String> = issues.list.iter().map(|i| i.to_string()).collect();
+        assert!(
+            got.iter().any(|g| g.starts_with("book.xlsx, лист regions, строка 2, столбец «name»")
+                && g.contains("ошибка формулы")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|g| g.starts_with("book.xlsx, лист Municipalities, строка 3")
+                && g.contains("нет обязательных столбцов")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn final_marks_are_checked_by_row_and_column() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("final_marks.csv"),
+            "student,assignment,kind,period,value,author,set_at\n\
+             s,a,period,q1,7,t,\n\
+             s,a,annual,q1,5,t,\n\
+             s,a,period,,5,t,вчера\n",
+        )
+        .expect("write");
+        let (_, issues) =
+            parse(Format::ZhurnalCsv, &Source::at(dir.path()).expect("src"), false).expect("read");
+        let at: Vec<(u64, &str)> = issues.list.iter().map(|i| (i.row, i.column.as_str())).collect();
+        for want in [(2, "value"), (2, "period"), (3, "period"), (4, "period"), (4, "set_at")] {
+            assert!(at.contains(&want), "{want:?} in {:?}", issues.list);
+        }
+        assert!(at.contains(&(2, "student")) && at.contains(&(2, "assignment")), "{at:?}");
+    }
+
+    #[test]
+    fn a_non_workbook_named_xlsx_is_refused_clearly() {
+        let err = parse_xlsx(b"hello", false).expect_err("not a workbook");
+        assert!(err.to_string().contains("не книга Excel"), "{err}");
+    }
+
+    #[test]
+    fn the_template_workbook_has_a_sheet_per_file() {
+        use calamine::Reader;
+        let bytes = xlsx::template_workbook().expect("book");
+        let book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).expect("xlsx");
+        let names = book.sheet_names();
+        assert_eq!(names.len(), zcsv::FILES.len());
+        assert_eq!(names[0], "regions");
     }
 
     #[test]

@@ -90,7 +90,11 @@ fn list(v: Option<String>) -> Vec<String> {
 }
 
 /// Reads and checks the whole set; with `keep`, builds the batch.
-pub fn read(source: &Source, keep: bool) -> Result<(Parsed, Issues), SourceError> {
+pub fn read(
+    source: &Source,
+    keep: bool,
+    progress: &dyn super::Progress,
+) -> Result<(Parsed, Issues), SourceError> {
     let mut is = Issues::default();
     let mut out = Parsed::default();
     let mut orgs: BTreeMap<String, Org> = BTreeMap::new();
@@ -112,6 +116,9 @@ pub fn read(source: &Source, keep: bool) -> Result<(Parsed, Issues), SourceError
         let Some(mut t) = Table::open(file, input, required, &mut is) else { continue };
         while t.next(&mut is) {
             out.rows += 1;
+            if out.rows % super::PROGRESS_STEP == 0 {
+                progress.done(out.rows);
+            }
             let Some(id) = t.req(&mut is, "sourcedId") else { continue };
             let line = t.line;
             let dup = |t: &Table, is: &mut Issues| {

@@ -63,25 +63,88 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
 }
 
 /// The sniffed head of a file followed by the rest of it.
-type Input = std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read>>;
+type Head = std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read>>;
 
-/// A CSV file being read: header positions and the current record.
+/// One table of the input as the source found it: the bytes of a CSV file, or a sheet of an
+/// XLSX workbook (cells already read by the workbook parser).
+pub enum Input {
+    Csv(Box<dyn Read>),
+    Sheet(super::xlsx::Sheet),
+}
+
+enum Rows {
+    Csv(csv::Reader<Head>),
+    Sheet(super::xlsx::Sheet),
+}
+
+/// A table being read (a CSV file or a sheet): header positions and the current record.
 pub struct Table {
+    /// How issues name the table: `persons.csv`, or `book.xlsx, лист persons`.
     pub file: String,
-    reader: csv::Reader<Input>,
+    rows: Rows,
     cols: HashMap<String, usize>,
     record: csv::StringRecord,
     pub line: u64,
 }
 
+/// The columns of a header row, with the `required` ones checked.
+fn columns<'a>(
+    file: &str,
+    line: u64,
+    header: impl Iterator<Item = &'a str>,
+    required: &[&str],
+    issues: &mut Issues,
+) -> Option<HashMap<String, usize>> {
+    let cols: HashMap<String, usize> =
+        header.enumerate().map(|(i, h)| (h.trim().to_string(), i)).collect();
+    let missing: Vec<&str> = required.iter().copied().filter(|c| !cols.contains_key(*c)).collect();
+    if !missing.is_empty() {
+        issues.push(
+            file,
+            line,
+            "",
+            format!(
+                "нет обязательных столбцов: {}; первая строка должна содержать названия столбцов (см. шаблон)",
+                missing.join(", ")
+            ),
+        );
+        return None;
+    }
+    Some(cols)
+}
+
 impl Table {
     /// Opens the table and checks that the `required` columns are present.
-    pub fn open(
-        file: &str,
-        mut input: Box<dyn Read>,
-        required: &[&str],
-        issues: &mut Issues,
-    ) -> Option<Self> {
+    pub fn open(file: &str, input: Input, required: &[&str], issues: &mut Issues) -> Option<Self> {
+        let mut input = match input {
+            Input::Csv(r) => r,
+            Input::Sheet(mut sheet) => {
+                let file = sheet.label.clone();
+                let Some(header) = sheet.next_row() else {
+                    issues.push(
+                        &file,
+                        0,
+                        "",
+                        "лист пуст: в первой строке должны быть названия столбцов (см. шаблон)",
+                    );
+                    return None;
+                };
+                let cols = columns(
+                    &file,
+                    header.line,
+                    header.cells.iter().map(String::as_str),
+                    required,
+                    issues,
+                )?;
+                return Some(Self {
+                    file,
+                    rows: Rows::Sheet(sheet),
+                    cols,
+                    record: csv::StringRecord::new(),
+                    line: header.line,
+                });
+            }
+        };
         let mut head = vec![0u8; 4096];
         let mut got = 0;
         while got < head.len() {
@@ -115,25 +178,10 @@ impl Table {
                 return None;
             }
         };
-        let cols: HashMap<String, usize> =
-            headers.iter().enumerate().map(|(i, h)| (h.trim().to_string(), i)).collect();
-        let missing: Vec<&str> =
-            required.iter().copied().filter(|c| !cols.contains_key(*c)).collect();
-        if !missing.is_empty() {
-            issues.push(
-                file,
-                1,
-                "",
-                format!(
-                    "нет обязательных столбцов: {}; первая строка файла должна содержать названия столбцов (см. шаблон)",
-                    missing.join(", ")
-                ),
-            );
-            return None;
-        }
+        let cols = columns(file, 1, headers.iter(), required, issues)?;
         Some(Self {
             file: file.to_string(),
-            reader,
+            rows: Rows::Csv(reader),
             cols,
             record: csv::StringRecord::new(),
             line: 1,
@@ -142,8 +190,29 @@ impl Table {
 
     /// Advances to the next row; records unreadable rows and skips them.
     pub fn next(&mut self, issues: &mut Issues) -> bool {
+        let reader = match &mut self.rows {
+            Rows::Csv(reader) => reader,
+            Rows::Sheet(sheet) => loop {
+                let Some(row) = sheet.next_row() else { return false };
+                if row.cells.iter().all(|c| c.trim().is_empty()) && row.errors.is_empty() {
+                    continue;
+                }
+                self.line = row.line;
+                for (i, problem) in &row.errors {
+                    let column = self
+                        .cols
+                        .iter()
+                        .find(|(_, c)| *c == i)
+                        .map(|(name, _)| name.clone())
+                        .unwrap_or_else(|| super::xlsx::column_letters(*i));
+                    issues.push(&self.file, row.line, &column, problem.clone());
+                }
+                self.record = csv::StringRecord::from(row.cells);
+                return true;
+            },
+        };
         loop {
-            match self.reader.read_record(&mut self.record) {
+            match reader.read_record(&mut self.record) {
                 Ok(true) => {
                     self.line = self.record.position().map(|p| p.line()).unwrap_or(self.line + 1);
                     if self.record.iter().all(|f| f.trim().is_empty()) {

@@ -1,12 +1,15 @@
-//! Where an import reads from: a directory of CSV files or a ZIP of them. Files are opened
-//! one at a time and read as a stream (a directory), or one entry at a time (a ZIP, with the
-//! unpacked size checked first against zip bombs).
+//! Where an import reads from: a directory of CSV files, a ZIP of them, or one XLSX workbook
+//! with a sheet per file. Files are opened one at a time and read as a stream (a directory),
+//! or one entry at a time (a ZIP, with the unpacked size checked first against zip bombs), or
+//! one sheet at a time (a workbook, same limits).
 
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use super::rows::Input;
 
 /// At most this many bytes of one unpacked ZIP entry (ASVS 5.2.3: zip bombs).
 pub const MAX_ENTRY_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -19,6 +22,8 @@ pub enum SourceError {
     Io { path: String, problem: String },
     #[error("{path} — не ZIP-архив и не каталог: {problem}")]
     NotZip { path: String, problem: String },
+    #[error("{path} — не книга Excel (XLSX): {problem}; сохраните файл как «Книга Excel (.xlsx)»")]
+    NotXlsx { path: String, problem: String },
     #[error(
         "архив {path}: {problem} (ограничения: не больше {MAX_ENTRIES} файлов и 2 ГиБ на файл)"
     )]
@@ -29,10 +34,12 @@ pub enum SourceError {
 pub enum Source {
     Dir(PathBuf),
     Zip(PathBuf),
+    /// One workbook, a sheet per file of the set.
+    Xlsx(PathBuf),
 }
 
 impl Source {
-    /// A directory as is; any other file is taken as a ZIP.
+    /// A directory as is; a file named `*.xlsx` as a workbook; any other file as a ZIP.
     pub fn at(path: &Path) -> Result<Self, SourceError> {
         let meta = std::fs::metadata(path).map_err(|e| SourceError::Io {
             path: path.display().to_string(),
@@ -40,6 +47,8 @@ impl Source {
         })?;
         Ok(if meta.is_dir() {
             Self::Dir(path.to_path_buf())
+        } else if super::xlsx::is_xlsx(path) {
+            Self::Xlsx(path.to_path_buf())
         } else {
             Self::Zip(path.to_path_buf())
         })
@@ -47,7 +56,7 @@ impl Source {
 
     pub fn path(&self) -> &Path {
         match self {
-            Self::Dir(p) | Self::Zip(p) => p,
+            Self::Dir(p) | Self::Zip(p) | Self::Xlsx(p) => p,
         }
     }
 
@@ -60,9 +69,20 @@ impl Source {
         SourceError::Io { path: self.path().display().to_string(), problem: e.to_string() }
     }
 
-    /// Opens `name` (e.g. `persons.csv`); `None` when the set has no such file.
-    pub fn open(&self, name: &str) -> Result<Option<Box<dyn Read>>, SourceError> {
+    /// Opens `name` (e.g. `persons.csv`, or the sheet `persons` of a workbook); `None` when
+    /// the set has no such file.
+    pub fn open(&self, name: &str) -> Result<Option<Input>, SourceError> {
+        Ok(match self {
+            Self::Xlsx(path) => {
+                super::xlsx::open(path, &self.display_name(), name)?.map(Input::Sheet)
+            }
+            _ => self.open_bytes(name)?.map(Input::Csv),
+        })
+    }
+
+    fn open_bytes(&self, name: &str) -> Result<Option<Box<dyn Read>>, SourceError> {
         match self {
+            Self::Xlsx(_) => Ok(None),
             Self::Dir(dir) => {
                 let p = dir.join(name);
                 if !p.is_file() {
@@ -118,7 +138,7 @@ impl Source {
     /// (each as name, NUL, content hash) — the value `purge-import` records.
     pub fn sha256(&self) -> Result<String, SourceError> {
         match self {
-            Self::Zip(p) => file_sha256(p).map(|(h, _)| h).map_err(|e| self.io(e)),
+            Self::Zip(p) | Self::Xlsx(p) => file_sha256(p).map(|(h, _)| h).map_err(|e| self.io(e)),
             Self::Dir(dir) => {
                 let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
                     .map_err(|e| self.io(e))?

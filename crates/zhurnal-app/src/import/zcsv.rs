@@ -88,6 +88,20 @@ pub const FILES: &[(&str, &[&str])] = &[
         ],
     ),
     ("attendance.csv", &["lesson", "student", "kind", "author"]),
+    ("final_marks.csv", &["student", "assignment", "kind", "period", "value", "author", "set_at"]),
+    (
+        "mark_history.csv",
+        &[
+            "mark",
+            "changed_at",
+            "changed_by",
+            "old_value",
+            "new_value",
+            "old_work_type",
+            "new_work_type",
+            "reason",
+        ],
+    ),
 ];
 
 /// Columns that may be left out of a file entirely (all others must be in the header).
@@ -112,6 +126,12 @@ const OPTIONAL_COLUMNS: &[&str] = &[
     "homework",
     "comment",
     "created_at",
+    "period",
+    "set_at",
+    "old_value",
+    "new_value",
+    "old_work_type",
+    "new_work_type",
 ];
 
 fn required(columns: &[&str]) -> Vec<&'static str> {
@@ -131,6 +151,13 @@ pub struct Parsed {
     pub batch: Batch,
     pub snils: HashMap<String, Snils>,
     pub rows: u64,
+    /// Where each of `batch.staff_roles` came from (file or sheet, line), in the same order,
+    /// so a refusal can name the row; empty when the format has no such rows.
+    pub staff_role_rows: Vec<(String, u64)>,
+    /// Period, annual and final marks (final_marks.csv), applied after the batch.
+    pub final_marks: Vec<zhurnal_store::import::BFinalMark>,
+    /// Corrections of marks (mark_history.csv), applied after the batch.
+    pub mark_history: Vec<zhurnal_store::import::BMarkChange>,
 }
 
 /// What validation keeps: ids and the few facts later rows are checked against.
@@ -163,6 +190,8 @@ struct Known {
     lesson_slots: HashSet<(String, NaiveDate, u8)>,
     marks: HashSet<String>,
     attendance: HashSet<(String, String)>,
+    final_marks: HashSet<(String, String, String, Option<String>)>,
+    mark_history: HashSet<(String, i64, String)>,
 }
 
 fn dup(t: &Table, issues: &mut Issues, column: &str, id: &str) {
@@ -230,7 +259,11 @@ fn mark_value(v: &str) -> Option<&'static str> {
 
 /// Reads the whole set, checking everything; with `keep` the rows are collected too.
 /// Validation mode (`keep = false`) holds only ids in memory.
-pub fn read(source: &Source, keep: bool) -> Result<(Parsed, Issues), SourceError> {
+pub fn read(
+    source: &Source,
+    keep: bool,
+    progress: &dyn super::Progress,
+) -> Result<(Parsed, Issues), SourceError> {
     let mut issues = Issues::default();
     let mut out = Parsed::default();
     let mut k = Known::default();
@@ -242,6 +275,9 @@ pub fn read(source: &Source, keep: bool) -> Result<(Parsed, Issues), SourceError
         let Some(mut t) = Table::open(file, input, &req, &mut issues) else { continue };
         while t.next(&mut issues) {
             out.rows += 1;
+            if out.rows % super::PROGRESS_STEP == 0 {
+                progress.done(out.rows);
+            }
             read_row(file, &t, &mut k, &mut out, &mut issues, keep);
         }
     }
@@ -676,6 +712,7 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             }
             if keep {
                 b.staff_roles.push(BStaffRole { person, role, scope });
+                out.staff_role_rows.push((t.file.clone(), t.line));
             }
         }
         "assignments.csv" => {
@@ -922,6 +959,128 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 b.attendance.push(BAttendance { lesson, student, kind: code.to_string(), author });
             }
         }
+        "final_marks.csv" => {
+            let (student, assignment, author) =
+                (t.req(is, "student"), t.req(is, "assignment"), t.req(is, "author"));
+            let kind = t.one_of(is, "kind", &["period", "annual", "final"]);
+            let period = t.get("period");
+            let value =
+                t.req(is, "value").and_then(
+                    |v| match zhurnal_domain::mark::PeriodMarkValue::parse(&v) {
+                        Ok(m) => Some(m.code()),
+                        Err(e) => {
+                            t.issue(is, "value", format!("«{v}»: {e}"));
+                            None
+                        }
+                    },
+                );
+            let set_at = match t.get("set_at") {
+                None => Some(0),
+                Some(v) => match DateTime::parse_from_rfc3339(&v) {
+                    Ok(d) => Some(d.timestamp_micros()),
+                    Err(_) => {
+                        t.issue(
+                            is,
+                            "set_at",
+                            format!("«{v}» — пишите время как 2026-12-25T09:30:00Z"),
+                        );
+                        None
+                    }
+                },
+            };
+            let (Some(student), Some(assignment), Some(author), Some(kind)) =
+                (student, assignment, author, kind)
+            else {
+                return;
+            };
+            for (col, p) in [("student", &student), ("author", &author)] {
+                if !k.persons.contains(p) {
+                    unknown(t, is, col, "человек", p, "persons.csv");
+                }
+            }
+            if !k.assignments.contains_key(&assignment) {
+                unknown(t, is, "assignment", "нагрузка", &assignment, "assignments.csv");
+            }
+            match (kind.as_str(), &period) {
+                ("period", None) => {
+                    t.issue(is, "period", "для отметки за период укажите период (periods.csv)")
+                }
+                ("period", Some(p)) if !k.period_ids.contains(p) => {
+                    unknown(t, is, "period", "период", p, "periods.csv")
+                }
+                ("annual" | "final", Some(_)) => t.issue(
+                    is,
+                    "period",
+                    "у годовой и итоговой отметки период не указывается: оставьте ячейку пустой",
+                ),
+                _ => {}
+            }
+            let key = (student.clone(), assignment.clone(), kind.clone(), period.clone());
+            if !k.final_marks.insert(key) {
+                return dup(t, is, "kind", &kind);
+            }
+            if keep && let (Some(value), Some(set_at)) = (value, set_at) {
+                out.final_marks.push(zhurnal_store::import::BFinalMark {
+                    student,
+                    assignment,
+                    kind,
+                    period,
+                    value,
+                    author,
+                    set_at,
+                });
+            }
+        }
+        "mark_history.csv" => {
+            let (mark, by) = (t.req(is, "mark"), t.req(is, "changed_by"));
+            let at = t.req(is, "changed_at").and_then(|v| match DateTime::parse_from_rfc3339(&v) {
+                Ok(d) => Some(d.timestamp_micros()),
+                Err(_) => {
+                    t.issue(
+                        is,
+                        "changed_at",
+                        format!("«{v}» — пишите время как 2026-09-14T09:30:00Z"),
+                    );
+                    None
+                }
+            });
+            let mut values = [None, None];
+            let mut ok = true;
+            for (slot, col) in values.iter_mut().zip(["old_value", "new_value"]) {
+                if let Some(v) = t.get(col) {
+                    match mark_value(&v) {
+                        Some(m) => *slot = Some(m.to_string()),
+                        None => {
+                            ok = false;
+                            t.issue(is, col, format!("«{v}» — допустимы 1–5, pass, fail"));
+                        }
+                    }
+                }
+            }
+            let (Some(mark), Some(by), Some(at)) = (mark, by, at) else { return };
+            if !k.marks.contains(&mark) {
+                unknown(t, is, "mark", "отметка", &mark, "marks.csv");
+            }
+            if !k.persons.contains(&by) {
+                unknown(t, is, "changed_by", "человек", &by, "persons.csv");
+            }
+            if !k.mark_history.insert((mark.clone(), at, by.clone())) {
+                return dup(t, is, "changed_at", &format!("{mark} {at}"));
+            }
+            if keep && ok {
+                let [old_value, new_value] = values;
+                out.mark_history.push(zhurnal_store::import::BMarkChange {
+                    mark,
+                    changed_at: at,
+                    changed_by: by,
+                    old_value,
+                    new_value,
+                    old_work_type: t.get("old_work_type"),
+                    new_work_type: t.get("new_work_type"),
+                    reason: t.get("reason"),
+                });
+            }
+        }
         _ => {}
     }
 }
@@ -943,6 +1102,8 @@ fn o(v: &Option<String>) -> String {
 pub fn write(
     dir: &Path,
     b: &Batch,
+    final_marks: &[zhurnal_store::import::BFinalMark],
+    mark_history: &[zhurnal_store::import::BMarkChange],
     snils: &dyn Fn(&BPerson) -> Option<String>,
 ) -> std::io::Result<u64> {
     std::fs::create_dir_all(dir)?;
@@ -1137,6 +1298,39 @@ pub fn write(
                         o(&x.comment),
                         x.author.clone(),
                         at,
+                    ])?
+                }
+            }
+            "final_marks.csv" => {
+                for x in final_marks {
+                    let at = DateTime::from_timestamp_micros(x.set_at)
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+                        .unwrap_or_default();
+                    put(vec![
+                        x.student.clone(),
+                        x.assignment.clone(),
+                        x.kind.clone(),
+                        o(&x.period),
+                        x.value.clone(),
+                        x.author.clone(),
+                        at,
+                    ])?
+                }
+            }
+            "mark_history.csv" => {
+                for x in mark_history {
+                    let at = DateTime::from_timestamp_micros(x.changed_at)
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+                        .unwrap_or_default();
+                    put(vec![
+                        x.mark.clone(),
+                        at,
+                        x.changed_by.clone(),
+                        o(&x.old_value),
+                        o(&x.new_value),
+                        o(&x.old_work_type),
+                        o(&x.new_work_type),
+                        o(&x.reason),
                     ])?
                 }
             }

@@ -100,3 +100,69 @@ pub async fn import_register_and_acts_are_kept(store: Arc<dyn Store>) {
     assert_eq!(found, second);
     assert!(store.find_destruction_act("А-1999-0001").await.expect("q").is_none());
 }
+
+pub async fn import_final_marks_upsert_by_key_and_export(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let fm = |kind: &str, period: Option<&str>, value: &str, at: i64| BFinalMark {
+        student: "student-a".into(),
+        assignment: "a-math-5a".into(),
+        kind: kind.into(),
+        period: period.map(Into::into),
+        value: value.into(),
+        author: "teacher".into(),
+        set_at: at,
+    };
+    let rows = vec![fm("period", Some("s1-q1"), "4", 10), fm("annual", None, "5", 20)];
+    let s = store.apply_final_marks(&rows, audit("import.final_marks")).await.expect("apply");
+    assert_eq!((s.inserted, s.updated, s.unchanged), (2, 0, 0));
+    // Again: nothing changes (the NULL period of an annual mark included).
+    let s = store.apply_final_marks(&rows, audit("import.final_marks")).await.expect("again");
+    assert_eq!((s.inserted, s.updated, s.unchanged), (0, 0, 2));
+    let changed = vec![fm("period", Some("s1-q1"), "5", 11), fm("annual", None, "5", 20)];
+    let s = store.apply_final_marks(&changed, audit("import.final_marks")).await.expect("upd");
+    assert_eq!((s.inserted, s.updated, s.unchanged), (0, 1, 1));
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
+    let out = store.export_final_marks(school.id).await.expect("export");
+    assert_eq!(out, vec![fm("annual", None, "5", 20), fm("period", Some("s1-q1"), "5", 11)]);
+    // An unknown reference writes nothing.
+    let bad = vec![
+        fm("final", None, "5", 30),
+        BFinalMark { student: "nobody".into(), ..fm("final", None, "5", 30) },
+    ];
+    let err = store.apply_final_marks(&bad, audit("import.final_marks")).await.expect_err("bad");
+    assert!(
+        matches!(err, StoreError::UnknownReference { ref external_id, .. } if external_id == "nobody"),
+        "{err:?}"
+    );
+    assert_eq!(store.export_final_marks(school.id).await.expect("export").len(), 2);
+}
+
+pub async fn import_mark_history_is_added_once_and_exported(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let h = |at: i64, reason: &str| BMarkChange {
+        mark: "mk-1".into(),
+        changed_at: at,
+        changed_by: "teacher".into(),
+        old_value: Some("4".into()),
+        new_value: Some("5".into()),
+        old_work_type: Some("answer".into()),
+        new_work_type: Some("test".into()),
+        reason: Some(reason.into()),
+    };
+    let rows = vec![h(2_000, "описка"), h(3_000, "пересдача")];
+    let s = store.apply_mark_history(&rows, audit("import.mark_history")).await.expect("apply");
+    assert_eq!((s.inserted, s.unchanged), (2, 0));
+    let s = store.apply_mark_history(&rows, audit("import.mark_history")).await.expect("again");
+    assert_eq!((s.inserted, s.unchanged), (0, 2));
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
+    let out = store.export_mark_history(school.id).await.expect("export");
+    assert_eq!(out, rows);
+    let bad =
+        vec![h(4_000, "x"), BMarkChange { new_work_type: Some("no-such".into()), ..h(5_000, "y") }];
+    let err = store.apply_mark_history(&bad, audit("import.mark_history")).await.expect_err("bad");
+    assert!(
+        matches!(err, StoreError::UnknownReference { ref external_id, .. } if external_id == "no-such"),
+        "{err:?}"
+    );
+    assert_eq!(store.export_mark_history(school.id).await.expect("export").len(), 2);
+}

@@ -153,7 +153,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ) => Personas(&["security-officer-1"]),
         // import area: school admin (own school) and regional admin (region) load data; the
         // region's migration register and acts are the regional admin's.
-        ("GET" | "POST", "/import") | ("GET", "/import/templates.zip") => {
+        ("GET" | "POST", "/import")
+        | ("GET", "/import/templates.zip" | "/import/templates.xlsx") => {
             Personas(&["school-admin-1", "regional-admin-1"])
         }
         ("GET", "/import/region") => Personas(&["regional-admin-1"]),

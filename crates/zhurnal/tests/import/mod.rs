@@ -92,6 +92,7 @@ async fn reports(app: &App, admin_uid: &str) -> Vec<serde_json::Value> {
 #[tokio::test]
 async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_changes_nothing() {
     let env = Env::start().await;
+    let finals = set_final_marks(&env).await;
     let work = tempfile::tempdir().expect("dir");
     let exported = work.path().join("export");
     let rows =
@@ -137,6 +138,25 @@ async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_chan
     // And the reports (journal figures, attendance, filling) read the same on both.
     let admin = env.persona_uid("school-admin-1");
     assert_eq!(reports(&env.app, &admin).await, reports(&app2, &admin).await);
+    // The period, annual and final marks came across (the files above compare them too).
+    let fm = std::fs::read_to_string(exported.join("final_marks.csv")).expect("final marks");
+    assert_eq!(fm.lines().count(), 1 + finals.len(), "{fm}");
+    let school =
+        app2.store.find_school_by_external_id(zhurnal::demo::MAIN_SCHOOL).await.expect("q");
+    let school_id = school.expect("school").id;
+    let got = app2.store.export_final_marks(school_id).await.expect("finals");
+    assert_eq!(got.len(), finals.len());
+    for (kind, value) in &finals {
+        assert!(
+            got.iter().any(|f| f.kind == *kind && f.value == *value),
+            "{kind} {value}: {got:?}"
+        );
+    }
+    // So did the correction of a mark (mark history), with its reason.
+    let history = std::fs::read_to_string(exported.join("mark_history.csv")).expect("history");
+    assert!(history.lines().count() >= 2 && history.contains("описка"), "{history}");
+    let got = app2.store.export_mark_history(school_id).await.expect("history");
+    assert!(got.iter().any(|h| h.reason.as_deref() == Some("описка")), "{got:?}");
     // The diary of a student, as the parent sees it, is the same week with the same marks.
     let parent_uid = env.persona_uid("parent-1");
     let child_uid = env.persona_uid("student-teen-1");
@@ -153,6 +173,62 @@ async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_chan
     }
     assert_eq!(weeks[0], weeks[1]);
     println!("import: round trip of the demo school, {rows} rows; re-run changed nothing");
+}
+
+/// A period mark, an annual and a final mark of student-teen-1 (9А) in the first subject of
+/// the class, as the journal stores them; returns (kind, value) of each.
+async fn set_final_marks(env: &Env) -> Vec<(String, String)> {
+    use zhurnal_store::journal::{FinalMarkKind, FinalMarkWrite};
+    let store = &env.app.store;
+    let teen = store
+        .find_person_by_uid(&env.persona_uid("student-teen-1"))
+        .await
+        .expect("q")
+        .expect("teen");
+    let class = store.list_enrolments(teen.id).await.expect("enrolments")[0].class_id;
+    let a = store.list_class_assignments(class).await.expect("assignments")[0].clone();
+    let ja = store.get_journal_assignment(a.id).await.expect("assignment");
+    let period = store.list_periods(ja.academic_year_id).await.expect("periods")[0].period.id;
+    let mut out = Vec::new();
+    for (kind, code, value) in [
+        (FinalMarkKind::Period(period), "period", "4"),
+        (FinalMarkKind::Annual, "annual", "5"),
+        (FinalMarkKind::Final, "final", "exempt"),
+    ] {
+        let w = FinalMarkWrite {
+            student: teen.id,
+            assignment: a.id,
+            kind,
+            value: Some(value.into()),
+            author: a.teacher_id,
+            at: env.app.now_micros(),
+        };
+        let audit = zhurnal_store::NewAudit::new(env.app.now_micros(), "journal.final_mark", "ok");
+        store.set_final_mark(&w, audit).await.expect("final mark");
+        out.push((code.to_string(), value.to_string()));
+    }
+    // And a correction of one of the pupil's marks in that subject (mark history).
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).expect("date");
+    let marks = store.list_assignment_marks(a.id, day(9, 1), day(12, 31)).await.expect("marks");
+    let m = marks.iter().find(|m| m.student_id == teen.id).expect("a mark of the pupil").clone();
+    let value = if m.value == zhurnal_domain::MarkValue::Points(5) {
+        zhurnal_domain::MarkValue::Points(4)
+    } else {
+        zhurnal_domain::MarkValue::Points(5)
+    };
+    let change = zhurnal_store::journal::MarkChange {
+        id: m.id,
+        value,
+        work_type: m.work_type_id,
+        weight: m.weight,
+        comment: m.comment.clone(),
+        by: a.teacher_id,
+        at: env.app.now_micros(),
+        reason: "описка".into(),
+    };
+    let audit = zhurnal_store::NewAudit::new(env.app.now_micros(), "journal.mark.update", "ok");
+    store.update_mark(&change, audit).await.expect("correction");
+    out
 }
 
 /// Row ids differ between databases by design; everything else must match.
@@ -762,6 +838,9 @@ fn the_cli_imports_exports_and_refuses_a_broken_set_with_every_error() {
     let ok = run(&["import", "--format", "zhurnal-csv", s, "--data-dir", d]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("загружено"));
+    // stderr is a pipe here, not a terminal: no progress bar in it.
+    let err = String::from_utf8_lossy(&ok.stderr);
+    assert!(!err.contains("проверка") && !err.contains("строк"), "{err}");
     let out = work.path().join("out");
     let exp = run(&[
         "export",
@@ -816,6 +895,11 @@ fn zip_dir(dir: &Path) -> Vec<u8> {
 
 /// A multipart upload body (format, optional csrf, file) with boundary `zb`.
 fn multipart(format: &str, csrf: Option<&str>, zip: &[u8]) -> Vec<u8> {
+    multipart_named(format, csrf, "school.zip", zip)
+}
+
+/// The same with the file's own name (`*.xlsx` uploads a workbook).
+fn multipart_named(format: &str, csrf: Option<&str>, file: &str, bytes: &[u8]) -> Vec<u8> {
     let mut b =
         format!("--zb\r\nContent-Disposition: form-data; name=\"format\"\r\n\r\n{format}\r\n");
     if let Some(t) = csrf {
@@ -823,12 +907,12 @@ fn multipart(format: &str, csrf: Option<&str>, zip: &[u8]) -> Vec<u8> {
             "--zb\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{t}\r\n"
         ));
     }
-    b.push_str(
-        "--zb\r\nContent-Disposition: form-data; name=\"file\"; filename=\"school.zip\"\r\n\
-         Content-Type: application/zip\r\n\r\n",
-    );
+    b.push_str(&format!(
+        "--zb\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    ));
     let mut out = b.into_bytes();
-    out.extend_from_slice(zip);
+    out.extend_from_slice(bytes);
     out.extend_from_slice(b"\r\n--zb--\r\n");
     out
 }
@@ -1032,4 +1116,246 @@ async fn the_regional_page_lists_every_school_and_serves_the_act_as_pdf() {
     let mut a = crate::support::Browser::new();
     assert_eq!(crate::support::login(&env, &mut a, "school-admin-1").await.status, 200);
     assert_eq!(a.get(&env.url("/import/region")).await.status, 403);
+}
+
+// ---- XLSX workbooks of the Zhurnal set, and territory roles in a school's upload. ----
+
+#[tokio::test]
+async fn the_demo_school_as_a_workbook_imports_exactly_like_the_csv_set() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let exported = work.path().join("export");
+    env.app.export_school_csv(zhurnal::demo::MAIN_SCHOOL, &exported).await.expect("export");
+    // As a spreadsheet user's workbook: dates and integers typed, the rest text.
+    let book = work.path().join("school.xlsx");
+    std::fs::write(
+        &book,
+        zhurnal_app::import::xlsx::workbook_from_csv_dir(&exported, true).expect("workbook"),
+    )
+    .expect("write");
+
+    let (_, app2) = empty_app(&work.path().join("target")).await;
+    let first = applied(import(&app2, Format::ZhurnalCsv, &book).await);
+    assert!(first.stats.inserted > 1000, "{:?}", first.stats);
+    let second = applied(import(&app2, Format::ZhurnalCsv, &book).await);
+    assert!(second.stats.changed_nothing(), "a re-import changed rows: {:?}", second.stats);
+    // The CSV set into the same database changes nothing either: the same rows.
+    let third = applied(import(&app2, Format::ZhurnalCsv, &exported).await);
+    assert!(third.stats.changed_nothing(), "CSV after XLSX changed rows: {:?}", third.stats);
+    // The workbook's school exports to the very files the CSV round trip gives.
+    let again = work.path().join("again");
+    app2.export_school_csv(zhurnal::demo::MAIN_SCHOOL, &again).await.expect("re-export");
+    let (a, b) = (read_dir_sorted(&exported), read_dir_sorted(&again));
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs after the XLSX round trip");
+    }
+    let admin = env.persona_uid("school-admin-1");
+    assert_eq!(reports(&env.app, &admin).await, reports(&app2, &admin).await);
+}
+
+#[tokio::test]
+async fn a_workbook_uploads_and_a_broken_one_lists_every_error_by_sheet_row_and_column() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let set = work.path().join("set");
+    school_set_with_new_pupil(&env, &set).await;
+    let good = zhurnal_app::import::xlsx::workbook_from_csv_dir(&set, true).expect("workbook");
+    // The broken one: a bad СНИЛС checksum, an unknown class, a date that is not one.
+    let persons = std::fs::read_to_string(set.join("persons.csv")).expect("persons");
+    let n_persons = persons.lines().count() as u64;
+    let mut bad = snils(123_456_789);
+    bad.replace_range(bad.len() - 2.., if bad.ends_with("00") { "01" } else { "00" });
+    write(
+        &set,
+        "persons.csv",
+        &format!("{persons}web-bad-1,,Ошибкин,Иван,,2015-02-30,M,{bad},,\n"),
+    );
+    let enrol = std::fs::read_to_string(set.join("enrolments.csv")).expect("enrolments");
+    let n_enrol = enrol.lines().count() as u64;
+    write(
+        &set,
+        "enrolments.csv",
+        &format!("{enrol}web-bad-e,web-bad-1,no-such-class,2026-09-01,,,\n"),
+    );
+    let broken = zhurnal_app::import::xlsx::workbook_from_csv_dir(&set, true).expect("workbook");
+
+    let mut b = crate::support::Browser::new();
+    assert_eq!(crate::support::login(&env, &mut b, "school-admin-1").await.status, 200);
+    let form = b.get(&env.url("/import")).await;
+    assert!(form.body.contains("/import/templates.xlsx"), "{}", form.body);
+    // Upload progress: a vendored script over a form that works without it.
+    assert!(form.body.contains("<script src=\"/static/import.js\""), "{}", form.body);
+    assert!(form.body.contains("id=\"import-progress\""), "{}", form.body);
+    let js = b.get(&env.url("/static/import.js")).await;
+    assert_eq!(js.status, 200);
+    assert!(js.body.contains("upload.onprogress"), "{}", js.body);
+    assert!(form.body.contains(".xlsx"), "the file input takes workbooks: {}", form.body);
+    let token = crate::support::csrf(&env, &mut b).await;
+    let (status, page) =
+        post_upload(&env, &b, multipart_named("zhurnal-csv", Some(&token), "school.xlsx", &broken))
+            .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("ошибок — 3"), "{page}");
+    let row = |sheet: &str, n: u64, col: &str| {
+        format!("<td>school.xlsx, лист {sheet}</td><td>{n}</td><td>{col}</td>")
+    };
+    assert!(page.contains(&row("persons", n_persons + 1, "birth_date")), "{page}");
+    assert!(page.contains(&row("persons", n_persons + 1, "snils")), "{page}");
+    assert!(page.contains("контрольное число"), "{page}");
+    assert!(page.contains(&row("enrolments", n_enrol + 1, "class")), "{page}");
+    assert!(env.app.store.list_import_runs().await.expect("runs").is_empty());
+    for ext in ["web-new-1", "web-bad-1"] {
+        assert!(env.app.store.find_person_by_uid(&uid_for_import(ext)).await.expect("q").is_none());
+    }
+
+    // The valid workbook: imported, the new pupil and the enrolment written.
+    let (status, page) =
+        post_upload(&env, &b, multipart_named("zhurnal-csv", Some(&token), "school.xlsx", &good))
+            .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"inserted\">2<"), "the pupil and the enrolment: {page}");
+    assert!(
+        env.app.store.find_person_by_uid(&uid_for_import("web-new-1")).await.expect("q").is_some()
+    );
+
+    // The template workbook.
+    let res = reqwest::Client::new()
+        .get(env.url("/import/templates.xlsx"))
+        .header(
+            "cookie",
+            b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "),
+        )
+        .send()
+        .await
+        .expect("templates");
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.bytes().await.expect("bytes").starts_with(b"PK"), "an XLSX (a ZIP)");
+}
+
+#[tokio::test]
+async fn a_school_admin_uploading_territory_roles_gets_each_row_named_not_a_refusal() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let set = work.path().join("raw");
+    // The school's raw export, territory roles included.
+    env.app.export_school_csv(zhurnal::demo::MAIN_SCHOOL, &set).await.expect("export");
+    let roles = std::fs::read_to_string(set.join("staff_roles.csv")).expect("roles");
+    let territory: Vec<(u64, String)> = roles
+        .lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.contains(",teacher,") && !l.contains(",school-admin,"))
+        .map(|(i, l)| (i as u64 + 1, l.split(',').nth(1).expect("role").to_string()))
+        .collect();
+    assert!(!territory.is_empty(), "the demo school's export has territory roles: {roles}");
+    let mut b = crate::support::Browser::new();
+    assert_eq!(crate::support::login(&env, &mut b, "school-admin-1").await.status, 200);
+    let token = crate::support::csrf(&env, &mut b).await;
+    let (status, page) =
+        post_upload(&env, &b, multipart("zhurnal-csv", Some(&token), &zip_dir(&set))).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(&format!("ошибок — {}", territory.len())), "{page}");
+    for (line, role) in &territory {
+        assert!(
+            page.contains(&format!(
+                "<td>staff_roles.csv</td><td>{line}</td><td>role</td><td>роль {role} может назначить только региональный администратор; уберите строку или загрузите файл через региональную страницу</td>"
+            )),
+            "line {line} ({role}): {page}"
+        );
+    }
+    assert!(env.app.store.list_import_runs().await.expect("runs").is_empty());
+
+    // The regional admin may load the same raw export.
+    let mut r = crate::support::Browser::new();
+    assert_eq!(crate::support::login(&env, &mut r, "regional-admin-1").await.status, 200);
+    let token = crate::support::csrf(&env, &mut r).await;
+    let (status, page) =
+        post_upload(&env, &r, multipart("zhurnal-csv", Some(&token), &zip_dir(&set))).await;
+    assert_eq!(status, 200, "{page}");
+}
+
+/// One phase as reported: name, total, the steps reported done.
+type Phase = (String, Option<u64>, Vec<u64>);
+
+/// Records what an import reports.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<Phase>>);
+
+impl zhurnal_app::import::Progress for Recorded {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.0.lock().expect("lock").push((name.to_string(), total, Vec::new()));
+    }
+    fn done(&self, steps: u64) {
+        if let Some(last) = self.0.lock().expect("lock").last_mut() {
+            last.2.push(steps);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_import_reports_rows_checked_rows_read_and_schools_written() {
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let exported = work.path().join("export");
+    env.app.export_school_csv(zhurnal::demo::MAIN_SCHOOL, &exported).await.expect("export");
+    let (_, app2) = empty_app(&work.path().join("target")).await;
+    let progress = Recorded::default();
+    let outcome = app2
+        .import_with_progress(
+            Format::ZhurnalCsv,
+            &Source::at(&exported).expect("source"),
+            ImportedBy::Cli,
+            &progress,
+        )
+        .await
+        .expect("import");
+    let summary = applied(outcome);
+    let phases = progress.0.into_inner().expect("lock");
+    let names: Vec<&str> = phases.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(names, ["проверка", "чтение", "запись"]);
+    for (name, total, steps) in &phases[..2] {
+        assert_eq!(*total, None, "{name}: rows are counted, not known ahead");
+        assert!(steps.len() > 2, "{name}: rows reported as they are read: {steps:?}");
+        assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{name}: {steps:?}");
+        assert_eq!(steps.last(), Some(&summary.rows), "{name}");
+    }
+    assert_eq!(phases[2].1, Some(summary.schools.len() as u64));
+    assert_eq!(phases[2].2, [summary.schools.len() as u64]);
+}
+
+#[tokio::test]
+async fn in_a_browser_the_upload_shows_its_progress_and_then_the_report() {
+    let Some(chrome) = crate::support::chrome::Chrome::start().await else { return };
+    let env = Env::start().await;
+    let work = tempfile::tempdir().expect("dir");
+    let set = work.path().join("set");
+    school_set_with_new_pupil(&env, &set).await;
+    let book = work.path().join("school.xlsx");
+    let bytes = zhurnal_app::import::xlsx::workbook_from_csv_dir(&set, true).expect("workbook");
+    std::fs::write(&book, &bytes).expect("write");
+    chrome.goto(&env.url("/login?login_hint=school-admin-1")).await;
+    chrome.wait_for("main").await;
+    chrome.goto(&env.url("/import")).await;
+    let input = chrome.wait_for("#import-file").await;
+    input.send_keys(book.to_str().expect("utf-8")).await.expect("choose the file");
+    // A marker that a real navigation (the form posted without the script) would erase.
+    chrome.eval("window.stayedOnPage = true; return null").await;
+    chrome.click("#import-form button[type=submit]").await;
+    chrome.wait_until("return !!document.getElementById('import-done')", "the report").await;
+    let state = chrome
+        .eval(
+            "return [window.stayedOnPage === true, \
+             Number(document.documentElement.getAttribute('data-import-sent') || 0), \
+             document.activeElement && document.activeElement.id]",
+        )
+        .await;
+    assert_eq!(state[0], true, "sent by the script, not a page load: {state}");
+    assert!(state[1].as_u64().unwrap_or(0) >= bytes.len() as u64, "progress reached: {state}");
+    assert_eq!(state[2], "import-done", "the report gets the focus: {state}");
+    assert!(chrome.text().await.contains("загружен"));
+    assert!(
+        env.app.store.find_person_by_uid(&uid_for_import("web-new-1")).await.expect("q").is_some()
+    );
+    chrome.close().await;
 }
