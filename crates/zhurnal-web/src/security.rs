@@ -22,6 +22,7 @@ use zhurnal_app::export::{to_pdf, to_xlsx};
 use zhurnal_app::security::{MinistryReport, ReactivationScope, format_instant, rule_title};
 use zhurnal_domain::policy::Resource;
 use zhurnal_domain::{Action, ClassId, RegionId, Role, RoleScope, SchoolId, authorize};
+use zhurnal_store::NewAudit;
 use zhurnal_store::security::{AuditFilter, IncidentRow, IncidentStatus, MeasureRow, NoticeKind};
 
 use crate::pages::Nav;
@@ -665,6 +666,9 @@ pub async fn reactivate(
 pub struct RateLimits {
     account: Arc<DefaultKeyedRateLimiter<i64>>,
     address: Arc<DefaultKeyedRateLimiter<String>>,
+    /// One audit record per limited key and minute: a flood is evidence (security.md 16.3.3),
+    /// but a record per refused request would let the flood write the audit chain instead.
+    audited: Arc<DefaultKeyedRateLimiter<String>>,
 }
 
 impl RateLimits {
@@ -674,6 +678,7 @@ impl RateLimits {
         Self {
             account: Arc::new(RateLimiter::keyed(quota(cfg.requests_per_minute_per_account))),
             address: Arc::new(RateLimiter::keyed(quota(cfg.requests_per_minute_per_address))),
+            audited: Arc::new(RateLimiter::keyed(quota(1))),
         }
     }
 }
@@ -720,6 +725,27 @@ fn too_many(api: bool, wait: std::time::Duration) -> Response {
         .into_response()
 }
 
+/// Audits the first refusal of a key in each minute (with the route that tipped it). A failed
+/// audit write does not turn the 429 into a 500: the refusal stands either way.
+async fn record_limit_hit(
+    state: &AppState,
+    limits: &RateLimits,
+    key: String,
+    audit: NewAudit,
+    path: &str,
+) {
+    if limits.audited.len() > 100_000 {
+        limits.audited.retain_recent();
+    }
+    if limits.audited.check_key(&key).is_err() {
+        return;
+    }
+    let audit = audit.details(serde_json::json!({ "route": path }));
+    if let Err(e) = state.app.audit_read(audit).await {
+        tracing::warn!(error = %e, "rate-limit refusal not audited");
+    }
+}
+
 /// Middleware: the address quota for every request, the account quota for requests with a
 /// session. `X-Forwarded-For` counts only from `web.trusted_proxies` (see [`client_ip_from_headers`]).
 pub async fn rate_limit(
@@ -740,6 +766,10 @@ pub async fn rate_limit(
         }
         if let Err(not_until) = limits.address.check_key(&ip) {
             tracing::info!(scope = "address", "rate limit reached");
+            let audit = NewAudit::new(state.app.now_micros(), "rate_limit.hit", "refused")
+                .target("address", &ip)
+                .ip(Some(ip.clone()));
+            record_limit_hit(&state, &limits, format!("address:{ip}"), audit, path).await;
             return too_many(api, not_until.wait_time_from(clock.now()));
         }
     }
@@ -752,6 +782,13 @@ pub async fn rate_limit(
             }
             if let Err(not_until) = limits.account.check_key(&session.person_id.0) {
                 tracing::info!(scope = "account", "rate limit reached");
+                let person = session.person_id.0;
+                let audit = NewAudit::new(state.app.now_micros(), "rate_limit.hit", "refused")
+                    .actor(person, "user")
+                    .target("person", person)
+                    .ip(client_ip_from_headers(&state, req.headers(), peer))
+                    .session(Some(session.id_hash.chars().take(16).collect()));
+                record_limit_hit(&state, &limits, format!("account:{person}"), audit, path).await;
                 return too_many(api, not_until.wait_time_from(clock.now()));
             }
         }

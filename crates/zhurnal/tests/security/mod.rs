@@ -720,6 +720,15 @@ async fn rate_limits_per_account_and_per_address_ignore_spoofed_forwarding() {
     let limited = limited.expect("the account quota must bite");
     assert_eq!(limited.status, 429);
     assert!(limited.body.contains("Слишком много запросов"), "{}", limited.body);
+    // The refusal is audited once per account and minute, not once per refused request.
+    let teen = person_id(&env, "student-teen-1").await;
+    let hits = env.audit("rate_limit.hit").await;
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].event.target_type.as_deref(), Some("person"));
+    assert_eq!(hits[0].event.target_id, Some(teen.0.to_string()));
+    assert_eq!(hits[0].event.result, "refused");
+    assert_eq!(b.get(&env.url("/api/v1/me")).await.status, 429);
+    assert_eq!(env.audit("rate_limit.hit").await.len(), 1, "one record per key and minute");
     let refill = (started.elapsed().as_secs_f64() * per_account as f64 / 60.0).ceil() as usize;
     assert!(allowed <= per_account + refill, "allowed {allowed} > quota {per_account} + {refill}");
     assert!(allowed >= per_account - 5, "the quota admits its burst: {allowed}");
@@ -749,6 +758,9 @@ async fn rate_limits_per_account_and_per_address_ignore_spoofed_forwarding() {
     }
     let retry_after: u64 =
         retry_after.expect("the address quota must bite").parse().expect("seconds");
+    let hits = env.audit("rate_limit.hit").await;
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    assert_eq!(hits[1].event.target_type.as_deref(), Some("address"));
     assert!(retry_after >= 1);
     let refill = (started.elapsed().as_secs_f64() * per_address as f64 / 60.0).ceil() as usize;
     assert!(
