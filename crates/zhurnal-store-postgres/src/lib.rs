@@ -19,6 +19,7 @@ mod batch;
 mod bulk;
 #[path = "../../zhurnal-store-sql/diary.rs"]
 mod diary;
+#[path = "../../zhurnal-store-sql/import.rs"]
 mod import;
 #[path = "../../zhurnal-store-sql/integration.rs"]
 mod integration;
@@ -74,7 +75,21 @@ pub(crate) mod backend {
     }
 }
 
+/// Every table a purge touches.
+const PG_VACUUM: &str = "VACUUM (FULL) persons, marks, mark_history, attendance, final_marks, \
+    group_members, guardianships, enrolments, sessions, diary_visits, security_notices, \
+    staff_roles, security_incidents";
+
 impl PgStore {
+    /// After a purge: VACUUM FULL writes each table anew and drops the old files with their
+    /// dead tuples; CHECKPOINT flushes the new files. WAL segments and backups keep the old
+    /// content until they age out: the purge ledger re-applies the purge after a restore.
+    pub(crate) async fn compact(&self) -> StoreResult<String> {
+        sqlx::query(PG_VACUUM).execute(&self.pool).await.map_err(map_err)?;
+        sqlx::query("CHECKPOINT").execute(&self.pool).await.map_err(map_err)?;
+        Ok(format!("PostgreSQL: {PG_VACUUM}; CHECKPOINT"))
+    }
+
     /// One pool serves reads and writes; the shared modules name the two roles apart
     /// because SQLite needs them apart.
     pub(crate) fn reader(&self) -> &PgPool {

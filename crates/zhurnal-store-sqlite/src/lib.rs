@@ -9,6 +9,7 @@ mod batch;
 mod bulk;
 #[path = "../../zhurnal-store-sql/diary.rs"]
 mod diary;
+#[path = "../../zhurnal-store-sql/import.rs"]
 mod import;
 #[path = "../../zhurnal-store-sql/integration.rs"]
 mod integration;
@@ -59,6 +60,15 @@ pub(crate) mod backend {
 }
 
 impl SqliteStore {
+    /// After a purge: `secure_delete` is on for every connection (see `open`), so freed pages
+    /// are zeroed; VACUUM rebuilds the file without free pages; the checkpoint empties the WAL.
+    pub(crate) async fn compact(&self) -> StoreResult<String> {
+        for sql in ["PRAGMA secure_delete = ON", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"] {
+            sqlx::query(sql).execute(&self.writer).await.map_err(map_err)?;
+        }
+        Ok("SQLite: PRAGMA secure_delete=ON, VACUUM, PRAGMA wal_checkpoint(TRUNCATE)".into())
+    }
+
     pub(crate) fn reader(&self) -> &SqlitePool {
         &self.reader
     }

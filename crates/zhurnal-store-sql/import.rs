@@ -1,4 +1,4 @@
-//! [`ImportStore`] on PostgreSQL (keep in step with the SQLite twin: the SQL is the same text
+//! [`ImportStore`] on both backends (the SQL is the same text
 //! apart from the compaction statements).
 
 use std::collections::{HashMap, HashSet};
@@ -14,14 +14,12 @@ use zhurnal_store::import::{
 };
 use zhurnal_store::{NewAudit, StoreError, StoreResult};
 
-use crate::{PgStore, append_audit_in, map_err};
-
-type Conn = sqlx::PgConnection;
-type DbRow = sqlx::postgres::PgRow;
+use crate::backend::{Db, DbConn, DbRow, DbStore};
+use crate::{append_audit_in, map_err};
 
 fn get<'r, T>(r: &'r DbRow, col: &str) -> StoreResult<T>
 where
-    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
 {
     r.try_get(col).map_err(map_err)
 }
@@ -51,14 +49,14 @@ const LESSONS_OF_SCHOOL: &str = "FROM lessons l JOIN assignments a ON a.id = l.a
 /// A lesson's exchange id: its own, or one derived from the row for lessons held in Zhurnal.
 const LESSON_EXT: &str = "COALESCE(l.external_id, 'zhurnal-lesson-' || l.id)";
 
-async fn count(conn: &mut Conn, sql: &str, person: i64) -> StoreResult<u64> {
+async fn count(conn: &mut DbConn, sql: &str, person: i64) -> StoreResult<u64> {
     let done = sqlx::query(sql).bind(person).execute(&mut *conn).await.map_err(map_err)?;
     Ok(done.rows_affected())
 }
 
 /// The statements of one person's purge, shared by both scopes where they agree.
 async fn purge_one(
-    conn: &mut Conn,
+    conn: &mut DbConn,
     person: i64,
     scope: PurgeScope,
     at: i64,
@@ -146,19 +144,14 @@ fn act_from(r: &DbRow) -> StoreResult<DestructionAct> {
     })
 }
 
-/// Every table a purge touches.
-const PG_VACUUM: &str = "VACUUM (FULL) persons, marks, mark_history, attendance, final_marks, \
-    group_members, guardianships, enrolments, sessions, diary_visits, security_notices, \
-    staff_roles, security_incidents";
-
 const ACT_COLS: &str = "id, number, at, reason, actor_id, actor_label, details";
 const RUN_COLS: &str = "id, at, format, source_name, source_sha256, schools, inserted, updated, \
     unchanged, source_purged_at, act_number";
 
 #[async_trait]
-impl ImportStore for PgStore {
+impl ImportStore for DbStore {
     async fn export_school(&self, school: SchoolId) -> StoreResult<Batch> {
-        let db = &self.pool;
+        let db = self.reader();
         let sid = school.0;
         let mut b = Batch::default();
         let s = sqlx::query(
@@ -487,7 +480,7 @@ impl ImportStore for PgStore {
         journal_before: NaiveDate,
         archive_before: NaiveDate,
     ) -> StoreResult<Vec<PurgeCandidate>> {
-        let db = &self.pool;
+        let db = self.reader();
         let rows = sqlx::query(
             "SELECT p.id, p.uid, p.journal_purged_at, \
              CAST(CASE WHEN MAX(e.departed_on) < $2 THEN 1 ELSE 0 END AS BIGINT) AS full_purge \
@@ -573,12 +566,7 @@ impl ImportStore for PgStore {
     }
 
     async fn compact_after_purge(&self) -> StoreResult<String> {
-        // VACUUM FULL writes each table anew and drops the old files with their dead tuples;
-        // CHECKPOINT flushes the new files. WAL segments and backups keep the old content
-        // until they age out: the purge ledger re-applies the purge after a restore.
-        sqlx::query(PG_VACUUM).execute(&self.pool).await.map_err(map_err)?;
-        sqlx::query("CHECKPOINT").execute(&self.pool).await.map_err(map_err)?;
-        Ok(format!("PostgreSQL: {PG_VACUUM}; CHECKPOINT"))
+        self.compact().await
     }
 
     async fn record_import_run(&self, run: &NewImportRun) -> StoreResult<i64> {
@@ -597,7 +585,7 @@ impl ImportStore for PgStore {
         .bind(run.updated as i64)
         .bind(run.unchanged as i64)
         .bind(run.actor_id.map(|p| p.0))
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await
         .map_err(map_err)?;
         get(&row, "id")
@@ -616,7 +604,7 @@ impl ImportStore for PgStore {
         .bind(source_sha256)
         .bind(at)
         .bind(act_number)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(map_err)?;
         Ok(done.rows_affected())
@@ -624,7 +612,7 @@ impl ImportStore for PgStore {
 
     async fn list_import_runs(&self) -> StoreResult<Vec<ImportRunRow>> {
         let sql = format!("SELECT {RUN_COLS} FROM import_runs ORDER BY id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query(&sql).fetch_all(self.reader()).await.map_err(map_err)?;
         rows.iter().map(run_from).collect()
     }
 
@@ -666,14 +654,14 @@ impl ImportStore for PgStore {
 
     async fn list_destruction_acts(&self) -> StoreResult<Vec<DestructionAct>> {
         let sql = format!("SELECT {ACT_COLS} FROM destruction_acts ORDER BY id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query(&sql).fetch_all(self.reader()).await.map_err(map_err)?;
         rows.iter().map(act_from).collect()
     }
 
     async fn find_destruction_act(&self, number: &str) -> StoreResult<Option<DestructionAct>> {
         let sql = format!("SELECT {ACT_COLS} FROM destruction_acts WHERE number = $1");
         let row =
-            sqlx::query(&sql).bind(number).fetch_optional(&self.pool).await.map_err(map_err)?;
+            sqlx::query(&sql).bind(number).fetch_optional(self.reader()).await.map_err(map_err)?;
         row.as_ref().map(act_from).transpose()
     }
 
@@ -687,7 +675,7 @@ impl ImportStore for PgStore {
              WHERE c.school_id = $1 ORDER BY a.external_id, p.external_id, f.kind, pe.external_id",
         )
         .bind(school.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -798,7 +786,7 @@ impl ImportStore for PgStore {
              WHERE c.school_id = $1 ORDER BY mark, h.changed_at, h.id",
         )
         .bind(school.0)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -905,7 +893,7 @@ impl ImportStore for PgStore {
 }
 
 /// The row id of an external id in `table`; an unknown one is a reference error.
-async fn id_of(conn: &mut Conn, table: &str, kind: &'static str, ext: &str) -> StoreResult<i64> {
+async fn id_of(conn: &mut DbConn, table: &str, kind: &'static str, ext: &str) -> StoreResult<i64> {
     let sql = format!("SELECT id FROM {table} WHERE external_id = $1");
     let row = sqlx::query(&sql).bind(ext).fetch_optional(&mut *conn).await.map_err(map_err)?;
     match row {
