@@ -13,14 +13,6 @@ use crate::backend::{Db, DbConn, DbRow, DbStore, lock_slot_owners};
 use crate::rows::*;
 use crate::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, append_audit_in, map_err};
 
-fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
-    r.try_get(col).map_err(map_err)
-}
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: недопустимое значение «{value}»"))
-}
-
 fn small(r: &DbRow, col: &str) -> StoreResult<u8> {
     let v: i64 = get(r, col)?;
     u8::try_from(v).map_err(|_| corrupt(col, &v.to_string()))
@@ -66,6 +58,27 @@ async fn insert_class(conn: &mut DbConn, c: &NewClass) -> StoreResult<ClassId> {
     .await
     .map_err(map_err)?;
     Ok(ClassId(get(&row, "id")?))
+}
+
+/// A new school year with its periods.
+async fn insert_year(conn: &mut DbConn, y: &NewYear) -> StoreResult<AcademicYearId> {
+    let row = sqlx::query(
+        "INSERT INTO academic_years (external_id, school_id, name, starts_on, ends_on) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(&y.external_id)
+    .bind(y.school.0)
+    .bind(&y.name)
+    .bind(y.starts_on)
+    .bind(y.ends_on)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    let id = AcademicYearId(get(&row, "id")?);
+    for p in &y.periods {
+        insert_period(conn, id, &y.external_id, p).await?;
+    }
+    Ok(id)
 }
 
 async fn insert_period(
@@ -140,22 +153,7 @@ impl AdminStore for DbStore {
 
     async fn create_year(&self, y: &NewYear, audit: NewAudit) -> StoreResult<AcademicYearId> {
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query(
-            "INSERT INTO academic_years (external_id, school_id, name, starts_on, ends_on) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(&y.external_id)
-        .bind(y.school.0)
-        .bind(&y.name)
-        .bind(y.starts_on)
-        .bind(y.ends_on)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let id = AcademicYearId(get(&row, "id")?);
-        for p in &y.periods {
-            insert_period(&mut tx, id, &y.external_id, p).await?;
-        }
+        let id = insert_year(&mut tx, y).await?;
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(id)
@@ -764,22 +762,7 @@ impl AdminStore for DbStore {
             });
         }
         let y = &r.new_year;
-        let row = sqlx::query(
-            "INSERT INTO academic_years (external_id, school_id, name, starts_on, ends_on) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(&y.external_id)
-        .bind(y.school.0)
-        .bind(&y.name)
-        .bind(y.starts_on)
-        .bind(y.ends_on)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let year = AcademicYearId(get(&row, "id")?);
-        for p in &y.periods {
-            insert_period(&mut tx, year, &y.external_id, p).await?;
-        }
+        let year = insert_year(&mut tx, y).await?;
         let mut map = std::collections::HashMap::new();
         for (old, new) in &r.classes {
             let new = NewClass { year, ..new.clone() };
@@ -927,13 +910,11 @@ impl AdminStore for DbStore {
         .map_err(map_err)?;
         rows.iter()
             .map(|r| {
-                let kind: String = get(r, "kind")?;
                 Ok(ReportAttendance {
                     class_id: ClassId(get(r, "class_id")?),
                     student_id: PersonId(get(r, "student_id")?),
                     date: get(r, "on_date")?,
-                    kind: AttendanceKind::from_code(&kind)
-                        .ok_or_else(|| corrupt("attendance.kind", &kind))?,
+                    kind: attendance_kind(r)?,
                 })
             })
             .collect()

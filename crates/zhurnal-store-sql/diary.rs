@@ -10,16 +10,8 @@ use zhurnal_domain::{
 use zhurnal_store::*;
 
 use crate::backend::{Db, DbRow, DbStore};
-use crate::rows::person_from;
+use crate::rows::{attendance_kind, corrupt, get, person_from};
 use crate::{PERSON_COLS, append_audit_in, map_err};
-
-fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
-    r.try_get(col).map_err(map_err)
-}
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: недопустимое значение «{value}»"))
-}
 
 const SUBJECT_MARK_SELECT: &str = "SELECT m.student_id, l.assignment_id, a.subject_id, sj.name AS subject_name, \
     m.lesson_id, l.on_date, m.value, m.work_type_id, m.weight, m.comment, m.created_at \
@@ -201,12 +193,10 @@ impl DiaryStore for DbStore {
         .map_err(map_err)?;
         rows.iter()
             .map(|r| {
-                let kind: String = get(r, "kind")?;
                 Ok(ClassAttendanceRow {
                     student_id: PersonId(get(r, "student_id")?),
                     date: get(r, "on_date")?,
-                    kind: AttendanceKind::from_code(&kind)
-                        .ok_or_else(|| corrupt("attendance.kind", &kind))?,
+                    kind: attendance_kind(r)?,
                 })
             })
             .collect()

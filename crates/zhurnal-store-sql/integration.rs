@@ -13,18 +13,11 @@ use zhurnal_store::journal::{FinalMarkKind, FinalMarkRow, FinalMarkWrite};
 use zhurnal_store::{NewAudit, StoreError, StoreResult};
 
 use crate::backend::{Db, DbConn, DbRow, DbStore, SKIP_LOCKED};
+use crate::rows::{corrupt, get};
 use crate::{append_audit_in, map_err};
 
 const OUTBOX_COLS: &str = "id, topic, subject, school_id, payload, status, attempts, \
     next_attempt_at, last_error, created_at, done_at";
-
-fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
-    r.try_get(col).map_err(map_err)
-}
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: недопустимое значение «{value}»"))
-}
 
 fn outbox_from(r: &DbRow) -> StoreResult<OutboxEvent> {
     let status: String = get(r, "status")?;

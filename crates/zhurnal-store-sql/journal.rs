@@ -12,14 +12,6 @@ use crate::backend::{Db, DbConn, DbRow, DbStore};
 use crate::rows::*;
 use crate::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, append_audit_in, map_err};
 
-fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
-    r.try_get(col).map_err(map_err)
-}
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: недопустимое значение «{value}»"))
-}
-
 fn small(what: &str, v: i64) -> StoreResult<u8> {
     u8::try_from(v).map_err(|_| corrupt(what, &v.to_string()))
 }
@@ -476,13 +468,7 @@ impl JournalStore for DbStore {
                 .await
                 .map_err(map_err)?;
         let old = match old {
-            Some(r) => {
-                let code: String = get(&r, "kind")?;
-                Some(
-                    AttendanceKind::from_code(&code)
-                        .ok_or_else(|| corrupt("attendance.kind", &code))?,
-                )
-            }
+            Some(r) => Some(attendance_kind(&r)?),
             None => None,
         };
         match kind {

@@ -9,11 +9,11 @@ use zhurnal_store::*;
 use crate::backend::{Db, DbRow};
 use crate::map_err;
 
-fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
+pub(crate) fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
     r.try_get(col).map_err(map_err)
 }
 
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: недопустимое значение «{value}»"))
 }
 
@@ -303,10 +303,15 @@ pub(crate) fn mark_from(r: &DbRow) -> StoreResult<MarkRow> {
 }
 
 pub(crate) fn attendance_from(r: &DbRow) -> StoreResult<AttendanceRow> {
-    let kind: String = get(r, "kind")?;
     Ok(AttendanceRow {
         lesson_id: LessonId(get(r, "lesson_id")?),
         student_id: PersonId(get(r, "student_id")?),
-        kind: AttendanceKind::from_code(&kind).ok_or_else(|| corrupt("attendance.kind", &kind))?,
+        kind: attendance_kind(r)?,
     })
+}
+
+/// The `kind` column of an attendance row.
+pub(crate) fn attendance_kind(r: &DbRow) -> StoreResult<AttendanceKind> {
+    let kind: String = get(r, "kind")?;
+    AttendanceKind::from_code(&kind).ok_or_else(|| corrupt("attendance.kind", &kind))
 }

@@ -11,7 +11,7 @@ use zhurnal_store::security::{
 use zhurnal_store::{AccountState, AuditRecord, NewAudit, StoreError, StoreResult};
 
 use crate::backend::{Db, DbRow, DbStore};
-use crate::rows::audit_from;
+use crate::rows::{audit_from, corrupt};
 use crate::{append_audit_in, map_err};
 
 const ACTIVITY_COLS: &str = "p.id, p.uid, p.account_state, p.state_reason, p.state_changed_at, p.last_login_at, p.created_at";
@@ -21,10 +21,6 @@ const INCIDENT_COLS: &str = "id, rule, severity, detected_at, subject_key, subje
 
 const AUDIT_COLS: &str = "seq, at, actor_id, actor_role, session_hash, source_ip, action, target_type, \
     target_id, school_id, result, reason, details, prev_hash, hash";
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: недопустимое значение «{value}»"))
-}
 
 fn activity_from(r: &DbRow) -> StoreResult<AccountActivity> {
     let state: String = r.try_get("account_state").map_err(map_err)?;
