@@ -4,18 +4,15 @@
 //! removed mark (`value: null`) withdraws it.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
-use crate::sim::{
-    Ledger, ModeRequest, SimMode, SimReply, SimStats, fault, key_and_auth, lock, reply,
-};
+use crate::sim::{Ledger, Service, Sim, SimMode, SimReply, SimStats, reply};
 use crate::{IntegrationError, http_client, join, send_json};
 
 /// Section `[integrations.portfolio]`.
@@ -125,17 +122,15 @@ pub struct SimRecord {
     pub versions: u32,
 }
 
+/// What the local portfolio keeps: the records in memory.
 #[derive(Debug, Default)]
-struct PortfolioState {
+pub struct PortfolioState {
     ledger: Ledger,
     records: BTreeMap<String, SimRecord>,
 }
 
-/// The local portfolio (`zhurnal portfolio-sim`): keeps the records in memory.
-#[derive(Clone, Default)]
-pub struct PortfolioSim {
-    state: Arc<Mutex<PortfolioState>>,
-}
+/// The local portfolio (`zhurnal portfolio-sim`).
+pub type PortfolioSim = Sim<PortfolioState>;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PortfolioSimState {
@@ -145,31 +140,27 @@ pub struct PortfolioSimState {
     pub records: Vec<SimRecord>,
 }
 
-impl PortfolioSim {
-    pub fn new() -> Self {
-        Self::default()
+impl Service for PortfolioState {
+    type Snapshot = PortfolioSimState;
+    fn ledger(&mut self) -> &mut Ledger {
+        &mut self.ledger
     }
-    pub fn set_mode(&self, mode: SimMode, slow_ms: u64) {
-        lock(&self.state).ledger.set_mode(&ModeRequest { mode, slow_ms });
-    }
-    pub fn snapshot(&self) -> PortfolioSimState {
-        let s = lock(&self.state);
+    fn snapshot(&self) -> PortfolioSimState {
         PortfolioSimState {
-            mode: s.ledger.mode,
-            stats: s.ledger.stats.clone(),
-            applied_keys: s.ledger.applied_keys.clone(),
-            records: s.records.values().cloned().collect(),
+            mode: self.ledger.mode,
+            stats: self.ledger.stats.clone(),
+            applied_keys: self.ledger.applied_keys.clone(),
+            records: self.records.values().cloned().collect(),
         }
     }
+}
+
+impl PortfolioSim {
     pub fn router(&self) -> Router {
         self.router_at(&PortfolioConfig::default().results_path)
     }
     pub fn router_at(&self, results_path: &str) -> Router {
-        Router::new()
-            .route(results_path, post(results))
-            .route("/_sim/mode", post(set_mode))
-            .route("/_sim/state", get(state))
-            .with_state(self.clone())
+        self.router_with(Router::new().route(results_path, post(results)))
     }
 }
 
@@ -178,21 +169,9 @@ async fn results(
     headers: HeaderMap,
     body: Result<axum::Json<ResultsBatch>, axum::extract::rejection::JsonRejection>,
 ) -> SimReply {
-    if let Err(r) = fault(&sim.state, |s| &mut s.ledger).await {
-        return r;
-    }
-    let key = match key_and_auth(&headers) {
-        Ok(k) => k,
+    let (key, batch) = match sim.admit(&headers, body).await {
+        Ok(admitted) => admitted,
         Err(r) => return r,
-    };
-    let axum::Json(batch) = match body {
-        Ok(b) => b,
-        Err(e) => {
-            return reply(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                serde_json::json!({"error": e.body_text()}),
-            );
-        }
     };
     if let Some(bad) =
         batch.records.iter().find(|r| r.student.esia_oid.is_none() && r.student.snils.is_none())
@@ -202,7 +181,7 @@ async fn results(
             serde_json::json!({"error": "student has neither esia_oid nor snils", "record_key": bad.record_key}),
         );
     }
-    let mut s = lock(&sim.state);
+    let mut s = sim.lock();
     if let Some(answer) = s.ledger.replay(&key) {
         return reply(StatusCode::OK, answer);
     }
@@ -225,18 +204,6 @@ async fn results(
     let answer = serde_json::json!(BatchResult { accepted: batch.records.len() as u32 });
     s.ledger.applied(key, answer.clone());
     reply(StatusCode::OK, answer)
-}
-
-async fn set_mode(
-    State(sim): State<PortfolioSim>,
-    axum::Json(m): axum::Json<ModeRequest>,
-) -> StatusCode {
-    lock(&sim.state).ledger.set_mode(&m);
-    StatusCode::NO_CONTENT
-}
-
-async fn state(State(sim): State<PortfolioSim>) -> axum::Json<PortfolioSimState> {
-    axum::Json(sim.snapshot())
 }
 
 /// Serves the simulator until the listener closes.

@@ -7,18 +7,15 @@
 //! Messenger or in MAX — two profiles of one adapter differing in base URL and path.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post, put};
+use axum::routing::put;
 use serde::{Deserialize, Serialize};
 
-use crate::sim::{
-    Ledger, ModeRequest, SimMode, SimReply, SimStats, fault, key_and_auth, lock, reply,
-};
+use crate::sim::{Ledger, Service, Sim, SimMode, SimReply, SimStats, reply};
 use crate::{IntegrationError, http_client, join, send_json};
 
 /// Where Сферум lives (2025: regions migrated the chats from VK Messenger to MAX).
@@ -186,19 +183,17 @@ pub struct SimChat {
     pub removed: Vec<String>,
 }
 
+/// What the local Сферум keeps: chats and members in memory.
 #[derive(Debug, Default)]
-struct SferumState {
+pub struct SferumState {
     ledger: Ledger,
     /// (school, class) → chat.
     chats: BTreeMap<(String, String), SimChat>,
     next_chat: u64,
 }
 
-/// The local Сферум (`zhurnal sferum-sim`): keeps chats and members in memory.
-#[derive(Clone, Default)]
-pub struct SferumSim {
-    state: Arc<Mutex<SferumState>>,
-}
+/// The local Сферум (`zhurnal sferum-sim`).
+pub type SferumSim = Sim<SferumState>;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SferumSimState {
@@ -208,33 +203,32 @@ pub struct SferumSimState {
     pub chats: Vec<SimChat>,
 }
 
-impl SferumSim {
-    pub fn new() -> Self {
-        Self::default()
+impl Service for SferumState {
+    type Snapshot = SferumSimState;
+    fn ledger(&mut self) -> &mut Ledger {
+        &mut self.ledger
     }
-    pub fn set_mode(&self, mode: SimMode, slow_ms: u64) {
-        lock(&self.state).ledger.set_mode(&ModeRequest { mode, slow_ms });
-    }
-    pub fn snapshot(&self) -> SferumSimState {
-        let s = lock(&self.state);
+    fn snapshot(&self) -> SferumSimState {
         SferumSimState {
-            mode: s.ledger.mode,
-            stats: s.ledger.stats.clone(),
-            applied_keys: s.ledger.applied_keys.clone(),
-            chats: s.chats.values().cloned().collect(),
+            mode: self.ledger.mode,
+            stats: self.ledger.stats.clone(),
+            applied_keys: self.ledger.applied_keys.clone(),
+            chats: self.chats.values().cloned().collect(),
         }
     }
+}
+
+impl SferumSim {
     /// The chat of a class by external ids.
     pub fn chat(&self, school: &str, class: &str) -> Option<SimChat> {
-        lock(&self.state).chats.get(&(school.to_string(), class.to_string())).cloned()
+        self.lock().chats.get(&(school.to_string(), class.to_string())).cloned()
     }
 
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/sferum/{profile}/v1/schools/{school}/classes/{class}/chat", put(sync_chat))
-            .route("/_sim/mode", post(set_mode))
-            .route("/_sim/state", get(state))
-            .with_state(self.clone())
+        self.router_with(Router::new().route(
+            "/sferum/{profile}/v1/schools/{school}/classes/{class}/chat",
+            put(sync_chat),
+        ))
     }
 }
 
@@ -292,27 +286,15 @@ async fn sync_chat(
     headers: HeaderMap,
     body: Result<axum::Json<ChatSync>, axum::extract::rejection::JsonRejection>,
 ) -> SimReply {
-    if let Err(r) = fault(&sim.state, |s| &mut s.ledger).await {
-        return r;
-    }
-    let key = match key_and_auth(&headers) {
-        Ok(k) => k,
+    let (key, sync) = match sim.admit(&headers, body).await {
+        Ok(admitted) => admitted,
         Err(r) => return r,
-    };
-    let axum::Json(sync) = match body {
-        Ok(b) => b,
-        Err(e) => {
-            return reply(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                serde_json::json!({"error": e.body_text()}),
-            );
-        }
     };
     if profile != "vk" && profile != "max" {
         return reply(StatusCode::NOT_FOUND, serde_json::json!({"error": "unknown platform"}));
     }
     // Check, apply and remember under one lock: two racing copies of a request apply once.
-    let mut s = lock(&sim.state);
+    let mut s = sim.lock();
     if let Some(answer) = s.ledger.replay(&key) {
         return reply(StatusCode::OK, answer);
     }
@@ -320,18 +302,6 @@ async fn sync_chat(
     let answer = serde_json::to_value(&result).unwrap_or_default();
     s.ledger.applied(key, answer.clone());
     reply(StatusCode::OK, answer)
-}
-
-async fn set_mode(
-    State(sim): State<SferumSim>,
-    axum::Json(m): axum::Json<ModeRequest>,
-) -> StatusCode {
-    lock(&sim.state).ledger.set_mode(&m);
-    StatusCode::NO_CONTENT
-}
-
-async fn state(State(sim): State<SferumSim>) -> axum::Json<SferumSimState> {
-    axum::Json(sim.snapshot())
 }
 
 /// Serves the simulator until the listener closes.

@@ -5,7 +5,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 /// How the simulator answers.
@@ -64,37 +68,8 @@ pub(crate) fn reply(status: StatusCode, body: serde_json::Value) -> SimReply {
     (status, axum::Json(body))
 }
 
-/// Counts the request and applies the fault mode; `Err` is the refusal to send.
-pub(crate) async fn fault<S>(
-    state: &Arc<Mutex<S>>,
-    ledger: fn(&mut S) -> &mut Ledger,
-) -> Result<(), SimReply> {
-    let (mode, slow_ms) = {
-        let mut g = lock(state);
-        let l = ledger(&mut g);
-        l.stats.requests += 1;
-        if matches!(l.mode, SimMode::Down | SimMode::Error) {
-            l.stats.refused += 1;
-        }
-        (l.mode, l.slow_ms)
-    };
-    match mode {
-        SimMode::Down => {
-            Err(reply(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"error": "down"})))
-        }
-        SimMode::Error => {
-            Err(reply(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": "boom"})))
-        }
-        SimMode::Slow => {
-            tokio::time::sleep(Duration::from_millis(slow_ms)).await;
-            Ok(())
-        }
-        SimMode::Ok => Ok(()),
-    }
-}
-
 /// The idempotency key and bearer token of a request, or the refusal.
-pub(crate) fn key_and_auth(headers: &HeaderMap) -> Result<String, SimReply> {
+fn key_and_auth(headers: &HeaderMap) -> Result<String, SimReply> {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !auth.starts_with("Bearer ") || auth.len() <= "Bearer ".len() {
         return Err(reply(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "no token"})));
@@ -125,4 +100,111 @@ impl Ledger {
         self.mode = m.mode;
         self.slow_ms = m.slow_ms;
     }
+}
+
+/// What one simulated service keeps besides the shared [`Ledger`], and what tests see of it.
+pub trait Service: Default + Send + 'static {
+    type Snapshot: Serialize;
+    fn ledger(&mut self) -> &mut Ledger;
+    fn snapshot(&self) -> Self::Snapshot;
+}
+
+/// A simulated service: its state behind one lock, shared by its handlers and by tests.
+pub struct Sim<S> {
+    state: Arc<Mutex<S>>,
+}
+
+impl<S> Clone for Sim<S> {
+    fn clone(&self) -> Self {
+        Self { state: Arc::clone(&self.state) }
+    }
+}
+
+impl<S: Service> Default for Sim<S> {
+    fn default() -> Self {
+        Self { state: Arc::new(Mutex::new(S::default())) }
+    }
+}
+
+impl<S: Service> Sim<S> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set_mode(&self, mode: SimMode, slow_ms: u64) {
+        self.lock().ledger().set_mode(&ModeRequest { mode, slow_ms });
+    }
+
+    pub fn snapshot(&self) -> S::Snapshot {
+        self.lock().snapshot()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, S> {
+        lock(&self.state)
+    }
+
+    /// What every request goes through before the service sees it: counted, refused by the
+    /// fault mode, then checked for a bearer token, an idempotency key and a JSON body.
+    pub(crate) async fn admit<T>(
+        &self,
+        headers: &HeaderMap,
+        body: Result<axum::Json<T>, JsonRejection>,
+    ) -> Result<(String, T), SimReply> {
+        self.fault().await?;
+        let key = key_and_auth(headers)?;
+        match body {
+            Ok(axum::Json(b)) => Ok((key, b)),
+            Err(e) => Err(reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::json!({"error": e.body_text()}),
+            )),
+        }
+    }
+
+    /// Counts the request and applies the fault mode; `Err` is the refusal to send.
+    async fn fault(&self) -> Result<(), SimReply> {
+        let (mode, slow_ms) = {
+            let mut g = self.lock();
+            let l = g.ledger();
+            l.stats.requests += 1;
+            if matches!(l.mode, SimMode::Down | SimMode::Error) {
+                l.stats.refused += 1;
+            }
+            (l.mode, l.slow_ms)
+        };
+        match mode {
+            SimMode::Down => {
+                Err(reply(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"error": "down"})))
+            }
+            SimMode::Error => {
+                Err(reply(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": "boom"})))
+            }
+            SimMode::Slow => {
+                tokio::time::sleep(Duration::from_millis(slow_ms)).await;
+                Ok(())
+            }
+            SimMode::Ok => Ok(()),
+        }
+    }
+
+    /// The service's own routes plus the two every simulator has: `POST /_sim/mode` (the
+    /// fault mode) and `GET /_sim/state` (the snapshot).
+    pub(crate) fn router_with(&self, service: Router<Self>) -> Router {
+        service
+            .route("/_sim/mode", post(set_mode::<S>))
+            .route("/_sim/state", get(state::<S>))
+            .with_state(self.clone())
+    }
+}
+
+async fn set_mode<S: Service>(
+    State(sim): State<Sim<S>>,
+    axum::Json(m): axum::Json<ModeRequest>,
+) -> StatusCode {
+    sim.lock().ledger().set_mode(&m);
+    StatusCode::NO_CONTENT
+}
+
+async fn state<S: Service>(State(sim): State<Sim<S>>) -> axum::Json<S::Snapshot> {
+    axum::Json(sim.snapshot())
 }
