@@ -2,14 +2,13 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use sqlx::Row;
 use zhurnal_domain::{
-    AcademicYearId, AssignmentId, AttendanceKind, ClassId, Grading, GroupId, MarkValue, PersonId,
-    RegionId, Role, SchoolId, SubjectId, TimetableSlotId,
+    AcademicYearId, AssignmentId, ClassId, Grading, GroupId, MarkValue, PersonId, RegionId, Role,
+    SchoolId, SubjectId, TimetableSlotId,
 };
 use zhurnal_store::*;
 
-use crate::backend::{Db, DbConn, DbRow, DbStore, lock_slot_owners};
+use crate::backend::{DbConn, DbRow, DbStore, lock_slot_owners};
 use crate::rows::*;
 use crate::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, append_audit_in, map_err};
 

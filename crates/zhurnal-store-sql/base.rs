@@ -12,7 +12,7 @@ use zhurnal_domain::{
 use zhurnal_store::schedule::{self, HeldLesson, SlotRow};
 use zhurnal_store::*;
 
-use crate::backend::{ANY_OF_1, BACKEND, DbStore, id_list, lock_batch, lock_person};
+use crate::backend::{ANY_OF_1, BACKEND, DbConn, DbStore, id_list, lock_batch, lock_person};
 use crate::rows::*;
 use crate::{append_audit_in, batch, map_err};
 
@@ -33,6 +33,25 @@ pub(crate) const ASSIGNMENT_COLS: &str = "a.id, a.external_id, a.teacher_id, a.c
 pub(crate) const ASSIGNMENT_JOINS: &str = "JOIN subjects sj ON sj.id = a.subject_id JOIN classes c ON c.id = a.class_id \
     JOIN persons tp ON tp.id = a.teacher_id";
 
+/// [`Store::apply_batch`] inside the caller's transaction (an import adds its final marks,
+/// history and register entry to the same one): batches queue on the batch lock, and the new
+/// persons are stamped as registered at `at`.
+pub(crate) async fn apply_batch_in(
+    conn: &mut DbConn,
+    b: &Batch,
+    at: i64,
+) -> StoreResult<BatchStats> {
+    lock_batch(conn).await?;
+    let stats = batch::apply(conn, b).await?;
+    // Dormancy of those who never log in counts from their registration.
+    sqlx::query("UPDATE persons SET created_at = $1 WHERE created_at = 0")
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(stats)
+}
+
 #[async_trait]
 impl Store for DbStore {
     fn backend(&self) -> Backend {
@@ -46,14 +65,7 @@ impl Store for DbStore {
 
     async fn apply_batch(&self, b: &Batch, audit: NewAudit) -> StoreResult<BatchStats> {
         let mut tx = self.write_tx().await?;
-        lock_batch(&mut tx).await?;
-        let stats = batch::apply(&mut tx, b).await?;
-        // New persons are registered now: dormancy of those who never log in counts from here.
-        sqlx::query("UPDATE persons SET created_at = $1 WHERE created_at = 0")
-            .bind(audit.at)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let stats = apply_batch_in(&mut tx, b, audit.at).await?;
         let audit = NewAudit {
             details: serde_json::json!({ "inserted": stats.inserted, "updated": stats.updated, "extra": audit.details }),
             ..audit
@@ -317,7 +329,7 @@ impl Store for DbStore {
         person: PersonId,
         today: NaiveDate,
     ) -> StoreResult<ActorRelations> {
-        perf::load_relations(self, person, today).await
+        crate::perf::load_relations(self, person, today).await
     }
 
     async fn list_children(&self, parent: PersonId) -> StoreResult<Vec<ChildRow>> {
@@ -661,7 +673,7 @@ impl Store for DbStore {
 }
 
 impl DbStore {
-    async fn held_lessons(
+    pub(crate) async fn held_lessons(
         &self,
         assignment_ids: &[i64],
         from: NaiveDate,
@@ -675,16 +687,16 @@ impl DbStore {
              WHERE assignment_id {ANY_OF_1} AND on_date BETWEEN $2 AND $3"
         );
         let rows = sqlx::query(&sql)
-        .bind(id_list(assignment_ids)?)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.reader())
-        .await
-        .map_err(map_err)?;
+            .bind(id_list(assignment_ids)?)
+            .bind(from)
+            .bind(to)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
         rows.iter().map(held_from).collect()
     }
 
-    async fn substitutions_for(
+    pub(crate) async fn substitutions_for(
         &self,
         slots: &[SlotRow],
         from: NaiveDate,
@@ -699,12 +711,12 @@ impl DbStore {
              WHERE slot_id {ANY_OF_1} AND on_date BETWEEN $2 AND $3"
         );
         let rows = sqlx::query(&sql)
-        .bind(id_list(&ids)?)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.reader())
-        .await
-        .map_err(map_err)?;
+            .bind(id_list(&ids)?)
+            .bind(from)
+            .bind(to)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok((

@@ -2,14 +2,13 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use sqlx::Row;
 use zhurnal_domain::{
-    AnnouncementStatus, AssignmentId, AttendanceKind, ClassId, LessonId, MarkValue, PeriodId,
-    PeriodMarkValue, PersonId, SchoolId, SubjectId, WorkTypeId,
+    AnnouncementStatus, AssignmentId, ClassId, LessonId, MarkValue, PeriodId, PeriodMarkValue,
+    PersonId, SchoolId, SubjectId, WorkTypeId,
 };
 use zhurnal_store::*;
 
-use crate::backend::{Db, DbRow, DbStore};
+use crate::backend::{DbRow, DbStore};
 use crate::rows::{attendance_kind, corrupt, get, person_from};
 use crate::{PERSON_COLS, append_audit_in, map_err};
 

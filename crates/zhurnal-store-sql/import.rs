@@ -9,8 +9,8 @@ use sqlx::Row;
 use zhurnal_domain::{PersonId, SchoolId};
 use zhurnal_store::batch::*;
 use zhurnal_store::import::{
-    BFinalMark, BMarkChange, DestructionAct, ImportRunRow, ImportStore, NewDestructionAct,
-    NewImportRun, PurgeCandidate, PurgeCounts, PurgeScope,
+    BFinalMark, BMarkChange, DestructionAct, ImportApplied, ImportRunRow, ImportStore, ImportWrite,
+    NewDestructionAct, NewImportRun, PurgeCandidate, PurgeCounts, PurgeScope,
 };
 use zhurnal_store::{NewAudit, StoreError, StoreResult};
 
@@ -570,25 +570,8 @@ impl ImportStore for DbStore {
     }
 
     async fn record_import_run(&self, run: &NewImportRun) -> StoreResult<i64> {
-        let schools =
-            serde_json::to_string(&run.schools).map_err(|e| StoreError::Other(Box::new(e)))?;
-        let row = sqlx::query(
-            "INSERT INTO import_runs (at, format, source_name, source_sha256, schools, inserted, updated, \
-             unchanged, actor_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        )
-        .bind(run.at)
-        .bind(&run.format)
-        .bind(&run.source_name)
-        .bind(&run.source_sha256)
-        .bind(schools)
-        .bind(run.inserted as i64)
-        .bind(run.updated as i64)
-        .bind(run.unchanged as i64)
-        .bind(run.actor_id.map(|p| p.0))
-        .fetch_one(self.writer())
-        .await
-        .map_err(map_err)?;
-        get(&row, "id")
+        let mut conn = self.writer().acquire().await.map_err(map_err)?;
+        run_in(&mut conn, run).await
     }
 
     async fn mark_source_purged(
@@ -693,86 +676,6 @@ impl ImportStore for DbStore {
             .collect()
     }
 
-    async fn apply_final_marks(
-        &self,
-        rows: &[BFinalMark],
-        audit: NewAudit,
-    ) -> StoreResult<BatchStats> {
-        let mut tx = self.write_tx().await?;
-        let mut stats = BatchStats::default();
-        for f in rows {
-            let student = id_of(&mut tx, "persons", "человек", &f.student).await?;
-            let assignment = id_of(&mut tx, "assignments", "нагрузка", &f.assignment).await?;
-            let author = id_of(&mut tx, "persons", "человек", &f.author).await?;
-            let period = match &f.period {
-                Some(p) => Some(id_of(&mut tx, "periods", "период", p).await?),
-                None => None,
-            };
-            // period_id is NULL for annual and final marks: compare through COALESCE, ids
-            // are positive.
-            let existing = sqlx::query(
-                "SELECT id, value, author_id, set_at FROM final_marks WHERE student_id = $1 \
-                 AND assignment_id = $2 AND kind = $3 AND COALESCE(period_id, 0) = $4",
-            )
-            .bind(student)
-            .bind(assignment)
-            .bind(&f.kind)
-            .bind(period.unwrap_or(0))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            match existing {
-                Some(e) => {
-                    let same = get::<String>(&e, "value")? == f.value
-                        && get::<i64>(&e, "author_id")? == author
-                        && get::<i64>(&e, "set_at")? == f.set_at;
-                    if same {
-                        stats.unchanged += 1;
-                        continue;
-                    }
-                    sqlx::query(
-                        "UPDATE final_marks SET value = $2, author_id = $3, set_at = $4 WHERE id = $1",
-                    )
-                    .bind(get::<i64>(&e, "id")?)
-                    .bind(&f.value)
-                    .bind(author)
-                    .bind(f.set_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    stats.updated += 1;
-                }
-                None => {
-                    sqlx::query(
-                        "INSERT INTO final_marks (student_id, assignment_id, kind, period_id, value, \
-                         author_id, set_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(student)
-                    .bind(assignment)
-                    .bind(&f.kind)
-                    .bind(period)
-                    .bind(&f.value)
-                    .bind(author)
-                    .bind(f.set_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    stats.inserted += 1;
-                }
-            }
-        }
-        let audit = NewAudit {
-            details: serde_json::json!({
-                "final_marks": { "inserted": stats.inserted, "updated": stats.updated, "unchanged": stats.unchanged },
-                "extra": audit.details,
-            }),
-            ..audit
-        };
-        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(stats)
-    }
-
     async fn export_mark_history(&self, school: SchoolId) -> StoreResult<Vec<BMarkChange>> {
         let rows = sqlx::query(
             "SELECT COALESCE(m.external_id, 'zhurnal-mark-' || m.id) AS mark, h.changed_at, \
@@ -805,90 +708,40 @@ impl ImportStore for DbStore {
             .collect()
     }
 
-    async fn apply_mark_history(
+    async fn apply_import(
         &self,
-        rows: &[BMarkChange],
+        import: &ImportWrite<'_>,
         audit: NewAudit,
-    ) -> StoreResult<BatchStats> {
+    ) -> StoreResult<ImportApplied> {
         let mut tx = self.write_tx().await?;
-        let mut stats = BatchStats::default();
-        for h in rows {
-            let found = sqlx::query(
-                "SELECT m.id, c.school_id FROM marks m JOIN lessons l ON l.id = m.lesson_id \
-                 JOIN assignments a ON a.id = l.assignment_id JOIN classes c ON c.id = a.class_id \
-                 WHERE m.external_id = $1",
-            )
-            .bind(&h.mark)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let Some(found) = found else {
-                return Err(StoreError::UnknownReference {
-                    kind: "отметка",
-                    external_id: h.mark.clone(),
-                });
-            };
-            let (mark, school): (i64, i64) = (get(&found, "id")?, get(&found, "school_id")?);
-            let by = id_of(&mut tx, "persons", "человек", &h.changed_by).await?;
-            let exists = sqlx::query(
-                "SELECT id FROM mark_history WHERE mark_id = $1 AND changed_at = $2 AND changed_by = $3",
-            )
-            .bind(mark)
-            .bind(h.changed_at)
-            .bind(by)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if exists.is_some() {
-                stats.unchanged += 1;
-                continue;
-            }
-            let mut wt = [None, None];
-            for (slot, code) in wt.iter_mut().zip([&h.old_work_type, &h.new_work_type]) {
-                if let Some(code) = code {
-                    let r =
-                        sqlx::query("SELECT id FROM work_types WHERE school_id = $1 AND code = $2")
-                            .bind(school)
-                            .bind(code)
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(map_err)?;
-                    let Some(r) = r else {
-                        return Err(StoreError::UnknownReference {
-                            kind: "вид работы",
-                            external_id: code.clone(),
-                        });
-                    };
-                    *slot = Some(get::<i64>(&r, "id")?);
-                }
-            }
-            sqlx::query(
-                "INSERT INTO mark_history (mark_id, changed_at, changed_by, old_value, new_value, \
-                 old_work_type_id, new_work_type_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(mark)
-            .bind(h.changed_at)
-            .bind(by)
-            .bind(&h.old_value)
-            .bind(&h.new_value)
-            .bind(wt[0])
-            .bind(wt[1])
-            .bind(&h.reason)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            stats.inserted += 1;
+        let mut stats = crate::base::apply_batch_in(&mut tx, import.batch, audit.at).await?;
+        let finals = final_marks_in(&mut tx, import.final_marks).await?;
+        let history = mark_history_in(&mut tx, import.mark_history).await?;
+        for s in [&finals, &history] {
+            stats.inserted += s.inserted;
+            stats.updated += s.updated;
+            stats.unchanged += s.unchanged;
         }
+        let run = NewImportRun {
+            inserted: stats.inserted,
+            updated: stats.updated,
+            unchanged: stats.unchanged,
+            ..import.run.clone()
+        };
+        let run_id = run_in(&mut tx, &run).await?;
         let audit = NewAudit {
             details: serde_json::json!({
-                "mark_history": { "inserted": stats.inserted, "unchanged": stats.unchanged },
+                "inserted": stats.inserted, "updated": stats.updated, "unchanged": stats.unchanged,
+                "final_marks": { "inserted": finals.inserted, "updated": finals.updated, "unchanged": finals.unchanged },
+                "mark_history": { "inserted": history.inserted, "unchanged": history.unchanged },
+                "run_id": run_id,
                 "extra": audit.details,
             }),
             ..audit
         };
         append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(stats)
+        Ok(ImportApplied { stats, run_id })
     }
 }
 
@@ -900,4 +753,168 @@ async fn id_of(conn: &mut DbConn, table: &str, kind: &'static str, ext: &str) ->
         Some(r) => get(&r, "id"),
         None => Err(StoreError::UnknownReference { kind, external_id: ext.to_string() }),
     }
+}
+
+/// Adds a run to the import register.
+async fn run_in(conn: &mut DbConn, run: &NewImportRun) -> StoreResult<i64> {
+    let schools =
+        serde_json::to_string(&run.schools).map_err(|e| StoreError::Other(Box::new(e)))?;
+    let row = sqlx::query(
+        "INSERT INTO import_runs (at, format, source_name, source_sha256, schools, inserted, updated, \
+         unchanged, actor_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(run.at)
+    .bind(&run.format)
+    .bind(&run.source_name)
+    .bind(&run.source_sha256)
+    .bind(schools)
+    .bind(run.inserted as i64)
+    .bind(run.updated as i64)
+    .bind(run.unchanged as i64)
+    .bind(run.actor_id.map(|p| p.0))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    get(&row, "id")
+}
+
+/// Upserts period, annual and final marks by (student, assignment, kind, period); a row
+/// equal to the stored one counts as unchanged.
+async fn final_marks_in(conn: &mut DbConn, rows: &[BFinalMark]) -> StoreResult<BatchStats> {
+    let mut stats = BatchStats::default();
+    for f in rows {
+        let student = id_of(conn, "persons", "человек", &f.student).await?;
+        let assignment = id_of(conn, "assignments", "нагрузка", &f.assignment).await?;
+        let author = id_of(conn, "persons", "человек", &f.author).await?;
+        let period = match &f.period {
+            Some(p) => Some(id_of(conn, "periods", "период", p).await?),
+            None => None,
+        };
+        // period_id is NULL for annual and final marks: compare through COALESCE, ids
+        // are positive.
+        let existing = sqlx::query(
+            "SELECT id, value, author_id, set_at FROM final_marks WHERE student_id = $1 \
+             AND assignment_id = $2 AND kind = $3 AND COALESCE(period_id, 0) = $4",
+        )
+        .bind(student)
+        .bind(assignment)
+        .bind(&f.kind)
+        .bind(period.unwrap_or(0))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        match existing {
+            Some(e) => {
+                let same = get::<String>(&e, "value")? == f.value
+                    && get::<i64>(&e, "author_id")? == author
+                    && get::<i64>(&e, "set_at")? == f.set_at;
+                if same {
+                    stats.unchanged += 1;
+                    continue;
+                }
+                sqlx::query(
+                    "UPDATE final_marks SET value = $2, author_id = $3, set_at = $4 WHERE id = $1",
+                )
+                .bind(get::<i64>(&e, "id")?)
+                .bind(&f.value)
+                .bind(author)
+                .bind(f.set_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+                stats.updated += 1;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO final_marks (student_id, assignment_id, kind, period_id, value, \
+                     author_id, set_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(student)
+                .bind(assignment)
+                .bind(&f.kind)
+                .bind(period)
+                .bind(&f.value)
+                .bind(author)
+                .bind(f.set_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+                stats.inserted += 1;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Adds the history lines not yet stored (a line is identified by mark, time and who
+/// changed it).
+async fn mark_history_in(conn: &mut DbConn, rows: &[BMarkChange]) -> StoreResult<BatchStats> {
+    let mut stats = BatchStats::default();
+    for h in rows {
+        let found = sqlx::query(
+            "SELECT m.id, c.school_id FROM marks m JOIN lessons l ON l.id = m.lesson_id \
+             JOIN assignments a ON a.id = l.assignment_id JOIN classes c ON c.id = a.class_id \
+             WHERE m.external_id = $1",
+        )
+        .bind(&h.mark)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        let Some(found) = found else {
+            return Err(StoreError::UnknownReference {
+                kind: "отметка",
+                external_id: h.mark.clone(),
+            });
+        };
+        let (mark, school): (i64, i64) = (get(&found, "id")?, get(&found, "school_id")?);
+        let by = id_of(conn, "persons", "человек", &h.changed_by).await?;
+        let exists = sqlx::query(
+            "SELECT id FROM mark_history WHERE mark_id = $1 AND changed_at = $2 AND changed_by = $3",
+        )
+        .bind(mark)
+        .bind(h.changed_at)
+        .bind(by)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        if exists.is_some() {
+            stats.unchanged += 1;
+            continue;
+        }
+        let mut wt = [None, None];
+        for (slot, code) in wt.iter_mut().zip([&h.old_work_type, &h.new_work_type]) {
+            if let Some(code) = code {
+                let r = sqlx::query("SELECT id FROM work_types WHERE school_id = $1 AND code = $2")
+                    .bind(school)
+                    .bind(code)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                let Some(r) = r else {
+                    return Err(StoreError::UnknownReference {
+                        kind: "вид работы",
+                        external_id: code.clone(),
+                    });
+                };
+                *slot = Some(get::<i64>(&r, "id")?);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO mark_history (mark_id, changed_at, changed_by, old_value, new_value, \
+             old_work_type_id, new_work_type_id, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(mark)
+        .bind(h.changed_at)
+        .bind(by)
+        .bind(&h.old_value)
+        .bind(&h.new_value)
+        .bind(wt[0])
+        .bind(wt[1])
+        .bind(&h.reason)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        stats.inserted += 1;
+    }
+    Ok(stats)
 }

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use sqlx::Row;
 use zhurnal_domain::{AssignmentId, ClassId, PeriodId, PersonId, SchoolId};
 use zhurnal_store::integration::{
     ChatMember, ChatRow, IntegrationStore, OutboxEvent, OutboxOutcome, OutboxStatus,
@@ -12,7 +11,7 @@ use zhurnal_store::integration::{
 use zhurnal_store::journal::{FinalMarkKind, FinalMarkRow, FinalMarkWrite};
 use zhurnal_store::{NewAudit, StoreError, StoreResult};
 
-use crate::backend::{Db, DbConn, DbRow, DbStore, SKIP_LOCKED};
+use crate::backend::{DbConn, DbRow, DbStore, SKIP_LOCKED};
 use crate::rows::{corrupt, get};
 use crate::{append_audit_in, map_err};
 

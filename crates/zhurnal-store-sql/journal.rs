@@ -8,7 +8,7 @@ use zhurnal_store::journal::*;
 use zhurnal_store::schedule::{self, SlotRow};
 use zhurnal_store::*;
 
-use crate::backend::{Db, DbConn, DbRow, DbStore};
+use crate::backend::{DbConn, DbRow, DbStore};
 use crate::rows::*;
 use crate::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, append_audit_in, map_err};
 

@@ -9,7 +9,10 @@ use zhurnal_store::*;
 use crate::backend::{Db, DbRow};
 use crate::map_err;
 
-pub(crate) fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(r: &'r DbRow, col: &str) -> StoreResult<T> {
+pub(crate) fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(
+    r: &'r DbRow,
+    col: &str,
+) -> StoreResult<T> {
     r.try_get(col).map_err(map_err)
 }
 

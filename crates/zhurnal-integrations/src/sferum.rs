@@ -225,10 +225,12 @@ impl SferumSim {
     }
 
     pub fn router(&self) -> Router {
-        self.router_with(Router::new().route(
-            "/sferum/{profile}/v1/schools/{school}/classes/{class}/chat",
-            put(sync_chat),
-        ))
+        self.router_with(
+            Router::new().route(
+                "/sferum/{profile}/v1/schools/{school}/classes/{class}/chat",
+                put(sync_chat),
+            ),
+        )
     }
 }
 

@@ -14,10 +14,10 @@
 
 #[path = "../../zhurnal-store-sql/admin.rs"]
 mod admin;
-#[path = "../../zhurnal-store-sql/batch.rs"]
-mod batch;
 #[path = "../../zhurnal-store-sql/base.rs"]
 mod base;
+#[path = "../../zhurnal-store-sql/batch.rs"]
+mod batch;
 mod bulk;
 #[path = "../../zhurnal-store-sql/diary.rs"]
 mod diary;
@@ -36,21 +36,11 @@ mod security;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::NaiveDate;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Row, Transaction};
-use zhurnal_domain::{
-    AcademicYearId, ClassId, MunicipalityId, PersonId, RegionId, Role, RoleScope, SchoolId,
-};
-use zhurnal_store::schedule::{self, HeldLesson, SlotRow};
 use zhurnal_store::*;
 
-use rows::*;
-
-pub(crate) use base::{
-    ASSIGNMENT_COLS, ASSIGNMENT_JOINS, CLASS_SELECT, PERSON_COLS, SCHOOL_SELECT, scope_columns,
-};
+pub(crate) use base::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, scope_columns};
 
 /// The names the shared modules in `crates/zhurnal-store-sql` compile against.
 pub(crate) mod backend {

@@ -4,10 +4,10 @@
 
 #[path = "../../zhurnal-store-sql/admin.rs"]
 mod admin;
-#[path = "../../zhurnal-store-sql/batch.rs"]
-mod batch;
 #[path = "../../zhurnal-store-sql/base.rs"]
 mod base;
+#[path = "../../zhurnal-store-sql/batch.rs"]
+mod batch;
 mod bulk;
 #[path = "../../zhurnal-store-sql/diary.rs"]
 mod diary;
@@ -28,24 +28,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::NaiveDate;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
 use sqlx::{Row, Transaction};
-use zhurnal_domain::{
-    AcademicYearId, ClassId, MunicipalityId, PersonId, RegionId, Role, RoleScope, SchoolId,
-};
-use zhurnal_store::schedule::{self, HeldLesson, SlotRow};
 use zhurnal_store::*;
 
-use rows::*;
-
-pub(crate) use base::{
-    ASSIGNMENT_COLS, ASSIGNMENT_JOINS, CLASS_SELECT, PERSON_COLS, SCHOOL_SELECT, scope_columns,
-};
+pub(crate) use base::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, scope_columns};
 
 /// The names the shared modules in `crates/zhurnal-store-sql` compile against.
 pub(crate) mod backend {
@@ -249,4 +239,3 @@ pub(crate) async fn insert_audit(
     .map_err(map_err)?;
     Ok(())
 }
-

@@ -168,6 +168,26 @@ pub struct BMarkChange {
     pub reason: Option<String>,
 }
 
+/// One import as it is written (see [`ImportStore::apply_import`]).
+#[derive(Clone, Debug)]
+pub struct ImportWrite<'a> {
+    pub batch: &'a Batch,
+    /// Четвертные, годовые и итоговые отметки; they reference the batch's rows.
+    pub final_marks: &'a [BFinalMark],
+    /// Исправления отметок; they reference the batch's marks.
+    pub mark_history: &'a [BMarkChange],
+    /// The register entry; its counts are replaced by what was written.
+    pub run: NewImportRun,
+}
+
+/// What [`ImportStore::apply_import`] wrote: the counts over the batch, the final marks and
+/// the history together, and the register entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportApplied {
+    pub stats: crate::BatchStats,
+    pub run_id: i64,
+}
+
 #[async_trait]
 pub trait ImportStore: Send + Sync {
     /// Everything of one school as a batch keyed by external ids, with its region and
@@ -221,25 +241,18 @@ pub trait ImportStore: Send + Sync {
     /// a stable order (assignment, student, kind, period).
     async fn export_final_marks(&self, school: SchoolId) -> StoreResult<Vec<BFinalMark>>;
 
-    /// Upserts final marks by (student, assignment, kind, period) in one transaction with
-    /// the audit record; a row equal to the stored one counts as unchanged. An unknown
-    /// external id is [`crate::StoreError::UnknownReference`] and nothing is written.
-    async fn apply_final_marks(
-        &self,
-        rows: &[BFinalMark],
-        audit: NewAudit,
-    ) -> StoreResult<crate::BatchStats>;
-
     /// The history of every mark of one school's lessons, by external ids, ordered by mark,
     /// time and entry.
     async fn export_mark_history(&self, school: SchoolId) -> StoreResult<Vec<BMarkChange>>;
 
-    /// Adds the history lines not yet stored (a line is identified by mark, time and who
-    /// changed it), in one transaction with the audit record; an unknown mark, person or
-    /// work type is [`crate::StoreError::UnknownReference`] and nothing is written.
-    async fn apply_mark_history(
+    /// Writes one import in ONE transaction: the batch (upserted by external ids), then the
+    /// period, annual and final marks (upserted by student, assignment, kind and period), then
+    /// the mark corrections not yet stored (a line is identified by mark, time and who changed
+    /// it), then the run in the register with the counts, and the audit record. An unknown
+    /// external id is [`crate::StoreError::UnknownReference`] and nothing at all is written.
+    async fn apply_import(
         &self,
-        rows: &[BMarkChange],
+        import: &ImportWrite<'_>,
         audit: NewAudit,
-    ) -> StoreResult<crate::BatchStats>;
+    ) -> StoreResult<ImportApplied>;
 }

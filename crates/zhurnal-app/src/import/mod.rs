@@ -1,7 +1,8 @@
 //! Import from the old journal (Zhurnal CSV set, OneRoster 1.1 CSV), export in the Zhurnal
 //! format, and the register of runs. Validation reads the whole input first and reports every
-//! problem; nothing is written unless everything is valid; the apply pass writes one batch in
-//! one transaction, upserting by external id, so a second run changes nothing.
+//! problem; nothing is written unless everything is valid; the apply pass writes everything
+//! (the batch, final marks, corrections and the register entry) in one transaction, upserting
+//! by external id, so a second run changes nothing.
 
 pub mod rows;
 pub mod source;
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zhurnal_domain::policy::{Action, Resource, authorize};
 use zhurnal_domain::{Actor, PersonId, Snils};
-use zhurnal_store::import::NewImportRun;
+use zhurnal_store::import::{ImportApplied, ImportWrite, NewImportRun};
 use zhurnal_store::{Batch, BatchStats, NewAudit, StoreError};
 
 use crate::{App, AppError};
@@ -197,10 +198,33 @@ impl App {
                 "format": format.code(), "rows": parsed.rows, "schools": schools,
                 "persons": parsed.batch.persons.len(),
             }));
-        // The batch is written in one transaction: the schools are done all at once.
+        // One transaction: the batch, the period/final marks and corrections that reference
+        // it, and the register entry. A failure half-way leaves the database as it was.
         progress.phase("запись", Some(schools.len() as u64));
-        let mut stats = match self.store.apply_batch(&parsed.batch, audit).await {
-            Ok(s) => s,
+        let now = self.now_micros();
+        for f in &mut parsed.final_marks {
+            if f.set_at == 0 {
+                f.set_at = now;
+            }
+        }
+        let write = ImportWrite {
+            batch: &parsed.batch,
+            final_marks: &parsed.final_marks,
+            mark_history: &parsed.mark_history,
+            run: NewImportRun {
+                at: now,
+                format: format.code().into(),
+                source_name: source.display_name(),
+                source_sha256: sha.clone(),
+                schools: schools.clone(),
+                inserted: 0,
+                updated: 0,
+                unchanged: 0,
+                actor_id,
+            },
+        };
+        let ImportApplied { stats, run_id } = match self.store.apply_import(&write, audit).await {
+            Ok(applied) => applied,
             Err(e @ (StoreError::UnknownReference { .. } | StoreError::Conflict { .. })) => {
                 return Ok(one_issue(
                     &source.display_name(),
@@ -209,48 +233,7 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
-        // Period, annual and final marks reference the batch's rows: a second transaction
-        // right after it (validated against the same set; a re-run completes it if the
-        // process stopped in between, the batch part then being unchanged).
-        if !parsed.final_marks.is_empty() {
-            let now = self.now_micros();
-            for f in &mut parsed.final_marks {
-                if f.set_at == 0 {
-                    f.set_at = now;
-                }
-            }
-            let audit = NewAudit::new(now, "import.final_marks", "ok")
-                .actor(actor_id.map_or(0, |p| p.0), role)
-                .target("import", &sha);
-            let f = self.store.apply_final_marks(&parsed.final_marks, audit).await?;
-            stats.inserted += f.inserted;
-            stats.updated += f.updated;
-            stats.unchanged += f.unchanged;
-        }
-        if !parsed.mark_history.is_empty() {
-            let audit = NewAudit::new(self.now_micros(), "import.mark_history", "ok")
-                .actor(actor_id.map_or(0, |p| p.0), role)
-                .target("import", &sha);
-            let h = self.store.apply_mark_history(&parsed.mark_history, audit).await?;
-            stats.inserted += h.inserted;
-            stats.updated += h.updated;
-            stats.unchanged += h.unchanged;
-        }
         progress.done(schools.len() as u64);
-        let run_id = self
-            .store
-            .record_import_run(&NewImportRun {
-                at: self.now_micros(),
-                format: format.code().into(),
-                source_name: source.display_name(),
-                source_sha256: sha.clone(),
-                schools: schools.clone(),
-                inserted: stats.inserted,
-                updated: stats.updated,
-                unchanged: stats.unchanged,
-                actor_id,
-            })
-            .await?;
         Ok(ImportOutcome::Applied(ImportSummary {
             run_id,
             rows: parsed.rows,

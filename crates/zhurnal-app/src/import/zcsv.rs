@@ -154,9 +154,10 @@ pub struct Parsed {
     /// Where each of `batch.staff_roles` came from (file or sheet, line), in the same order,
     /// so a refusal can name the row; empty when the format has no such rows.
     pub staff_role_rows: Vec<(String, u64)>,
-    /// Period, annual and final marks (final_marks.csv), applied after the batch.
+    /// Period, annual and final marks (final_marks.csv), written after the batch in its
+    /// transaction.
     pub final_marks: Vec<zhurnal_store::import::BFinalMark>,
-    /// Corrections of marks (mark_history.csv), applied after the batch.
+    /// Corrections of marks (mark_history.csv), written last in the same transaction.
     pub mark_history: Vec<zhurnal_store::import::BMarkChange>,
 }
 
@@ -188,7 +189,8 @@ struct Known {
     /// lesson → (school, date, grading).
     lessons: HashMap<String, (String, NaiveDate, String)>,
     lesson_slots: HashSet<(String, NaiveDate, u8)>,
-    marks: HashSet<String>,
+    /// mark → school (a correction's work types must be that school's).
+    marks: HashMap<String, String>,
     attendance: HashSet<(String, String)>,
     final_marks: HashSet<(String, String, String, Option<String>)>,
     mark_history: HashSet<(String, i64, String)>,
@@ -909,7 +911,8 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                     unknown(t, is, col, "человек", p, "persons.csv");
                 }
             }
-            if !k.marks.insert(id.clone()) {
+            let school = l.as_ref().map(|(s, _, _)| s.clone()).unwrap_or_default();
+            if k.marks.insert(id.clone(), school).is_some() {
                 return dup(t, is, "external_id", &id);
             }
             if keep && let (Some((_, date, _)), Some(v)) = (l, v) {
@@ -1058,8 +1061,19 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 }
             }
             let (Some(mark), Some(by), Some(at)) = (mark, by, at) else { return };
-            if !k.marks.contains(&mark) {
-                unknown(t, is, "mark", "отметка", &mark, "marks.csv");
+            match k.marks.get(&mark) {
+                None => unknown(t, is, "mark", "отметка", &mark, "marks.csv"),
+                // The mark's own lesson is unknown: that row is reported already.
+                Some(school) if school.is_empty() => {}
+                Some(school) => {
+                    for col in ["old_work_type", "new_work_type"] {
+                        if let Some(code) = t.get(col)
+                            && !k.work_types.contains(&(school.clone(), code.clone()))
+                        {
+                            unknown(t, is, col, "вид работы", &code, "work_types.csv");
+                        }
+                    }
+                }
             }
             if !k.persons.contains(&by) {
                 unknown(t, is, "changed_by", "человек", &by, "persons.csv");

@@ -7,6 +7,32 @@ use super::{audit, d, loaded, person_id};
 use crate::import::*;
 use crate::*;
 
+/// A register entry for the cases that write through [`ImportStore::apply_import`].
+fn run() -> NewImportRun {
+    NewImportRun {
+        at: 1_795_000_000_000_000,
+        format: "zhurnal-csv".into(),
+        source_name: "school.zip".into(),
+        source_sha256: "ab".repeat(32),
+        schools: vec!["s1".into()],
+        inserted: 0,
+        updated: 0,
+        unchanged: 0,
+        actor_id: None,
+    }
+}
+
+/// Writes final marks and history alone (an empty batch) as one import.
+async fn write(
+    store: &Arc<dyn Store>,
+    final_marks: &[BFinalMark],
+    mark_history: &[BMarkChange],
+) -> StoreResult<BatchStats> {
+    let batch = Batch::default();
+    let w = ImportWrite { batch: &batch, final_marks, mark_history, run: run() };
+    store.apply_import(&w, audit("import.apply")).await.map(|a| a.stats)
+}
+
 pub async fn import_a_school_exports_and_reloads_unchanged(store: Arc<dyn Store>) {
     loaded(&store).await;
     let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
@@ -54,17 +80,7 @@ pub async fn import_retention_purges_departed_students_with_audit(store: Arc<dyn
 }
 
 pub async fn import_register_and_acts_are_kept(store: Arc<dyn Store>) {
-    let run = NewImportRun {
-        at: 1_795_000_000_000_000,
-        format: "zhurnal-csv".into(),
-        source_name: "school.zip".into(),
-        source_sha256: "ab".repeat(32),
-        schools: vec!["s1".into()],
-        inserted: 10,
-        updated: 0,
-        unchanged: 0,
-        actor_id: None,
-    };
+    let run = NewImportRun { inserted: 10, ..run() };
     store.record_import_run(&run).await.expect("run");
     store
         .record_import_run(&NewImportRun { inserted: 0, unchanged: 10, ..run.clone() })
@@ -113,13 +129,13 @@ pub async fn import_final_marks_upsert_by_key_and_export(store: Arc<dyn Store>) 
         set_at: at,
     };
     let rows = vec![fm("period", Some("s1-q1"), "4", 10), fm("annual", None, "5", 20)];
-    let s = store.apply_final_marks(&rows, audit("import.final_marks")).await.expect("apply");
+    let s = write(&store, &rows, &[]).await.expect("apply");
     assert_eq!((s.inserted, s.updated, s.unchanged), (2, 0, 0));
     // Again: nothing changes (the NULL period of an annual mark included).
-    let s = store.apply_final_marks(&rows, audit("import.final_marks")).await.expect("again");
+    let s = write(&store, &rows, &[]).await.expect("again");
     assert_eq!((s.inserted, s.updated, s.unchanged), (0, 0, 2));
     let changed = vec![fm("period", Some("s1-q1"), "5", 11), fm("annual", None, "5", 20)];
-    let s = store.apply_final_marks(&changed, audit("import.final_marks")).await.expect("upd");
+    let s = write(&store, &changed, &[]).await.expect("upd");
     assert_eq!((s.inserted, s.updated, s.unchanged), (0, 1, 1));
     let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
     let out = store.export_final_marks(school.id).await.expect("export");
@@ -129,7 +145,7 @@ pub async fn import_final_marks_upsert_by_key_and_export(store: Arc<dyn Store>) 
         fm("final", None, "5", 30),
         BFinalMark { student: "nobody".into(), ..fm("final", None, "5", 30) },
     ];
-    let err = store.apply_final_marks(&bad, audit("import.final_marks")).await.expect_err("bad");
+    let err = write(&store, &bad, &[]).await.expect_err("bad");
     assert!(
         matches!(err, StoreError::UnknownReference { ref external_id, .. } if external_id == "nobody"),
         "{err:?}"
@@ -150,19 +166,70 @@ pub async fn import_mark_history_is_added_once_and_exported(store: Arc<dyn Store
         reason: Some(reason.into()),
     };
     let rows = vec![h(2_000, "описка"), h(3_000, "пересдача")];
-    let s = store.apply_mark_history(&rows, audit("import.mark_history")).await.expect("apply");
+    let s = write(&store, &[], &rows).await.expect("apply");
     assert_eq!((s.inserted, s.unchanged), (2, 0));
-    let s = store.apply_mark_history(&rows, audit("import.mark_history")).await.expect("again");
+    let s = write(&store, &[], &rows).await.expect("again");
     assert_eq!((s.inserted, s.unchanged), (0, 2));
     let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
     let out = store.export_mark_history(school.id).await.expect("export");
     assert_eq!(out, rows);
     let bad =
         vec![h(4_000, "x"), BMarkChange { new_work_type: Some("no-such".into()), ..h(5_000, "y") }];
-    let err = store.apply_mark_history(&bad, audit("import.mark_history")).await.expect_err("bad");
+    let err = write(&store, &[], &bad).await.expect_err("bad");
     assert!(
         matches!(err, StoreError::UnknownReference { ref external_id, .. } if external_id == "no-such"),
         "{err:?}"
     );
     assert_eq!(store.export_mark_history(school.id).await.expect("export").len(), 2);
+}
+
+/// The whole import is one transaction: a correction that cannot be written (an unknown work
+/// type) takes back the new person of the batch, the final marks and the register entry.
+pub async fn import_is_one_transaction_and_a_late_failure_writes_nothing(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let audits_before = store.list_audit(0, 10_000).await.expect("audit").len();
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
+    let finals_before = store.export_final_marks(school.id).await.expect("export");
+    let mut batch = Batch::default();
+    batch.persons.push(super::person("newcomer", "Новиков", "Пётр", d(2015, 3, 1), None));
+    let finals = vec![BFinalMark {
+        student: "student-a".into(),
+        assignment: "a-math-5a".into(),
+        kind: "annual".into(),
+        period: None,
+        value: "5".into(),
+        author: "teacher".into(),
+        set_at: 10,
+    }];
+    let history = vec![BMarkChange {
+        mark: "mk-1".into(),
+        changed_at: 2_000,
+        changed_by: "teacher".into(),
+        old_value: Some("4".into()),
+        new_value: Some("5".into()),
+        old_work_type: None,
+        new_work_type: Some("no-such".into()),
+        reason: None,
+    }];
+    let w = ImportWrite { batch: &batch, final_marks: &finals, mark_history: &history, run: run() };
+    let err = store.apply_import(&w, audit("import.apply")).await.expect_err("must fail");
+    assert!(
+        matches!(err, StoreError::UnknownReference { ref external_id, .. } if external_id == "no-such"),
+        "{err:?}"
+    );
+    assert!(store.find_person_by_uid("uid-newcomer").await.expect("q").is_none());
+    assert_eq!(store.export_final_marks(school.id).await.expect("export"), finals_before);
+    assert!(store.list_import_runs().await.expect("runs").is_empty());
+    assert_eq!(store.list_audit(0, 10_000).await.expect("audit").len(), audits_before);
+
+    // The same import without the bad line: everything in, counted once, in the register.
+    let w = ImportWrite { mark_history: &history[..0], ..w };
+    let applied = store.apply_import(&w, audit("import.apply")).await.expect("apply");
+    assert_eq!(applied.stats.inserted, 2, "{applied:?}");
+    assert!(store.find_person_by_uid("uid-newcomer").await.expect("q").is_some());
+    let runs = store.list_import_runs().await.expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].id, runs[0].inserted), (applied.run_id, 2));
+    let audits = store.list_audit(0, 10_000).await.expect("audit");
+    assert_eq!(audits.len(), audits_before + 1);
 }

@@ -458,6 +458,18 @@ async fn zhurnal_csv_errors_name_file_row_and_column_and_nothing_is_written() {
     let assignment =
         lessons.lines().nth(1).expect("lesson").split(',').nth(1).expect("assignment").to_string();
     write(&dir, "lessons.csv", &format!("{lessons}x-l,{assignment},2031-01-01,1,,\n"));
+    // A correction whose work type the school does not have (caught in the check, not by
+    // the database half-way through the load).
+    let marks = std::fs::read_to_string(dir.join("marks.csv")).expect("marks");
+    let mark = marks.lines().nth(1).expect("a mark").split(',').next().expect("its id");
+    let teacher = first_person.split(',').next().expect("a person's id");
+    let history = std::fs::read_to_string(dir.join("mark_history.csv")).expect("history");
+    let n_history = history.lines().count() as u64;
+    write(
+        &dir,
+        "mark_history.csv",
+        &format!("{history}{mark},2026-10-01T09:00:00Z,{teacher},4,5,,no-such-work,\n"),
+    );
     let issues = refused(import(&env.app, Format::ZhurnalCsv, &dir).await);
     let text: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
     let has = |file: &str, row: u64, column: &str, words: &str| {
@@ -470,7 +482,8 @@ async fn zhurnal_csv_errors_name_file_row_and_column_and_nothing_is_written() {
     assert!(has("persons.csv", n_persons + 2, "snils", "уже указан"), "{text:#?}");
     assert!(has("enrolments.csv", n_enrol + 1, "class", "no-such-class"), "{text:#?}");
     assert!(has("lessons.csv", n_lessons + 1, "date", "вне учебного года"), "{text:#?}");
-    assert_eq!(issues.len(), 5, "exactly the planted errors: {text:#?}");
+    assert!(has("mark_history.csv", n_history + 1, "new_work_type", "no-such-work"), "{text:#?}");
+    assert_eq!(issues.len(), 6, "exactly the planted errors: {text:#?}");
     assert!(env.app.store.list_import_runs().await.expect("runs").is_empty());
 }
 
