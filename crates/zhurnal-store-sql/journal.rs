@@ -10,7 +10,9 @@ use zhurnal_store::*;
 
 use crate::backend::{DbConn, DbRow, DbStore};
 use crate::rows::*;
-use crate::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, append_audit_in, map_err};
+use crate::{
+    ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, append_audit_in, append_audits_in, map_err,
+};
 
 fn small(what: &str, v: i64) -> StoreResult<u8> {
     u8::try_from(v).map_err(|_| corrupt(what, &v.to_string()))
@@ -128,6 +130,67 @@ async fn mark_in(conn: &mut DbConn, id: i64) -> StoreResult<MarkRow> {
         .await
         .map_err(map_err)?;
     mark_from(&row)
+}
+
+/// What [`create_mark_in`] did.
+enum MarkWrite {
+    Created(MarkRow),
+    /// The idempotency key was already used: this is the mark it created; nothing was written.
+    Existing(MarkRow),
+}
+
+/// Writes one new mark (and its lesson on first write) with its creation line in
+/// `mark_history`, inside the caller's transaction; the caller appends the audit record.
+/// Shared by [`JournalStore::create_mark`] and the batch [`JournalStore::create_marks`].
+async fn create_mark_in(conn: &mut DbConn, m: &NewMark) -> StoreResult<MarkWrite> {
+    if let Some(key) = &m.external_id {
+        let existing =
+            sqlx::query(&format!("SELECT {MARK_COLS} FROM marks m WHERE m.external_id = $1"))
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(map_err)?;
+        if let Some(row) = existing {
+            return Ok(MarkWrite::Existing(mark_from(&row)?));
+        }
+    }
+    let lesson = ensure_lesson(conn, m.lesson).await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO marks (lesson_id, student_id, value, work_type_id, weight, comment, author_id, \
+         created_at, updated_at, external_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
+    )
+    .bind(lesson)
+    .bind(m.student.0)
+    .bind(m.value.code())
+    .bind(m.work_type.0)
+    .bind(i64::from(m.weight))
+    .bind(&m.comment)
+    .bind(m.author.0)
+    .bind(m.at)
+    .bind(&m.external_id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_err)?
+    .try_get(0)
+    .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO mark_history (mark_id, changed_at, changed_by, old_value, new_value, \
+         old_work_type_id, new_work_type_id, reason) VALUES ($1, $2, $3, NULL, $4, NULL, $5, NULL)",
+    )
+    .bind(id)
+    .bind(m.at)
+    .bind(m.author.0)
+    .bind(m.value.code())
+    .bind(m.work_type.0)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(MarkWrite::Created(mark_in(conn, id).await?))
+}
+
+/// The audit record of a created mark names the mark (the use case does not know its id yet).
+fn audit_of(row: &MarkRow, audit: NewAudit) -> NewAudit {
+    NewAudit { target_id: Some(row.id.0.to_string()), ..audit }
 }
 
 #[async_trait]
@@ -318,53 +381,57 @@ impl JournalStore for DbStore {
 
     async fn create_mark(&self, m: &NewMark, audit: NewAudit) -> StoreResult<MarkRow> {
         let mut tx = self.write_tx().await?;
-        if let Some(key) = &m.external_id {
-            let existing =
-                sqlx::query(&format!("SELECT {MARK_COLS} FROM marks m WHERE m.external_id = $1"))
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            if let Some(row) = existing {
-                return mark_from(&row);
+        match create_mark_in(&mut tx, m).await? {
+            // Nothing was written: dropping the transaction rolls it back.
+            MarkWrite::Existing(row) => Ok(row),
+            MarkWrite::Created(row) => {
+                append_audit_in(&mut tx, self.sealer.as_ref(), &audit_of(&row, audit)).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(row)
             }
         }
-        let lesson = ensure_lesson(&mut tx, m.lesson).await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO marks (lesson_id, student_id, value, work_type_id, weight, comment, author_id, \
-             created_at, updated_at, external_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
-        )
-        .bind(lesson)
-        .bind(m.student.0)
-        .bind(m.value.code())
-        .bind(m.work_type.0)
-        .bind(i64::from(m.weight))
-        .bind(&m.comment)
-        .bind(m.author.0)
-        .bind(m.at)
-        .bind(&m.external_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .try_get(0)
-        .map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO mark_history (mark_id, changed_at, changed_by, old_value, new_value, \
-             old_work_type_id, new_work_type_id, reason) VALUES ($1, $2, $3, NULL, $4, NULL, $5, NULL)",
-        )
-        .bind(id)
-        .bind(m.at)
-        .bind(m.author.0)
-        .bind(m.value.code())
-        .bind(m.work_type.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let row = mark_in(&mut tx, id).await?;
-        let audit = NewAudit { target_id: Some(id.to_string()), ..audit };
-        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
+    }
+
+    async fn create_marks(
+        &self,
+        marks: &[(NewMark, NewAudit)],
+    ) -> StoreResult<Vec<StoreResult<MarkRow>>> {
+        if marks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write_tx().await?;
+        let mut results = Vec::with_capacity(marks.len());
+        let mut audits = Vec::with_capacity(marks.len());
+        for (m, audit) in marks {
+            // SAVEPOINT: a refused mark rolls back to here and takes only itself with it.
+            let mut one = sqlx::Connection::begin(&mut *tx).await.map_err(map_err)?;
+            match create_mark_in(&mut one, m).await {
+                Ok(MarkWrite::Created(row)) => {
+                    one.commit().await.map_err(map_err)?;
+                    audits.push(audit_of(&row, audit.clone()));
+                    results.push(Ok(row));
+                }
+                Ok(MarkWrite::Existing(row)) => {
+                    one.commit().await.map_err(map_err)?;
+                    results.push(Ok(row));
+                }
+                // The connection is gone: no later mark can be written and the commit cannot
+                // happen, so the whole batch fails (every waiter gets the error).
+                Err(StoreError::Unavailable(why)) => return Err(StoreError::Unavailable(why)),
+                Err(e) => {
+                    one.rollback().await.map_err(map_err)?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        // The audit records go last, outside every savepoint: on PostgreSQL the chain lock is
+        // taken here once and held to the commit (a lock taken inside a savepoint would be
+        // released by its rollback), and taking it after the row writes keeps the lock order
+        // of `append_audit_in` (chain lock last), so a batch cannot deadlock with a single
+        // write. The records are still in the transaction of their marks.
+        append_audits_in(&mut tx, self.sealer.as_ref(), &audits).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(row)
+        Ok(results)
     }
 
     async fn update_mark(&self, c: &MarkChange, audit: NewAudit) -> StoreResult<MarkRow> {

@@ -12,6 +12,7 @@ pub mod integrations;
 pub mod journal;
 pub mod keys;
 pub mod login;
+pub mod mark_writer;
 pub mod purge;
 pub mod reports;
 pub mod security;
@@ -75,6 +76,8 @@ pub struct App {
     pub integrations: integrations::IntegrationsConfig,
     /// Group commit of audit records of reads (area `bench`): see [`App::audit_read`].
     audit_appender: audit_appender::AuditAppender,
+    /// Group commit of new marks (area `bench`): see [`mark_writer`].
+    mark_writer: mark_writer::MarkWriter,
 }
 
 impl App {
@@ -86,6 +89,7 @@ impl App {
     ) -> Self {
         Self {
             audit_appender: audit_appender::AuditAppender::new(store.clone()),
+            mark_writer: mark_writer::MarkWriter::new(store.clone()),
             store,
             clock,
             vault,

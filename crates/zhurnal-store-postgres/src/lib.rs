@@ -41,6 +41,7 @@ use sqlx::{ConnectOptions, Connection, Row, Transaction};
 use zhurnal_store::*;
 
 pub(crate) use base::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, scope_columns};
+pub(crate) use perf::append_audits_in;
 
 /// The names the shared modules in `crates/zhurnal-store-sql` compile against.
 pub(crate) mod backend {

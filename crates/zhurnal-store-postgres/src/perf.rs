@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::Row;
+use sqlx::postgres::PgConnection;
 use zhurnal_domain::policy::{ChildLink, Teaching};
 use zhurnal_domain::{AssignmentId, ClassId, PersonId, SchoolId};
 use zhurnal_store::*;
@@ -18,63 +19,7 @@ impl PerfStore for PgStore {
             return Ok(Vec::new());
         }
         let mut tx = self.write_tx().await?;
-        // The same lock as every other audit append (see `append_audit_in`), taken once for
-        // the whole batch.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_CHAIN_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let (mut seq, mut prev) = match head {
-            Some(r) => (
-                r.try_get::<i64, _>(0).map_err(map_err)? + 1,
-                r.try_get::<Vec<u8>, _>(1).map_err(map_err)?,
-            ),
-            None => (1, zhurnal_store::audit::GENESIS_HASH.to_vec()),
-        };
-        let n = audits.len();
-        let mut seqs = Vec::with_capacity(n);
-        let mut prevs = Vec::with_capacity(n);
-        let mut hashes = Vec::with_capacity(n);
-        for a in audits {
-            let hash = self.sealer.seal(&prev, &a.canonical(seq));
-            seqs.push(seq);
-            prevs.push(std::mem::replace(&mut prev, hash.clone()));
-            hashes.push(hash);
-            seq += 1;
-        }
-        let col = |f: fn(&NewAudit) -> Option<String>| audits.iter().map(f).collect::<Vec<_>>();
-        // One statement for the whole batch: its text does not depend on the batch size, so it
-        // stays one prepared statement.
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor_id, actor_role, session_hash, source_ip, action, \
-             target_type, target_id, school_id, result, reason, details, prev_hash, hash) \
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], \
-             $13::text[], $14::bytea[], $15::bytea[])",
-        )
-        .bind(&seqs)
-        .bind(audits.iter().map(|a| a.at).collect::<Vec<_>>())
-        .bind(audits.iter().map(|a| a.actor_id).collect::<Vec<_>>())
-        .bind(col(|a| a.actor_role.clone()))
-        .bind(col(|a| a.session_hash.clone()))
-        .bind(col(|a| a.source_ip.clone()))
-        .bind(audits.iter().map(|a| a.action.clone()).collect::<Vec<_>>())
-        .bind(col(|a| a.target_type.clone()))
-        .bind(col(|a| a.target_id.clone()))
-        .bind(audits.iter().map(|a| a.school_id).collect::<Vec<_>>())
-        .bind(audits.iter().map(|a| a.result.clone()).collect::<Vec<_>>())
-        .bind(col(|a| a.reason.clone()))
-        .bind(audits.iter().map(|a| a.details.to_string()).collect::<Vec<_>>())
-        .bind(prevs)
-        .bind(hashes)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let seqs = append_audits_in(&mut tx, self.sealer.as_ref(), audits).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(seqs)
     }
@@ -94,6 +39,79 @@ impl PerfStore for PgStore {
         .map_err(map_err)?;
         row.map(|r| Ok::<_, StoreError>((session_from(&r)?, person_from(&r)?))).transpose()
     }
+}
+
+/// Appends `audits` in order inside the caller's transaction, chained record by record as
+/// [`crate::append_audit_in`] chains one. Takes the chain lock once, before reading the head;
+/// the lock is transaction-scoped, so it is held until the caller commits. Call it outside any
+/// savepoint (a lock taken inside one is released when it is rolled back) and last in the
+/// transaction (see `append_audit_in` on deadlocks).
+pub(crate) async fn append_audits_in(
+    conn: &mut PgConnection,
+    sealer: &dyn AuditSealer,
+    audits: &[NewAudit],
+) -> StoreResult<Vec<i64>> {
+    if audits.is_empty() {
+    return Ok(Vec::new());
+    }
+    // The same lock as every other audit append (see `append_audit_in`), taken once for
+    // the whole batch.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_CHAIN_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let (mut seq, mut prev) = match head {
+        Some(r) => (
+            r.try_get::<i64, _>(0).map_err(map_err)? + 1,
+            r.try_get::<Vec<u8>, _>(1).map_err(map_err)?,
+        ),
+        None => (1, zhurnal_store::audit::GENESIS_HASH.to_vec()),
+    };
+    let n = audits.len();
+    let mut seqs = Vec::with_capacity(n);
+    let mut prevs = Vec::with_capacity(n);
+    let mut hashes = Vec::with_capacity(n);
+    for a in audits {
+        let hash = sealer.seal(&prev, &a.canonical(seq));
+        seqs.push(seq);
+        prevs.push(std::mem::replace(&mut prev, hash.clone()));
+        hashes.push(hash);
+        seq += 1;
+    }
+    let col = |f: fn(&NewAudit) -> Option<String>| audits.iter().map(f).collect::<Vec<_>>();
+    // One statement for the whole batch: its text does not depend on the batch size, so it
+    // stays one prepared statement.
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor_id, actor_role, session_hash, source_ip, action, \
+         target_type, target_id, school_id, result, reason, details, prev_hash, hash) \
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[], \
+         $13::text[], $14::bytea[], $15::bytea[])",
+    )
+    .bind(&seqs)
+    .bind(audits.iter().map(|a| a.at).collect::<Vec<_>>())
+    .bind(audits.iter().map(|a| a.actor_id).collect::<Vec<_>>())
+    .bind(col(|a| a.actor_role.clone()))
+    .bind(col(|a| a.session_hash.clone()))
+    .bind(col(|a| a.source_ip.clone()))
+    .bind(audits.iter().map(|a| a.action.clone()).collect::<Vec<_>>())
+    .bind(col(|a| a.target_type.clone()))
+    .bind(col(|a| a.target_id.clone()))
+    .bind(audits.iter().map(|a| a.school_id).collect::<Vec<_>>())
+    .bind(audits.iter().map(|a| a.result.clone()).collect::<Vec<_>>())
+    .bind(col(|a| a.reason.clone()))
+    .bind(audits.iter().map(|a| a.details.to_string()).collect::<Vec<_>>())
+    .bind(prevs)
+    .bind(hashes)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(seqs)
 }
 
 /// Everything the policy needs about a person, as one statement: one row per relation, `kind`

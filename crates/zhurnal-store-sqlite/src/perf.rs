@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::Row;
+use sqlx::SqliteConnection;
 use zhurnal_domain::policy::{ChildLink, Teaching};
 use zhurnal_domain::{AssignmentId, ClassId, PersonId, SchoolId};
 use zhurnal_store::*;
@@ -18,16 +19,7 @@ impl PerfStore for SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = self.write_tx().await?;
-        // The chain head is read once: the writer connection is ours until commit.
-        let (mut seq, mut prev) = audit_head(&mut tx).await?;
-        let mut seqs = Vec::with_capacity(audits.len());
-        for a in audits {
-            let hash = self.sealer.seal(&prev, &a.canonical(seq));
-            insert_audit(&mut tx, seq, a, &prev, &hash).await?;
-            seqs.push(seq);
-            prev = hash;
-            seq += 1;
-        }
+        let seqs = append_audits_in(&mut tx, self.sealer.as_ref(), audits).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(seqs)
     }
@@ -47,6 +39,26 @@ impl PerfStore for SqliteStore {
         .map_err(map_err)?;
         row.map(|r| Ok::<_, StoreError>((session_from(&r)?, person_from(&r)?))).transpose()
     }
+}
+
+/// Appends `audits` in order inside the caller's transaction, chained record by record as
+/// [`crate::append_audit_in`] chains one. The chain head is read once: the writer connection
+/// (`BEGIN IMMEDIATE`) is the caller's until commit, so nobody can append in between.
+pub(crate) async fn append_audits_in(
+    conn: &mut SqliteConnection,
+    sealer: &dyn AuditSealer,
+    audits: &[NewAudit],
+) -> StoreResult<Vec<i64>> {
+    let (mut seq, mut prev) = audit_head(conn).await?;
+    let mut seqs = Vec::with_capacity(audits.len());
+    for a in audits {
+        let hash = sealer.seal(&prev, &a.canonical(seq));
+        insert_audit(conn, seq, a, &prev, &hash).await?;
+        seqs.push(seq);
+        prev = hash;
+        seq += 1;
+    }
+    Ok(seqs)
 }
 
 /// Everything the policy needs about a person, as one statement: one row per relation, `kind`

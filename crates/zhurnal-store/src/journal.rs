@@ -210,6 +210,18 @@ pub trait JournalStore: Send + Sync {
     /// Creates the mark (and the lesson if needed) with a history line and the audit record;
     /// with an `external_id` already used, returns that mark and writes nothing.
     async fn create_mark(&self, mark: &NewMark, audit: NewAudit) -> StoreResult<MarkRow>;
+    /// Group commit of mark entry (area `bench`, issue 6): creates every mark as
+    /// [`JournalStore::create_mark`] would, in ONE transaction. Each mark is written under its
+    /// own savepoint, so a mark refused for a data reason (unknown student or lesson, a
+    /// conflict) gets its error in its slot of the answer and its neighbours are still
+    /// committed; each created mark's audit record is written in the same transaction, chained
+    /// in the order of `marks`. The outer `Err` means nothing of the batch was stored (the
+    /// database is unreachable, or the commit failed). The answer has one slot per mark, in
+    /// order; an empty slice writes nothing.
+    async fn create_marks(
+        &self,
+        marks: &[(NewMark, NewAudit)],
+    ) -> StoreResult<Vec<StoreResult<MarkRow>>>;
     /// Corrects a mark, keeping old → new, who, when and why in `mark_history`.
     async fn update_mark(&self, change: &MarkChange, audit: NewAudit) -> StoreResult<MarkRow>;
     /// Deletes a mark (kept as deleted) with a history line.

@@ -355,3 +355,91 @@ pub async fn a_period_is_reopened_and_closed_again(store: Arc<dyn Store>) {
     ));
     assert_eq!(audit_count(&store).await, before);
 }
+
+/// Group commit of mark entry (area `bench`): a batch with refused marks among good ones. The
+/// good marks are committed with their history line and their own audit record (naming the
+/// mark, chained in batch order), each refused mark fails alone and leaves nothing, a reused
+/// idempotency key in the batch writes nothing, and the chain verifies. On PostgreSQL a
+/// refused mark after which the others still commit shows the savepoint is rolled back.
+pub async fn a_mark_batch_commits_all_but_the_refused_marks(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let a = math(&store).await;
+    let teacher = person_id(&store, "teacher").await;
+    let (sa, sb, sc) = (
+        person_id(&store, "student-a").await,
+        person_id(&store, "student-b").await,
+        person_id(&store, "student-c").await,
+    );
+    let answer = work_type(&store, "answer").await;
+    assert!(store.create_marks(&[]).await.expect("empty batch").is_empty());
+    let new = |student, points: u8, lesson: LessonKey| NewMark {
+        external_id: None,
+        lesson,
+        student,
+        value: MarkValue::Points(points),
+        work_type: answer,
+        weight: 1,
+        comment: None,
+        author: teacher,
+        at: 2_000,
+    };
+    let cell = key(a, 24, 2);
+    let before = audit_count(&store).await;
+    let keyed = NewMark { external_id: Some("client:batch:1".into()), ..new(sc, 2, cell) };
+    let batch = vec![
+        (new(sa, 4, cell), audit("mark.create")),
+        // Unknown student: refused by the foreign key.
+        (new(zhurnal_domain::PersonId(999_999), 3, cell), audit("mark.create")),
+        (new(sb, 5, cell), audit("mark.create")),
+        // Unknown assignment: the lesson cannot be created.
+        (new(sa, 3, key(AssignmentId(999_999), 24, 2)), audit("mark.create")),
+        (keyed.clone(), audit("mark.create")),
+        // The same key again in the same batch: the first mark, nothing written.
+        (keyed, audit("mark.create")),
+    ];
+    let results = store.create_marks(&batch).await.expect("the batch commits");
+    assert_eq!(results.len(), batch.len(), "one answer per mark");
+    assert!(results[1].is_err(), "unknown student refused: {:?}", results[1]);
+    assert!(results[3].is_err(), "unknown assignment refused: {:?}", results[3]);
+    let ok: Vec<&MarkRow> = [0, 2, 4, 5]
+        .iter()
+        .map(|&i| results[i].as_ref().unwrap_or_else(|e| panic!("mark {i} refused: {e}")))
+        .collect();
+    assert_eq!(
+        ok.iter().map(|m| (m.student_id, m.value)).collect::<Vec<_>>(),
+        [
+            (sa, MarkValue::Points(4)),
+            (sb, MarkValue::Points(5)),
+            (sc, MarkValue::Points(2)),
+            (sc, MarkValue::Points(2))
+        ]
+    );
+    assert_eq!(ok[2].id, ok[3].id, "a reused key answers with the mark it created");
+    let created = [ok[0].id, ok[1].id, ok[2].id];
+    // Committed: another connection reads the marks and their history.
+    let marks =
+        store.list_assignment_marks(a, d(2026, 11, 24), d(2026, 11, 24)).await.expect("marks");
+    assert_eq!(marks.iter().map(|m| m.id).collect::<Vec<_>>(), created);
+    let history =
+        store.list_assignment_mark_history(a, d(2026, 11, 24), d(2026, 11, 24)).await.expect("h");
+    assert_eq!(history.iter().map(|h| h.mark_id).collect::<Vec<_>>(), created);
+    // One audit record per created mark, naming it, chained in the order of the batch.
+    assert_eq!(audit_count(&store).await, before + 3);
+    let records = store.list_audit(0, 10_000).await.expect("audit");
+    let named: Vec<(i64, String)> = records[before..]
+        .iter()
+        .map(|r| (r.seq, r.event.target_id.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        named.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>(),
+        created.iter().map(|m| m.0.to_string()).collect::<Vec<_>>()
+    );
+    assert!(named.windows(2).all(|w| w[1].0 == w[0].0 + 1), "consecutive seqs: {named:?}");
+    let check = crate::audit::verify_chain(store.as_ref(), &super::TestSealer)
+        .await
+        .expect("the chain verifies");
+    assert_eq!(check.records as usize, before + 3);
+    // A single create after the batch continues the same chain.
+    store.create_mark(&new(sa, 5, cell), audit("mark.create")).await.expect("single after");
+    crate::audit::verify_chain(store.as_ref(), &super::TestSealer).await.expect("still verifies");
+}

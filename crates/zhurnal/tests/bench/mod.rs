@@ -121,7 +121,7 @@ async fn the_baseline_exists_only_on_a_benchmark_server() {
 // ----- Second round of issue 6: group commit of read audits, fewer statements per request ---
 
 /// The app's chain key, to verify the chain the way `zhurnal audit verify` does.
-fn sealer(env: &Env) -> zhurnal_app::HmacSealer {
+pub(crate) fn sealer(env: &Env) -> zhurnal_app::HmacSealer {
     zhurnal::config::Config { data_dir: env.data_dir().to_path_buf(), ..Default::default() }
         .load_keys(false)
         .expect("keys")

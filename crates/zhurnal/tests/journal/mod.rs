@@ -4,7 +4,7 @@
 mod browser;
 
 use serde_json::{Value, json};
-use zhurnal_domain::{AssignmentId, PersonId};
+use zhurnal_domain::{AssignmentId, MarkId, PersonId};
 
 use crate::support::{Browser, Db, Env, csrf, login};
 
@@ -538,4 +538,76 @@ async fn homework_files_reach_the_class_and_its_parents_only() {
             assert_eq!(got.content_type, "application/pdf");
         }
     }
+}
+
+// ----- Third round of issue 6: group commit of mark writes ---------------------------------
+
+/// ~50 marks entered at once by one teacher (as a class's marks arrive at the end of a
+/// lesson): every request answers 201 with its own mark, every mark is stored with its
+/// `mark.create` audit record naming it (written in the mark's transaction, batched with the
+/// others by the mark writer), and the audit chain verifies.
+async fn concurrent_marks_are_each_stored_and_audited(db: Db) {
+    let Some(env) = Env::start_on(db).await else { return };
+    let l = teacher_lesson(&env).await;
+    let mut b = Browser::new();
+    assert_eq!(login(&env, &mut b, "teacher-1").await.status, 200);
+    let api = Api::new(&env, &mut b).await;
+    let before = env.audit("mark.create").await.len();
+    const MARKS: usize = 50;
+    let url = env.url(&format!("/api/v1/journal/{}/marks", l.assignment));
+    let date = env.app.today().to_string();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..MARKS {
+        let student = l.students[i % l.students.len()].clone();
+        let value = ["2", "3", "4", "5"][i % 4];
+        let body = json!({ "date": date, "lesson_number": l.number, "student": student,
+                           "value": value, "work_type_id": l.work_type, "comment": format!("№{i}") });
+        let req = api
+            .client
+            .post(&url)
+            .header("cookie", api.cookies.clone())
+            .header("x-csrf-token", &api.csrf)
+            .json(&body);
+        tasks.spawn(async move {
+            let reply = Api::reply(req.send().await.expect("request")).await;
+            (i, student, value, reply.status, reply.body)
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (i, student, value, status, body) = done.expect("task");
+        assert_eq!(status, 201, "mark {i}: {body}");
+        let id = body["id"].as_i64().expect("id");
+        // Each caller got its own mark back, not a neighbour's from the same batch.
+        let stored = env.app.store.get_journal_mark(MarkId(id)).await.expect("stored");
+        assert_eq!(stored.mark.comment.as_deref(), Some(format!("№{i}").as_str()));
+        assert_eq!(stored.mark.value.code(), value);
+        let person = env.app.store.find_person_by_uid(&student).await.expect("q").expect("p");
+        assert_eq!(stored.mark.student_id, person.id);
+        ids.push(id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), MARKS, "{MARKS} distinct marks");
+    let records = env.audit("mark.create").await;
+    assert_eq!(records.len() - before, MARKS, "one audit record per mark");
+    let mut audited: Vec<i64> = records[before..]
+        .iter()
+        .map(|r| r.event.target_id.as_deref().and_then(|t| t.parse().ok()).expect("mark id"))
+        .collect();
+    audited.sort_unstable();
+    assert_eq!(audited, ids, "every mark has its own audit record");
+    zhurnal_store::audit::verify_chain(env.app.store.as_ref(), &crate::bench::sealer(&env))
+        .await
+        .expect("the chain verifies after concurrent marks");
+}
+
+#[tokio::test]
+async fn concurrent_marks_are_each_stored_and_audited_on_sqlite() {
+    concurrent_marks_are_each_stored_and_audited(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn concurrent_marks_are_each_stored_and_audited_on_postgres() {
+    concurrent_marks_are_each_stored_and_audited(Db::Postgres).await;
 }
