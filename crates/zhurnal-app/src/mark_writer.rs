@@ -102,7 +102,11 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
                 // Committed, but the answer does not pair up with the waiters: a backend bug.
                 // Nobody can be told which row is theirs, so everyone is told it failed —
                 // never a row that may be somebody else's.
-                tracing::error!(marks = marks.len(), answers = results.len(), "mark batch answer mismatch");
+                tracing::error!(
+                    marks = marks.len(),
+                    answers = results.len(),
+                    "mark batch answer mismatch"
+                );
                 for ack in acks.drain(..) {
                     let _ = ack.send(Err(StoreError::Corrupt(
                         "пакет отметок: ответ не совпал с запросом".into(),

@@ -52,7 +52,7 @@ pub(crate) async fn append_audits_in(
     audits: &[NewAudit],
 ) -> StoreResult<Vec<i64>> {
     if audits.is_empty() {
-    return Ok(Vec::new());
+        return Ok(Vec::new());
     }
     // The same lock as every other audit append (see `append_audit_in`), taken once for
     // the whole batch.
