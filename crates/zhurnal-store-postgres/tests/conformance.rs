@@ -60,6 +60,7 @@ pg_conformance_suite!(
     assignment_lessons_follow_the_timetable_and_keep_extra_ones,
     the_full_teacher_day_shows_lessons_given_to_a_substitute,
     marks_are_created_corrected_and_deleted_with_history,
+    a_mark_batch_commits_all_but_the_refused_marks,
     attendance_is_set_changed_and_cleared,
     lesson_topic_homework_and_files_are_kept,
     final_marks_are_set_replaced_and_removed,
