@@ -266,32 +266,103 @@ pub fn read(
     keep: bool,
     progress: &dyn super::Progress,
 ) -> Result<(Parsed, Issues), SourceError> {
-    let mut issues = Issues::default();
+    let mut stream = Stream::new(source, keep);
     let mut out = Parsed::default();
-    let mut k = Known::default();
-    let mut any = false;
-    for (file, columns) in FILES {
-        let Some(input) = source.open(file)? else { continue };
-        any = true;
-        let req = required(columns);
-        let Some(mut t) = Table::open(file, input, &req, &mut issues) else { continue };
-        while t.next(&mut issues) {
-            out.rows += 1;
-            if out.rows % super::PROGRESS_STEP == 0 {
-                progress.done(out.rows);
-            }
-            read_row(file, &t, &mut k, &mut out, &mut issues, keep);
+    while let Some(part) = stream.next_part(u64::MAX, progress)? {
+        out = part;
+    }
+    let rows = stream.rows();
+    out.rows = rows;
+    Ok((out, stream.finish()))
+}
+
+/// The set read in parts of bounded size, in file order (so a part only refers to rows of
+/// earlier parts or of itself): what the load writes part by part inside one transaction,
+/// without holding the whole set. Checking goes on across parts; the ids it keeps are the
+/// only thing that grows with the set.
+pub struct Stream<'s> {
+    source: &'s Source,
+    keep: bool,
+    next_file: usize,
+    table: Option<(&'static str, Table)>,
+    known: Known,
+    issues: Issues,
+    rows: u64,
+    any: bool,
+}
+
+impl<'s> Stream<'s> {
+    pub fn new(source: &'s Source, keep: bool) -> Self {
+        Self {
+            source,
+            keep,
+            next_file: 0,
+            table: None,
+            known: Known::default(),
+            issues: Issues::default(),
+            rows: 0,
+            any: false,
         }
     }
-    if !any {
-        issues.push(
-            &source.display_name(),
-            0,
-            "",
-            "не найдено ни одного файла набора Zhurnal (regions.csv, schools.csv, persons.csv …): проверьте каталог или архив",
-        );
+
+    /// The next part of at most `max_rows` rows (its `rows` counts them), or `None` at the
+    /// end of the set.
+    pub fn next_part(
+        &mut self,
+        max_rows: u64,
+        progress: &dyn super::Progress,
+    ) -> Result<Option<Parsed>, SourceError> {
+        let mut out = Parsed::default();
+        loop {
+            if self.table.is_none() {
+                let Some((file, columns)) = FILES.get(self.next_file) else { break };
+                self.next_file += 1;
+                let Some(input) = self.source.open(file)? else { continue };
+                self.any = true;
+                let req = required(columns);
+                self.table = Table::open(file, input, &req, &mut self.issues).map(|t| (*file, t));
+                continue;
+            }
+            let Some((file, t)) = self.table.as_mut() else { continue };
+            if !t.next(&mut self.issues) {
+                self.table = None;
+                continue;
+            }
+            self.rows += 1;
+            out.rows += 1;
+            if self.rows.is_multiple_of(super::PROGRESS_STEP) {
+                progress.done(self.rows);
+            }
+            read_row(file, t, &mut self.known, &mut out, &mut self.issues, self.keep);
+            if out.rows >= max_rows {
+                return Ok(Some(out));
+            }
+        }
+        Ok((out.rows > 0).then_some(out))
     }
-    Ok((out, issues))
+
+    /// Rows read so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Problems found so far.
+    pub fn issues(&self) -> &Issues {
+        &self.issues
+    }
+
+    /// Every problem found (call after the last part).
+    pub fn finish(mut self) -> Issues {
+        if !self.any {
+            self.issues.push(
+                &self.source.display_name(),
+                0,
+                "",
+                "не найдено ни одного файла набора Zhurnal (regions.csv, schools.csv, persons.csv …): проверьте каталог или архив",
+            );
+        }
+        self.issues
+    }
 }
 
 fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Issues, keep: bool) {
@@ -600,8 +671,8 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             if !k.group_members.insert((group.clone(), student.clone())) {
                 return dup(t, is, "student", &student);
             }
-            if keep && let Some(g) = b.groups.iter_mut().rev().find(|g| g.external_id == group) {
-                g.members.push(student);
+            if keep {
+                b.group_members.push(BGroupMember { group, student });
             }
         }
         "enrolments.csv" => {
