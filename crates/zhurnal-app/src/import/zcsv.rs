@@ -189,12 +189,18 @@ struct Known {
     /// lesson → (school, date, grading).
     lessons: HashMap<String, (String, NaiveDate, String)>,
     lesson_slots: HashSet<(String, NaiveDate, u8)>,
-    /// mark → school (a correction's work types must be that school's).
-    marks: HashMap<String, String>,
+    /// mark → its school's index in `school_names` (a correction's work types must be that
+    /// school's; an index, not the name, because marks are most of a set).
+    marks: HashMap<String, u32>,
+    school_names: Vec<String>,
+    school_index: HashMap<String, u32>,
     attendance: HashSet<(String, String)>,
     final_marks: HashSet<(String, String, String, Option<String>)>,
     mark_history: HashSet<(String, i64, String)>,
 }
+
+/// A mark whose lesson is unknown has no school.
+const UNKNOWN_SCHOOL: u32 = u32::MAX;
 
 fn dup(t: &Table, issues: &mut Issues, column: &str, id: &str) {
     t.issue(
@@ -406,6 +412,10 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             };
             if !k.municipalities.contains(&m) {
                 unknown(t, is, "municipality", "муниципалитет", &m, "municipalities.csv");
+            }
+            if !k.school_index.contains_key(&id) {
+                k.school_index.insert(id.clone(), k.school_names.len() as u32);
+                k.school_names.push(id.clone());
             }
             if !k.schools.insert(id.clone()) {
                 return dup(t, is, "external_id", &id);
@@ -982,7 +992,10 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                     unknown(t, is, col, "человек", p, "persons.csv");
                 }
             }
-            let school = l.as_ref().map(|(s, _, _)| s.clone()).unwrap_or_default();
+            let school = l
+                .as_ref()
+                .and_then(|(s, _, _)| k.school_index.get(s).copied())
+                .unwrap_or(UNKNOWN_SCHOOL);
             if k.marks.insert(id.clone(), school).is_some() {
                 return dup(t, is, "external_id", &id);
             }
@@ -1132,11 +1145,11 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 }
             }
             let (Some(mark), Some(by), Some(at)) = (mark, by, at) else { return };
-            match k.marks.get(&mark) {
+            match k.marks.get(&mark).map(|i| k.school_names.get(*i as usize)) {
                 None => unknown(t, is, "mark", "отметка", &mark, "marks.csv"),
                 // The mark's own lesson is unknown: that row is reported already.
-                Some(school) if school.is_empty() => {}
-                Some(school) => {
+                Some(None) => {}
+                Some(Some(school)) => {
                     for col in ["old_work_type", "new_work_type"] {
                         if let Some(code) = t.get(col)
                             && !k.work_types.contains(&(school.clone(), code.clone()))
