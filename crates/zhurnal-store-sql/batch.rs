@@ -375,6 +375,19 @@ pub(crate) async fn apply(conn: &mut DbConn, b: &Batch) -> StoreResult<BatchStat
             count_plain(&mut cx.stats, done.rows_affected());
         }
     }
+    for m in &b.group_members {
+        let group = cx.id_of("class_groups", "группа", &m.group).await?;
+        let student = cx.id_of("persons", "ученик", &m.student).await?;
+        let done = sqlx::query(
+            "INSERT INTO group_members (group_id, student_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(group)
+        .bind(student)
+        .execute(&mut *cx.conn)
+        .await
+        .map_err(map_err)?;
+        count_plain(&mut cx.stats, done.rows_affected());
+    }
     for e in &b.enrolments {
         let student = cx.id_of("persons", "ученик", &e.student).await?;
         let class = cx.id_of("classes", "класс", &e.class).await?;

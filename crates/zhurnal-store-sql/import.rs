@@ -9,8 +9,8 @@ use sqlx::Row;
 use zhurnal_domain::{PersonId, SchoolId};
 use zhurnal_store::batch::*;
 use zhurnal_store::import::{
-    BFinalMark, BMarkChange, DestructionAct, ImportApplied, ImportRunRow, ImportStore, ImportWrite,
-    NewDestructionAct, NewImportRun, PurgeCandidate, PurgeCounts, PurgeScope,
+    BFinalMark, BMarkChange, DestructionAct, ImportApplied, ImportRunRow, ImportSession,
+    ImportStore, NewDestructionAct, NewImportRun, PurgeCandidate, PurgeCounts, PurgeScope,
 };
 use zhurnal_store::{NewAudit, StoreError, StoreResult};
 
@@ -708,40 +708,16 @@ impl ImportStore for DbStore {
             .collect()
     }
 
-    async fn apply_import(
-        &self,
-        import: &ImportWrite<'_>,
-        audit: NewAudit,
-    ) -> StoreResult<ImportApplied> {
-        let mut tx = self.write_tx().await?;
-        let mut stats = crate::base::apply_batch_in(&mut tx, import.batch, audit.at).await?;
-        let finals = final_marks_in(&mut tx, import.final_marks).await?;
-        let history = mark_history_in(&mut tx, import.mark_history).await?;
-        for s in [&finals, &history] {
-            stats.inserted += s.inserted;
-            stats.updated += s.updated;
-            stats.unchanged += s.unchanged;
-        }
-        let run = NewImportRun {
-            inserted: stats.inserted,
-            updated: stats.updated,
-            unchanged: stats.unchanged,
-            ..import.run.clone()
-        };
-        let run_id = run_in(&mut tx, &run).await?;
-        let audit = NewAudit {
-            details: serde_json::json!({
-                "inserted": stats.inserted, "updated": stats.updated, "unchanged": stats.unchanged,
-                "final_marks": { "inserted": finals.inserted, "updated": finals.updated, "unchanged": finals.unchanged },
-                "mark_history": { "inserted": history.inserted, "unchanged": history.unchanged },
-                "run_id": run_id,
-                "extra": audit.details,
-            }),
-            ..audit
-        };
-        append_audit_in(&mut tx, self.sealer.as_ref(), &audit).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(ImportApplied { stats, run_id })
+    async fn begin_import(&self, at: i64) -> StoreResult<Box<dyn ImportSession>> {
+        let tx = self.write_tx().await?;
+        Ok(Box::new(Session {
+            tx,
+            sealer: self.sealer.clone(),
+            at,
+            batch: BatchStats::default(),
+            finals: BatchStats::default(),
+            history: BatchStats::default(),
+        }))
     }
 }
 
@@ -917,4 +893,72 @@ async fn mark_history_in(conn: &mut DbConn, rows: &[BMarkChange]) -> StoreResult
         stats.inserted += 1;
     }
     Ok(stats)
+}
+
+/// [`ImportSession`]: the open write transaction and the counts so far.
+struct Session {
+    tx: sqlx::Transaction<'static, Db>,
+    sealer: std::sync::Arc<dyn zhurnal_store::AuditSealer>,
+    at: i64,
+    batch: BatchStats,
+    finals: BatchStats,
+    history: BatchStats,
+}
+
+fn add(to: &mut BatchStats, s: &BatchStats) {
+    to.inserted += s.inserted;
+    to.updated += s.updated;
+    to.unchanged += s.unchanged;
+}
+
+#[async_trait]
+impl ImportSession for Session {
+    async fn apply(
+        &mut self,
+        batch: &Batch,
+        final_marks: &[BFinalMark],
+        mark_history: &[BMarkChange],
+    ) -> StoreResult<BatchStats> {
+        let b = crate::base::apply_batch_in(&mut self.tx, batch, self.at).await?;
+        let f = final_marks_in(&mut self.tx, final_marks).await?;
+        let h = mark_history_in(&mut self.tx, mark_history).await?;
+        add(&mut self.batch, &b);
+        add(&mut self.finals, &f);
+        add(&mut self.history, &h);
+        let mut part = b;
+        add(&mut part, &f);
+        add(&mut part, &h);
+        Ok(part)
+    }
+
+    async fn commit(
+        self: Box<Self>,
+        run: NewImportRun,
+        audit: NewAudit,
+    ) -> StoreResult<ImportApplied> {
+        let Session { mut tx, sealer, batch, finals, history, .. } = *self;
+        let mut stats = batch;
+        add(&mut stats, &finals);
+        add(&mut stats, &history);
+        let run = NewImportRun {
+            inserted: stats.inserted,
+            updated: stats.updated,
+            unchanged: stats.unchanged,
+            ..run
+        };
+        let run_id = run_in(&mut tx, &run).await?;
+        let audit = NewAudit {
+            details: serde_json::json!({
+                "inserted": stats.inserted, "updated": stats.updated, "unchanged": stats.unchanged,
+                "final_marks": { "inserted": finals.inserted, "updated": finals.updated, "unchanged": finals.unchanged },
+                "mark_history": { "inserted": history.inserted, "unchanged": history.unchanged },
+                "run_id": run_id,
+                "extra": audit.details,
+            }),
+            ..audit
+        };
+        append_audit_in(&mut tx, sealer.as_ref(), &audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(ImportApplied { stats, run_id })
+    }
 }

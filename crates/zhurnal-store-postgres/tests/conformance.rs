@@ -93,6 +93,7 @@ pg_conformance_suite!(
     import_final_marks_upsert_by_key_and_export,
     import_mark_history_is_added_once_and_exported,
     import_is_one_transaction_and_a_late_failure_writes_nothing,
+    import_parts_share_one_transaction,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

@@ -19,6 +19,9 @@ pub struct Batch {
     pub persons: Vec<BPerson>,
     pub classes: Vec<BClass>,
     pub groups: Vec<BGroup>,
+    /// Members of groups by external ids, for a group of this batch or one already stored
+    /// (a set read in parts may have the group in an earlier part).
+    pub group_members: Vec<BGroupMember>,
     pub enrolments: Vec<BEnrolment>,
     pub guardianships: Vec<BGuardianship>,
     pub staff_roles: Vec<BStaffRole>,
@@ -178,6 +181,13 @@ pub struct BGroup {
     pub class: String,
     pub name: String,
     pub members: Vec<String>,
+}
+
+/// Ученик в группе (подгруппе) класса.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BGroupMember {
+    pub group: String,
+    pub student: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -106,7 +106,8 @@ macro_rules! conformance_suite {
             perf_relations_follow_every_change_at_once,
             import_final_marks_upsert_by_key_and_export,
             import_mark_history_is_added_once_and_exported,
-            import_is_one_transaction_and_a_late_failure_writes_nothing
+            import_is_one_transaction_and_a_late_failure_writes_nothing,
+            import_parts_share_one_transaction
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

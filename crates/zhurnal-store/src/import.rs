@@ -188,6 +188,29 @@ pub struct ImportApplied {
     pub run_id: i64,
 }
 
+/// An import being written: its parts go into one open transaction, in the order they are
+/// read (a part refers only to rows of earlier parts or of itself), so a set of any size is
+/// written without holding it whole, and still all or nothing. Dropping the session without
+/// [`ImportSession::commit`] rolls everything back.
+#[async_trait]
+pub trait ImportSession: Send {
+    /// Writes one part: its batch, then its final marks, then its corrections.
+    async fn apply(
+        &mut self,
+        batch: &Batch,
+        final_marks: &[BFinalMark],
+        mark_history: &[BMarkChange],
+    ) -> StoreResult<crate::BatchStats>;
+
+    /// Adds the run to the register (with the counts of every part) and the audit record,
+    /// and commits.
+    async fn commit(
+        self: Box<Self>,
+        run: NewImportRun,
+        audit: NewAudit,
+    ) -> StoreResult<ImportApplied>;
+}
+
 #[async_trait]
 pub trait ImportStore: Send + Sync {
     /// Everything of one school as a batch keyed by external ids, with its region and
@@ -245,6 +268,10 @@ pub trait ImportStore: Send + Sync {
     /// time and entry.
     async fn export_mark_history(&self, school: SchoolId) -> StoreResult<Vec<BMarkChange>>;
 
+    /// Opens the one transaction an import is written in (see [`ImportSession`]); `at` is
+    /// when the persons it registers count as registered.
+    async fn begin_import(&self, at: i64) -> StoreResult<Box<dyn ImportSession>>;
+
     /// Writes one import in ONE transaction: the batch (upserted by external ids), then the
     /// period, annual and final marks (upserted by student, assignment, kind and period), then
     /// the mark corrections not yet stored (a line is identified by mark, time and who changed
@@ -254,5 +281,9 @@ pub trait ImportStore: Send + Sync {
         &self,
         import: &ImportWrite<'_>,
         audit: NewAudit,
-    ) -> StoreResult<ImportApplied>;
+    ) -> StoreResult<ImportApplied> {
+        let mut session = self.begin_import(audit.at).await?;
+        session.apply(import.batch, import.final_marks, import.mark_history).await?;
+        session.commit(import.run.clone(), audit).await
+    }
 }

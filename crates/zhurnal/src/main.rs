@@ -493,7 +493,7 @@ impl BarProgress {
 impl zhurnal_app::import::Progress for BarProgress {
     fn phase(&self, name: &str, total: Option<u64>) {
         let template = match total {
-            Some(_) => "{msg}: {bar:40} {pos}/{len} школ [{elapsed_precise}]".to_string(),
+            Some(_) => "{msg}: {bar:40} {pos}/{len} [{elapsed_precise}]".to_string(),
             None => {
                 let size = self
                     .size

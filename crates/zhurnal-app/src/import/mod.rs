@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zhurnal_domain::policy::{Action, Resource, authorize};
 use zhurnal_domain::{Actor, PersonId, Snils};
-use zhurnal_store::import::{ImportApplied, ImportWrite, NewImportRun};
+use zhurnal_store::import::{ImportApplied, NewImportRun};
 use zhurnal_store::{Batch, BatchStats, NewAudit, StoreError};
 
 use crate::{App, AppError};
@@ -140,6 +140,59 @@ pub fn parse_with(
 
 pub mod oneroster;
 
+/// Rows per part of the load (see [`App::import_with_progress`]): small enough that a part
+/// is a few MB at most, large enough that the per-part lookups do not matter.
+pub const PART_ROWS: u64 = 2_000;
+
+/// The input of the load, part by part. OneRoster's files refer to each other in every
+/// direction (a class needs its course and term, a user's role comes from enrolments), so
+/// that format is mapped whole and written as one part.
+enum Parts<'s> {
+    Stream(Box<zcsv::Stream<'s>>),
+    Whole(Option<Box<zcsv::Parsed>>, Issues),
+}
+
+impl Parts<'_> {
+    fn next(
+        &mut self,
+        progress: &dyn Progress,
+    ) -> Result<Option<zcsv::Parsed>, source::SourceError> {
+        match self {
+            Self::Stream(s) => s.next_part(PART_ROWS, progress),
+            Self::Whole(whole, _) => Ok(whole.take().map(|w| *w)),
+        }
+    }
+
+    /// No problem found while reading so far (the set was checked whole already; a problem
+    /// here means the source changed between the two passes).
+    fn clean(&self) -> bool {
+        match self {
+            Self::Stream(s) => s.issues().is_empty(),
+            Self::Whole(_, issues) => issues.is_empty(),
+        }
+    }
+
+    fn finish(self) -> Issues {
+        match self {
+            Self::Stream(s) => s.finish(),
+            Self::Whole(_, issues) => issues,
+        }
+    }
+}
+
+/// A write the database refused for a data reason (a reference or constraint the check could
+/// not see) is the import's problem, reported like the others; the transaction is gone, so
+/// nothing was written.
+fn refused_by_store(source: &Source, e: StoreError) -> Result<ImportOutcome, AppError> {
+    match e {
+        StoreError::UnknownReference { .. } | StoreError::Conflict { .. } => Ok(one_issue(
+            &source.display_name(),
+            format!("данные не согласуются с базой, ничего не записано: {e}"),
+        )),
+        e => Err(e.into()),
+    }
+}
+
 impl App {
     /// Validates the whole input, then (only if it is entirely valid) applies it in one
     /// transaction and records the run. Idempotent by external ids.
@@ -152,8 +205,14 @@ impl App {
         self.import_with_progress(format, source, by, &NoProgress).await
     }
 
-    /// [`App::import`], reporting its phases: validation (rows), reading (rows), writing
-    /// (schools).
+    /// [`App::import`], reporting its phases: the check (rows), then the load (rows read and
+    /// written).
+    ///
+    /// The load reads the set again part by part ([`PART_ROWS`] rows, in file order) and
+    /// writes each part into one open transaction before reading the next, so the rows of
+    /// the set are never all in memory (only the ids the check keeps). Each part is
+    /// authorized and its СНИЛС sealed; a problem found there stops the writing, the rest is
+    /// still checked so every problem is listed, and nothing is committed.
     pub async fn import_with_progress(
         &self,
         format: Format,
@@ -168,75 +227,75 @@ impl App {
         if !issues.is_empty() {
             return Ok(invalid(issues));
         }
-        // Pass 2: the rows themselves.
-        progress.phase("чтение", None);
-        let (mut parsed, issues) = parse_with(format, source, true, progress).map_err(fail)?;
-        if !issues.is_empty() {
-            return Ok(invalid(issues));
-        }
-        if let ImportedBy::User(actor) = &by {
-            let issues = self.authorize_batch(actor, &parsed).await?;
-            if !issues.is_empty() {
-                return Ok(invalid(issues));
+        let sha = source.sha256().map_err(fail)?;
+        // Pass 2: part by part into one transaction.
+        progress.phase("загрузка", None);
+        let now = self.now_micros();
+        let mut parts = match format {
+            Format::ZhurnalCsv => Parts::Stream(Box::new(zcsv::Stream::new(source, true))),
+            Format::OneRoster => {
+                let (whole, issues) = oneroster::read(source, true, &NoProgress).map_err(fail)?;
+                Parts::Whole(Some(Box::new(whole)), issues)
+            }
+        };
+        let mut session = self.store.begin_import(now).await?;
+        let mut problems = Issues::default();
+        let (mut rows, mut persons) = (0u64, 0u64);
+        let mut schools: Vec<String> = Vec::new();
+        while let Some(mut part) = parts.next(progress).map_err(fail)? {
+            rows += part.rows;
+            persons += part.batch.persons.len() as u64;
+            schools.extend(part.batch.schools.iter().map(|s| s.external_id.clone()));
+            if let ImportedBy::User(actor) = &by {
+                problems.append(self.authorize_batch(actor, &part).await?);
+            }
+            problems.append(self.seal_persons(&mut part.batch, &part.snils).await?);
+            if !problems.is_empty() || !parts.clean() {
+                continue;
+            }
+            for f in &mut part.final_marks {
+                if f.set_at == 0 {
+                    f.set_at = now;
+                }
+            }
+            let written = session.apply(&part.batch, &part.final_marks, &part.mark_history).await;
+            if let Err(e) = written {
+                return refused_by_store(source, e);
             }
         }
-        let issues = self.seal_persons(&mut parsed.batch, &parsed.snils).await?;
-        if !issues.is_empty() {
-            return Ok(invalid(issues));
+        progress.done(rows);
+        problems.append(parts.finish());
+        if !problems.is_empty() {
+            return Ok(invalid(problems));
         }
-        let sha = source.sha256().map_err(fail)?;
-        let schools: Vec<String> =
-            parsed.batch.schools.iter().map(|s| s.external_id.clone()).collect();
         let (actor_id, role) = match &by {
             ImportedBy::User(a) => (Some(a.person), "user"),
             ImportedBy::Cli => (None, "cli"),
         };
-        let audit = NewAudit::new(self.now_micros(), "import.apply", "ok")
+        let audit = NewAudit::new(now, "import.apply", "ok")
             .actor(actor_id.map_or(0, |p| p.0), role)
             .target("import", &sha)
             .details(serde_json::json!({
-                "format": format.code(), "rows": parsed.rows, "schools": schools,
-                "persons": parsed.batch.persons.len(),
+                "format": format.code(), "rows": rows, "schools": schools, "persons": persons,
             }));
-        // One transaction: the batch, the period/final marks and corrections that reference
-        // it, and the register entry. A failure half-way leaves the database as it was.
-        progress.phase("запись", Some(schools.len() as u64));
-        let now = self.now_micros();
-        for f in &mut parsed.final_marks {
-            if f.set_at == 0 {
-                f.set_at = now;
-            }
-        }
-        let write = ImportWrite {
-            batch: &parsed.batch,
-            final_marks: &parsed.final_marks,
-            mark_history: &parsed.mark_history,
-            run: NewImportRun {
-                at: now,
-                format: format.code().into(),
-                source_name: source.display_name(),
-                source_sha256: sha.clone(),
-                schools: schools.clone(),
-                inserted: 0,
-                updated: 0,
-                unchanged: 0,
-                actor_id,
-            },
+        let run = NewImportRun {
+            at: now,
+            format: format.code().into(),
+            source_name: source.display_name(),
+            source_sha256: sha.clone(),
+            schools: schools.clone(),
+            inserted: 0,
+            updated: 0,
+            unchanged: 0,
+            actor_id,
         };
-        let ImportApplied { stats, run_id } = match self.store.apply_import(&write, audit).await {
+        let ImportApplied { stats, run_id } = match session.commit(run, audit).await {
             Ok(applied) => applied,
-            Err(e @ (StoreError::UnknownReference { .. } | StoreError::Conflict { .. })) => {
-                return Ok(one_issue(
-                    &source.display_name(),
-                    format!("данные не согласуются с базой, ничего не записано: {e}"),
-                ));
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => return refused_by_store(source, e),
         };
-        progress.done(schools.len() as u64);
         Ok(ImportOutcome::Applied(ImportSummary {
             run_id,
-            rows: parsed.rows,
+            rows,
             stats,
             schools,
             source_sha256: sha,

@@ -53,6 +53,14 @@ impl Issues {
     pub fn is_empty(&self) -> bool {
         self.total == 0
     }
+    /// Adds another list's problems (the count stays exact past the listing limit).
+    pub fn append(&mut self, other: Issues) {
+        let listed = other.list.len() as u64;
+        for i in other.list {
+            self.push(&i.file, i.row, &i.column, i.message);
+        }
+        self.total += other.total - listed;
+    }
 }
 
 /// Picks `;` when the header line has semicolons and no commas (spreadsheets in the Russian
@@ -63,12 +71,12 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
 }
 
 /// The sniffed head of a file followed by the rest of it.
-type Head = std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read>>;
+type Head = std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read + Send>>;
 
 /// One table of the input as the source found it: the bytes of a CSV file, or a sheet of an
 /// XLSX workbook (cells already read by the workbook parser).
 pub enum Input {
-    Csv(Box<dyn Read>),
+    Csv(Box<dyn Read + Send>),
     Sheet(super::xlsx::Sheet),
 }
 

@@ -80,7 +80,7 @@ impl Source {
         })
     }
 
-    fn open_bytes(&self, name: &str) -> Result<Option<Box<dyn Read>>, SourceError> {
+    fn open_bytes(&self, name: &str) -> Result<Option<Box<dyn Read + Send>>, SourceError> {
         match self {
             Self::Xlsx(_) => Ok(None),
             Self::Dir(dir) => {

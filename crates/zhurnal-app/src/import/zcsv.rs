@@ -189,12 +189,18 @@ struct Known {
     /// lesson → (school, date, grading).
     lessons: HashMap<String, (String, NaiveDate, String)>,
     lesson_slots: HashSet<(String, NaiveDate, u8)>,
-    /// mark → school (a correction's work types must be that school's).
-    marks: HashMap<String, String>,
+    /// mark → its school's index in `school_names` (a correction's work types must be that
+    /// school's; an index, not the name, because marks are most of a set).
+    marks: HashMap<String, u32>,
+    school_names: Vec<String>,
+    school_index: HashMap<String, u32>,
     attendance: HashSet<(String, String)>,
     final_marks: HashSet<(String, String, String, Option<String>)>,
     mark_history: HashSet<(String, i64, String)>,
 }
+
+/// A mark whose lesson is unknown has no school.
+const UNKNOWN_SCHOOL: u32 = u32::MAX;
 
 fn dup(t: &Table, issues: &mut Issues, column: &str, id: &str) {
     t.issue(
@@ -266,32 +272,103 @@ pub fn read(
     keep: bool,
     progress: &dyn super::Progress,
 ) -> Result<(Parsed, Issues), SourceError> {
-    let mut issues = Issues::default();
+    let mut stream = Stream::new(source, keep);
     let mut out = Parsed::default();
-    let mut k = Known::default();
-    let mut any = false;
-    for (file, columns) in FILES {
-        let Some(input) = source.open(file)? else { continue };
-        any = true;
-        let req = required(columns);
-        let Some(mut t) = Table::open(file, input, &req, &mut issues) else { continue };
-        while t.next(&mut issues) {
-            out.rows += 1;
-            if out.rows % super::PROGRESS_STEP == 0 {
-                progress.done(out.rows);
-            }
-            read_row(file, &t, &mut k, &mut out, &mut issues, keep);
+    while let Some(part) = stream.next_part(u64::MAX, progress)? {
+        out = part;
+    }
+    let rows = stream.rows();
+    out.rows = rows;
+    Ok((out, stream.finish()))
+}
+
+/// The set read in parts of bounded size, in file order (so a part only refers to rows of
+/// earlier parts or of itself): what the load writes part by part inside one transaction,
+/// without holding the whole set. Checking goes on across parts; the ids it keeps are the
+/// only thing that grows with the set.
+pub struct Stream<'s> {
+    source: &'s Source,
+    keep: bool,
+    next_file: usize,
+    table: Option<(&'static str, Table)>,
+    known: Known,
+    issues: Issues,
+    rows: u64,
+    any: bool,
+}
+
+impl<'s> Stream<'s> {
+    pub fn new(source: &'s Source, keep: bool) -> Self {
+        Self {
+            source,
+            keep,
+            next_file: 0,
+            table: None,
+            known: Known::default(),
+            issues: Issues::default(),
+            rows: 0,
+            any: false,
         }
     }
-    if !any {
-        issues.push(
-            &source.display_name(),
-            0,
-            "",
-            "не найдено ни одного файла набора Zhurnal (regions.csv, schools.csv, persons.csv …): проверьте каталог или архив",
-        );
+
+    /// The next part of at most `max_rows` rows (its `rows` counts them), or `None` at the
+    /// end of the set.
+    pub fn next_part(
+        &mut self,
+        max_rows: u64,
+        progress: &dyn super::Progress,
+    ) -> Result<Option<Parsed>, SourceError> {
+        let mut out = Parsed::default();
+        loop {
+            if self.table.is_none() {
+                let Some((file, columns)) = FILES.get(self.next_file) else { break };
+                self.next_file += 1;
+                let Some(input) = self.source.open(file)? else { continue };
+                self.any = true;
+                let req = required(columns);
+                self.table = Table::open(file, input, &req, &mut self.issues).map(|t| (*file, t));
+                continue;
+            }
+            let Some((file, t)) = self.table.as_mut() else { continue };
+            if !t.next(&mut self.issues) {
+                self.table = None;
+                continue;
+            }
+            self.rows += 1;
+            out.rows += 1;
+            if self.rows.is_multiple_of(super::PROGRESS_STEP) {
+                progress.done(self.rows);
+            }
+            read_row(file, t, &mut self.known, &mut out, &mut self.issues, self.keep);
+            if out.rows >= max_rows {
+                return Ok(Some(out));
+            }
+        }
+        Ok((out.rows > 0).then_some(out))
     }
-    Ok((out, issues))
+
+    /// Rows read so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Problems found so far.
+    pub fn issues(&self) -> &Issues {
+        &self.issues
+    }
+
+    /// Every problem found (call after the last part).
+    pub fn finish(mut self) -> Issues {
+        if !self.any {
+            self.issues.push(
+                &self.source.display_name(),
+                0,
+                "",
+                "не найдено ни одного файла набора Zhurnal (regions.csv, schools.csv, persons.csv …): проверьте каталог или архив",
+            );
+        }
+        self.issues
+    }
 }
 
 fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Issues, keep: bool) {
@@ -335,6 +412,10 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             };
             if !k.municipalities.contains(&m) {
                 unknown(t, is, "municipality", "муниципалитет", &m, "municipalities.csv");
+            }
+            if !k.school_index.contains_key(&id) {
+                k.school_index.insert(id.clone(), k.school_names.len() as u32);
+                k.school_names.push(id.clone());
             }
             if !k.schools.insert(id.clone()) {
                 return dup(t, is, "external_id", &id);
@@ -600,8 +681,8 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             if !k.group_members.insert((group.clone(), student.clone())) {
                 return dup(t, is, "student", &student);
             }
-            if keep && let Some(g) = b.groups.iter_mut().rev().find(|g| g.external_id == group) {
-                g.members.push(student);
+            if keep {
+                b.group_members.push(BGroupMember { group, student });
             }
         }
         "enrolments.csv" => {
@@ -911,7 +992,10 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                     unknown(t, is, col, "человек", p, "persons.csv");
                 }
             }
-            let school = l.as_ref().map(|(s, _, _)| s.clone()).unwrap_or_default();
+            let school = l
+                .as_ref()
+                .and_then(|(s, _, _)| k.school_index.get(s).copied())
+                .unwrap_or(UNKNOWN_SCHOOL);
             if k.marks.insert(id.clone(), school).is_some() {
                 return dup(t, is, "external_id", &id);
             }
@@ -1061,11 +1145,11 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 }
             }
             let (Some(mark), Some(by), Some(at)) = (mark, by, at) else { return };
-            match k.marks.get(&mark) {
+            match k.marks.get(&mark).map(|i| k.school_names.get(*i as usize)) {
                 None => unknown(t, is, "mark", "отметка", &mark, "marks.csv"),
                 // The mark's own lesson is unknown: that row is reported already.
-                Some(school) if school.is_empty() => {}
-                Some(school) => {
+                Some(None) => {}
+                Some(Some(school)) => {
                     for col in ["old_work_type", "new_work_type"] {
                         if let Some(code) = t.get(col)
                             && !k.work_types.contains(&(school.clone(), code.clone()))

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::{audit, d, loaded, person_id};
+use crate::batch::{BGroup, BGroupMember};
 use crate::import::*;
 use crate::*;
 
@@ -232,4 +233,58 @@ pub async fn import_is_one_transaction_and_a_late_failure_writes_nothing(store: 
     assert_eq!((runs[0].id, runs[0].inserted), (applied.run_id, 2));
     let audits = store.list_audit(0, 10_000).await.expect("audit");
     assert_eq!(audits.len(), audits_before + 1);
+}
+
+/// An import written in parts is still one transaction: a later part sees the rows of the
+/// earlier ones (a group, then its members), and a failure in any part, or a session dropped
+/// without a commit, leaves nothing of the earlier parts.
+pub async fn import_parts_share_one_transaction(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("school");
+    let mut classes = Vec::new();
+    for year in store.list_academic_years(school.id).await.expect("years") {
+        classes.extend(store.list_classes(school.id, year.id).await.expect("classes"));
+    }
+    let class = classes.into_iter().find(|c| c.external_id == "s1-5a").expect("5А");
+    let mut first = Batch::default();
+    first.persons.push(super::person("newcomer", "Новиков", "Пётр", d(2014, 3, 1), None));
+    first.groups.push(BGroup {
+        external_id: "g-new".into(),
+        class: "s1-5a".into(),
+        name: "Английский, 1 группа".into(),
+        members: Vec::new(),
+    });
+    let mut second = Batch::default();
+    second.group_members.push(BGroupMember { group: "g-new".into(), student: "newcomer".into() });
+    let bad = Batch {
+        group_members: vec![BGroupMember {
+            group: "no-such-group".into(),
+            student: "newcomer".into(),
+        }],
+        ..Batch::default()
+    };
+
+    // A failing third part: the session is left without a commit.
+    let mut session = store.begin_import(1).await.expect("begin");
+    session.apply(&first, &[], &[]).await.expect("first part");
+    session.apply(&second, &[], &[]).await.expect("second part sees the first");
+    let err = session.apply(&bad, &[], &[]).await.expect_err("unknown group");
+    assert!(matches!(err, StoreError::UnknownReference { .. }), "{err:?}");
+    drop(session);
+    assert!(store.find_person_by_uid("uid-newcomer").await.expect("q").is_none());
+    assert!(store.list_groups(class.id).await.expect("groups").is_empty());
+    assert!(store.list_import_runs().await.expect("runs").is_empty());
+
+    // The two good parts, committed: both are in, counted in one register entry.
+    let mut session = store.begin_import(1).await.expect("begin");
+    let a = session.apply(&first, &[], &[]).await.expect("first part");
+    let b = session.apply(&second, &[], &[]).await.expect("second part");
+    assert_eq!((a.inserted, b.inserted), (2, 1));
+    let applied = session.commit(run(), audit("import.apply")).await.expect("commit");
+    assert_eq!(applied.stats.inserted, 3);
+    let newcomer = person_id(&store, "newcomer").await;
+    let groups = store.list_groups(class.id).await.expect("groups");
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].members, vec![newcomer]);
+    assert_eq!(store.list_import_runs().await.expect("runs")[0].inserted, 3);
 }
