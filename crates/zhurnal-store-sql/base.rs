@@ -33,23 +33,23 @@ pub(crate) const ASSIGNMENT_COLS: &str = "a.id, a.external_id, a.teacher_id, a.c
 pub(crate) const ASSIGNMENT_JOINS: &str = "JOIN subjects sj ON sj.id = a.subject_id JOIN classes c ON c.id = a.class_id \
     JOIN persons tp ON tp.id = a.teacher_id";
 
-/// [`Store::apply_batch`] inside the caller's transaction (an import adds its final marks,
-/// history and register entry to the same one): batches queue on the batch lock, and the new
-/// persons are stamped as registered at `at`.
-pub(crate) async fn apply_batch_in(
-    conn: &mut DbConn,
-    b: &Batch,
-    at: i64,
-) -> StoreResult<BatchStats> {
+/// [`Store::apply_batch`] inside the caller's transaction (an import writes its parts, final
+/// marks, history and register entry in the same one): batches queue on the batch lock.
+pub(crate) async fn apply_batch_in(conn: &mut DbConn, b: &Batch) -> StoreResult<BatchStats> {
     lock_batch(conn).await?;
-    let stats = batch::apply(conn, b).await?;
-    // Dormancy of those who never log in counts from their registration.
+    batch::apply(conn, b).await
+}
+
+/// Stamps the persons a batch registered (their `created_at` is 0 until then) as registered at
+/// `at`: dormancy of those who never log in counts from here. Once per transaction, not per
+/// part of an import (it scans the persons).
+pub(crate) async fn stamp_new_persons(conn: &mut DbConn, at: i64) -> StoreResult<()> {
     sqlx::query("UPDATE persons SET created_at = $1 WHERE created_at = 0")
         .bind(at)
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;
-    Ok(stats)
+    Ok(())
 }
 
 #[async_trait]
@@ -65,7 +65,8 @@ impl Store for DbStore {
 
     async fn apply_batch(&self, b: &Batch, audit: NewAudit) -> StoreResult<BatchStats> {
         let mut tx = self.write_tx().await?;
-        let stats = apply_batch_in(&mut tx, b, audit.at).await?;
+        let stats = apply_batch_in(&mut tx, b).await?;
+        stamp_new_persons(&mut tx, audit.at).await?;
         let audit = NewAudit {
             details: serde_json::json!({ "inserted": stats.inserted, "updated": stats.updated, "extra": audit.details }),
             ..audit

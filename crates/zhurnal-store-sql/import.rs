@@ -919,7 +919,7 @@ impl ImportSession for Session {
         final_marks: &[BFinalMark],
         mark_history: &[BMarkChange],
     ) -> StoreResult<BatchStats> {
-        let b = crate::base::apply_batch_in(&mut self.tx, batch, self.at).await?;
+        let b = crate::base::apply_batch_in(&mut self.tx, batch).await?;
         let f = final_marks_in(&mut self.tx, final_marks).await?;
         let h = mark_history_in(&mut self.tx, mark_history).await?;
         add(&mut self.batch, &b);
@@ -936,7 +936,8 @@ impl ImportSession for Session {
         run: NewImportRun,
         audit: NewAudit,
     ) -> StoreResult<ImportApplied> {
-        let Session { mut tx, sealer, batch, finals, history, .. } = *self;
+        let Session { mut tx, sealer, at, batch, finals, history } = *self;
+        crate::base::stamp_new_persons(&mut tx, at).await?;
         let mut stats = batch;
         add(&mut stats, &finals);
         add(&mut stats, &history);

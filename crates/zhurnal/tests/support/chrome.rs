@@ -115,7 +115,13 @@ impl Chrome {
 
     /// Polls the script `js` until it returns `true` (10 s at most); `what` names the wait.
     pub async fn wait_until(&self, js: &str, what: &str) {
-        for _ in 0..100 {
+        self.wait_until_for(js, what, 10).await
+    }
+
+    /// [`Self::wait_until`] for up to `seconds` (for what the server itself takes long to do,
+    /// like a whole school's import in a debug build on a loaded machine).
+    pub async fn wait_until_for(&self, js: &str, what: &str, seconds: u64) {
+        for _ in 0..seconds * 10 {
             if self.eval(js).await == serde_json::Value::Bool(true) {
                 return;
             }
