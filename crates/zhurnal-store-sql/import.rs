@@ -717,6 +717,7 @@ impl ImportStore for DbStore {
             batch: BatchStats::default(),
             finals: BatchStats::default(),
             history: BatchStats::default(),
+            failed: false,
         }))
     }
 }
@@ -903,6 +904,14 @@ struct Session {
     batch: BatchStats,
     finals: BatchStats,
     history: BatchStats,
+    /// A part failed half-way: its earlier statements are in the transaction, so the only way
+    /// out is the rollback.
+    failed: bool,
+}
+
+/// What a session that had a failed part answers to anything but being dropped.
+fn failed_session() -> StoreError {
+    StoreError::Conflict { constraint: "import_part_failed".into() }
 }
 
 fn add(to: &mut BatchStats, s: &BatchStats) {
@@ -919,9 +928,15 @@ impl ImportSession for Session {
         final_marks: &[BFinalMark],
         mark_history: &[BMarkChange],
     ) -> StoreResult<BatchStats> {
+        if self.failed {
+            return Err(failed_session());
+        }
+        // Until all three succeed the part counts as failed (an error returns early).
+        self.failed = true;
         let b = crate::base::apply_batch_in(&mut self.tx, batch).await?;
         let f = final_marks_in(&mut self.tx, final_marks).await?;
         let h = mark_history_in(&mut self.tx, mark_history).await?;
+        self.failed = false;
         add(&mut self.batch, &b);
         add(&mut self.finals, &f);
         add(&mut self.history, &h);
@@ -936,7 +951,10 @@ impl ImportSession for Session {
         run: NewImportRun,
         audit: NewAudit,
     ) -> StoreResult<ImportApplied> {
-        let Session { mut tx, sealer, at, batch, finals, history } = *self;
+        let Session { mut tx, sealer, at, batch, finals, history, failed } = *self;
+        if failed {
+            return Err(failed_session());
+        }
         crate::base::stamp_new_persons(&mut tx, at).await?;
         let mut stats = batch;
         add(&mut stats, &finals);

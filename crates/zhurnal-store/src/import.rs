@@ -191,7 +191,8 @@ pub struct ImportApplied {
 /// An import being written: its parts go into one open transaction, in the order they are
 /// read (a part refers only to rows of earlier parts or of itself), so a set of any size is
 /// written without holding it whole, and still all or nothing. Dropping the session without
-/// [`ImportSession::commit`] rolls everything back.
+/// [`ImportSession::commit`] rolls everything back; after a part failed, further parts and the
+/// commit are refused (conflict `import_part_failed`) and only the rollback remains.
 #[async_trait]
 pub trait ImportSession: Send {
     /// Writes one part: its batch, then its final marks, then its corrections.

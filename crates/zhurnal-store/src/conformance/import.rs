@@ -270,7 +270,11 @@ pub async fn import_parts_share_one_transaction(store: Arc<dyn Store>) {
     session.apply(&second, &[], &[]).await.expect("second part sees the first");
     let err = session.apply(&bad, &[], &[]).await.expect_err("unknown group");
     assert!(matches!(err, StoreError::UnknownReference { .. }), "{err:?}");
-    drop(session);
+    // Half of the failed part is in the transaction: nothing but the rollback is allowed.
+    let err = session.apply(&second, &[], &[]).await.expect_err("after a failed part");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let err = session.commit(run(), audit("import.apply")).await.expect_err("no commit");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     assert!(store.find_person_by_uid("uid-newcomer").await.expect("q").is_none());
     assert!(store.list_groups(class.id).await.expect("groups").is_empty());
     assert!(store.list_import_runs().await.expect("runs").is_empty());
