@@ -4,6 +4,7 @@
 //! (the batch, final marks, corrections and the register entry) in one transaction, upserting
 //! by external id, so a second run changes nothing.
 
+mod keys;
 pub mod rows;
 pub mod source;
 pub mod xlsx;

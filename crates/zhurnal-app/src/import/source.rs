@@ -28,6 +28,10 @@ pub enum SourceError {
         "архив {path}: {problem} (ограничения: не больше {MAX_ENTRIES} файлов и 2 ГиБ на файл)"
     )]
     TooBig { path: String, problem: String },
+    #[error(
+        "не удалось записать временный файл проверки: {0}; освободите место в каталоге временных файлов (TMPDIR, иначе /var/tmp) и повторите загрузку"
+    )]
+    Scratch(#[from] super::keys::ScratchError),
 }
 
 #[derive(Clone, Debug)]

@@ -6,10 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat};
 use zhurnal_domain::Snils;
 use zhurnal_store::batch::*;
 
+use super::keys::{Key, Keys, Kind};
 use super::rows::{Issues, Table};
 use super::source::{Source, SourceError};
 
@@ -161,46 +162,130 @@ pub struct Parsed {
     pub mark_history: Vec<zhurnal_store::import::BMarkChange>,
 }
 
-/// What validation keeps: ids and the few facts later rows are checked against.
+/// What validation keeps: ids and the few facts later rows are checked against. The kinds
+/// that scale with a school (regions to groups) stay in memory; the ones that scale with the
+/// number of students and lessons are in [`Keys`], on disk.
 #[derive(Default)]
 struct Known {
     regions: HashSet<String>,
     municipalities: HashSet<String>,
     schools: HashSet<String>,
-    years: HashMap<String, (NaiveDate, NaiveDate)>,
+    years: HashMap<String, Span>,
     periods: HashSet<(String, String, u8)>,
     period_ids: HashSet<String>,
     /// subject → grading.
     subjects: HashMap<String, String>,
     work_types: HashSet<(String, String)>,
-    persons: HashSet<String>,
-    snils: HashMap<String, String>,
     /// class → (school, year).
     classes: HashMap<String, (String, String)>,
     class_letters: HashSet<(String, u8, String)>,
     groups: HashMap<String, String>,
-    group_members: HashSet<(String, String)>,
-    enrolments: HashSet<String>,
-    guardianships: HashSet<(String, String)>,
-    /// assignment → (school, year, grading).
-    assignments: HashMap<String, (String, String, String)>,
-    slots: HashMap<String, String>,
-    substitutions: HashSet<(String, NaiveDate)>,
-    /// lesson → (school, date, grading).
-    lessons: HashMap<String, (String, NaiveDate, String)>,
-    lesson_slots: HashSet<(String, NaiveDate, u8)>,
-    /// mark → its school's index in `school_names` (a correction's work types must be that
-    /// school's; an index, not the name, because marks are most of a set).
-    marks: HashMap<String, u32>,
+    /// Schools by index: the facts kept on disk name a school by its index.
     school_names: Vec<String>,
     school_index: HashMap<String, u32>,
-    attendance: HashSet<(String, String)>,
-    final_marks: HashSet<(String, String, String, Option<String>)>,
-    mark_history: HashSet<(String, i64, String)>,
+    keys: Keys,
 }
 
-/// A mark whose lesson is unknown has no school.
+/// A school that is not in schools.csv (that row is reported already).
 const UNKNOWN_SCHOOL: u32 = u32::MAX;
+
+/// Учебный год: its first and last day.
+type Span = (NaiveDate, NaiveDate);
+
+fn put_date(v: &mut Vec<u8>, d: NaiveDate) {
+    v.extend_from_slice(&d.num_days_from_ce().to_le_bytes());
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn date_at(b: &[u8], at: usize) -> Option<NaiveDate> {
+    NaiveDate::from_num_days_from_ce_opt(u32_at(b, at)? as i32)
+}
+
+/// A year span, or none when the year is unknown: a flag byte and two dates.
+fn put_span(v: &mut Vec<u8>, span: Option<Span>) {
+    match span {
+        Some((from, to)) => {
+            v.push(1);
+            put_date(v, from);
+            put_date(v, to);
+        }
+        None => v.extend_from_slice(&[0; 9]),
+    }
+}
+
+fn span_at(b: &[u8], at: usize) -> Option<Span> {
+    (*b.get(at)? == 1).then_some(())?;
+    Some((date_at(b, at + 1)?, date_at(b, at + 5)?))
+}
+
+/// Оценивание предмета, as the facts store it: 1 five-point, 2 pass/fail, 0 unknown subject.
+fn grading_code(g: &str) -> u8 {
+    match g {
+        "five_point" => 1,
+        "pass_fail" => 2,
+        _ => 0,
+    }
+}
+
+/// What an assignment row leaves for later rows.
+struct AssignmentFacts {
+    school: u32,
+    year: Option<Span>,
+    grading: u8,
+}
+
+impl AssignmentFacts {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = self.school.to_le_bytes().to_vec();
+        put_span(&mut v, self.year);
+        v.push(self.grading);
+        v
+    }
+
+    fn decode(b: &[u8]) -> Self {
+        Self {
+            school: u32_at(b, 0).unwrap_or(UNKNOWN_SCHOOL),
+            year: span_at(b, 4),
+            grading: b.get(13).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// What a lesson row leaves for marks and attendance.
+struct LessonFacts {
+    school: u32,
+    date: NaiveDate,
+    grading: u8,
+}
+
+impl LessonFacts {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = self.school.to_le_bytes().to_vec();
+        put_date(&mut v, self.date);
+        v.push(self.grading);
+        v
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        Some(Self { school: u32_at(b, 0)?, date: date_at(b, 4)?, grading: *b.get(8)? })
+    }
+}
+
+impl Known {
+    fn person(&mut self, id: &str) -> bool {
+        self.keys.contains(Kind::Person, &Key::of(id))
+    }
+
+    /// Whether `code` is a work type of the school with index `school`.
+    fn work_type(&self, school: u32, code: &str) -> bool {
+        self.school_names
+            .get(school as usize)
+            .is_some_and(|s| self.work_types.contains(&(s.clone(), code.to_owned())))
+    }
+}
 
 fn dup(t: &Table, issues: &mut Issues, column: &str, id: &str) {
     t.issue(
@@ -340,6 +425,9 @@ impl<'s> Stream<'s> {
                 progress.done(self.rows);
             }
             read_row(file, t, &mut self.known, &mut out, &mut self.issues, self.keep);
+            if let Some(e) = self.known.keys.take_error() {
+                return Err(e.into());
+            }
             if out.rows >= max_rows {
                 return Ok(Some(out));
             }
@@ -564,15 +652,17 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             // this person do not add a cascade of "not found" errors.
             let Some(id) = id else { return };
             if let Some(Some(s)) = &snils
-                && let Some(other) = k.snils.insert(s.digits().to_string(), id.clone())
+                && let Some(other) =
+                    k.keys.insert(Kind::Snils, &k.keys.snils(s.digits()), id.as_bytes())
             {
+                let other = String::from_utf8_lossy(&other);
                 t.issue(
                     is,
                     "snils",
                     format!("этот СНИЛС уже указан у «{other}»: один человек записан дважды или СНИЛС перепутан"),
                 );
             }
-            if !k.persons.insert(id.clone()) {
+            if !k.keys.add(Kind::Person, &Key::of(&id)) {
                 return dup(t, is, "external_id", &id);
             }
             let (Some(last), Some(first), Some(birth), Some(snils)) = (last, first, birth, snils)
@@ -625,7 +715,7 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 unknown(t, is, "year", "учебный год", &year, "years.csv");
             }
             if let Some(p) = &teacher
-                && !k.persons.contains(p)
+                && !k.person(p)
             {
                 unknown(t, is, "class_teacher", "классный руководитель", p, "persons.csv");
             }
@@ -675,10 +765,10 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             if !k.groups.contains_key(&group) {
                 unknown(t, is, "group", "группа", &group, "groups.csv");
             }
-            if !k.persons.contains(&student) {
+            if !k.person(&student) {
                 unknown(t, is, "student", "ученик", &student, "persons.csv");
             }
-            if !k.group_members.insert((group.clone(), student.clone())) {
+            if !k.keys.add(Kind::GroupMember, &Key::of(&group).str(&student)) {
                 return dup(t, is, "student", &student);
             }
             if keep {
@@ -704,7 +794,7 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             else {
                 return;
             };
-            if !k.persons.contains(&student) {
+            if !k.person(&student) {
                 unknown(t, is, "student", "ученик", &student, "persons.csv");
             }
             if !k.classes.contains_key(&class) {
@@ -722,7 +812,7 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                     "укажите и дату, и вид выбытия (или ни то ни другое)",
                 );
             }
-            if !k.enrolments.insert(id.clone()) {
+            if !k.keys.add(Kind::Enrolment, &Key::of(&id)) {
                 return dup(t, is, "external_id", &id);
             }
             if keep {
@@ -742,14 +832,14 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 return;
             };
             for (col, p) in [("parent", &parent), ("child", &child)] {
-                if !k.persons.contains(p) {
+                if !k.person(p) {
                     unknown(t, is, col, "человек", p, "persons.csv");
                 }
             }
             if parent == child {
                 t.issue(is, "child", "человек не может быть родителем самого себя");
             }
-            if !k.guardianships.insert((parent.clone(), child.clone())) {
+            if !k.keys.add(Kind::Guardianship, &Key::of(&parent).str(&child)) {
                 return dup(t, is, "child", &child);
             }
             if keep {
@@ -771,7 +861,7 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             );
             let scope = t.req(is, "scope");
             let (Some(person), Some(role), Some(scope)) = (person, role, scope) else { return };
-            if !k.persons.contains(&person) {
+            if !k.person(&person) {
                 unknown(t, is, "person", "сотрудник", &person, "persons.csv");
             }
             let ok = match role.as_str() {
@@ -811,7 +901,7 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             else {
                 return;
             };
-            if !k.persons.contains(&teacher) {
+            if !k.person(&teacher) {
                 unknown(t, is, "teacher", "учитель", &teacher, "persons.csv");
             }
             let c = k.classes.get(&class).cloned();
@@ -831,11 +921,15 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                     Some(_) => {}
                 }
             }
-            let (school, year) = c.unwrap_or_default();
-            if k.assignments
-                .insert(id.clone(), (school, year, grading.unwrap_or_default()))
-                .is_some()
-            {
+            let facts = AssignmentFacts {
+                school: c
+                    .as_ref()
+                    .and_then(|(s, _)| k.school_index.get(s).copied())
+                    .unwrap_or(UNKNOWN_SCHOOL),
+                year: c.as_ref().and_then(|(_, y)| k.years.get(y).copied()),
+                grading: grading.as_deref().map_or(0, grading_code),
+            };
+            if k.keys.insert(Kind::Assignment, &Key::of(&id), &facts.encode()).is_some() {
                 return dup(t, is, "external_id", &id);
             }
             if keep {
@@ -851,10 +945,12 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             else {
                 return;
             };
-            let Some((_, year, _)) = k.assignments.get(&assignment).cloned() else {
+            let Some(a) = k.keys.get(Kind::Assignment, &Key::of(&assignment)) else {
                 return unknown(t, is, "assignment", "нагрузка", &assignment, "assignments.csv");
             };
-            if k.slots.insert(id.clone(), year).is_some() {
+            let mut year = Vec::new();
+            put_span(&mut year, AssignmentFacts::decode(&a).year);
+            if k.keys.insert(Kind::Slot, &Key::of(&id), &year).is_some() {
                 return dup(t, is, "external_id", &id);
             }
             if keep {
@@ -871,14 +967,15 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             let (slot, date, sub) =
                 (t.req(is, "slot"), t.date(is, "date"), t.req(is, "substitute"));
             let (Some(slot), Some(date), Some(sub)) = (slot, date, sub) else { return };
-            match k.slots.get(&slot) {
+            match k.keys.get(Kind::Slot, &Key::of(&slot)) {
                 None => unknown(t, is, "slot", "урок расписания", &slot, "timetable.csv"),
-                Some(year) => within(t, is, "date", date, k.years.get(year)),
+                Some(year) => within(t, is, "date", date, span_at(&year, 0).as_ref()),
             }
-            if !k.persons.contains(&sub) {
+            if !k.person(&sub) {
                 unknown(t, is, "substitute", "заменяющий учитель", &sub, "persons.csv");
             }
-            if !k.substitutions.insert((slot.clone(), date)) {
+            if !k.keys.add(Kind::Substitution, &Key::of(&slot).int(date.num_days_from_ce().into()))
+            {
                 return dup(t, is, "date", &date.to_string());
             }
             if keep {
@@ -899,18 +996,21 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             else {
                 return;
             };
-            let Some((school, year, grading)) = k.assignments.get(&assignment).cloned() else {
+            let Some(a) = k.keys.get(Kind::Assignment, &Key::of(&assignment)) else {
                 return unknown(t, is, "assignment", "нагрузка", &assignment, "assignments.csv");
             };
-            within(t, is, "date", date, k.years.get(&year));
-            if !k.lesson_slots.insert((assignment.clone(), date, number)) {
+            let a = AssignmentFacts::decode(&a);
+            within(t, is, "date", date, a.year.as_ref());
+            let slot = Key::of(&assignment).int(date.num_days_from_ce().into()).int(number.into());
+            if !k.keys.add(Kind::LessonSlot, &slot) {
                 t.issue(
                     is,
                     "lesson_number",
                     format!("урок №{number} этой нагрузки {date} уже есть"),
                 );
             }
-            if k.lessons.insert(id.clone(), (school, date, grading)).is_some() {
+            let facts = LessonFacts { school: a.school, date, grading: a.grading };
+            if k.keys.insert(Kind::Lesson, &Key::of(&id), &facts.encode()).is_some() {
                 return dup(t, is, "external_id", &id);
             }
             if keep {
@@ -955,7 +1055,8 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
             else {
                 return;
             };
-            let l = k.lessons.get(&lesson).cloned();
+            let l =
+                k.keys.get(Kind::Lesson, &Key::of(&lesson)).and_then(|b| LessonFacts::decode(&b));
             let v = mark_value(&value);
             match (&l, v) {
                 (None, _) => unknown(t, is, "lesson", "урок", &lesson, "lessons.csv"),
@@ -964,9 +1065,9 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                     "value",
                     format!("«{value}» — не отметка; допустимы 1–5, зачёт, незачёт"),
                 ),
-                (Some((_, _, grading)), Some(v)) => {
+                (Some(l), Some(v)) => {
                     let five = v.len() == 1;
-                    if (grading == "five_point") != five {
+                    if (l.grading == 1) != five {
                         t.issue(
                             is,
                             "value",
@@ -982,24 +1083,21 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                     }
                 }
             }
-            if let Some((school, _, _)) = &l
-                && !k.work_types.contains(&(school.clone(), work_type.clone()))
+            if let Some(l) = &l
+                && !k.work_type(l.school, &work_type)
             {
                 unknown(t, is, "work_type", "вид работы", &work_type, "work_types.csv");
             }
             for (col, p) in [("student", &student), ("author", &author)] {
-                if !k.persons.contains(p) {
+                if !k.person(p) {
                     unknown(t, is, col, "человек", p, "persons.csv");
                 }
             }
-            let school = l
-                .as_ref()
-                .and_then(|(s, _, _)| k.school_index.get(s).copied())
-                .unwrap_or(UNKNOWN_SCHOOL);
-            if k.marks.insert(id.clone(), school).is_some() {
+            let school = l.as_ref().map_or(UNKNOWN_SCHOOL, |l| l.school);
+            if k.keys.insert(Kind::Mark, &Key::of(&id), &school.to_le_bytes()).is_some() {
                 return dup(t, is, "external_id", &id);
             }
-            if keep && let (Some((_, date, _)), Some(v)) = (l, v) {
+            if keep && let (Some(LessonFacts { date, .. }), Some(v)) = (l, v) {
                 let at = created.unwrap_or_else(|| {
                     date.and_hms_opt(9, 0, 0).map(|d| d.and_utc().timestamp_micros()).unwrap_or(0)
                 });
@@ -1031,15 +1129,15 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                     format!("«{kind}» — допустимы Н, Б, УП, ОП (absent, ill, valid_reason, late)"),
                 );
             }
-            if !k.lessons.contains_key(&lesson) {
+            if !k.keys.contains(Kind::Lesson, &Key::of(&lesson)) {
                 unknown(t, is, "lesson", "урок", &lesson, "lessons.csv");
             }
             for (col, p) in [("student", &student), ("author", &author)] {
-                if !k.persons.contains(p) {
+                if !k.person(p) {
                     unknown(t, is, col, "человек", p, "persons.csv");
                 }
             }
-            if !k.attendance.insert((lesson.clone(), student.clone())) {
+            if !k.keys.add(Kind::Attendance, &Key::of(&lesson).str(&student)) {
                 return dup(t, is, "student", &student);
             }
             if keep && let Some(code) = code {
@@ -1081,11 +1179,11 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 return;
             };
             for (col, p) in [("student", &student), ("author", &author)] {
-                if !k.persons.contains(p) {
+                if !k.person(p) {
                     unknown(t, is, col, "человек", p, "persons.csv");
                 }
             }
-            if !k.assignments.contains_key(&assignment) {
+            if !k.keys.contains(Kind::Assignment, &Key::of(&assignment)) {
                 unknown(t, is, "assignment", "нагрузка", &assignment, "assignments.csv");
             }
             match (kind.as_str(), &period) {
@@ -1102,8 +1200,12 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 ),
                 _ => {}
             }
-            let key = (student.clone(), assignment.clone(), kind.clone(), period.clone());
-            if !k.final_marks.insert(key) {
+            let key = Key::of(&student).str(&assignment).str(&kind);
+            let key = match &period {
+                None => key.int(0),
+                Some(p) => key.int(1).str(p),
+            };
+            if !k.keys.add(Kind::FinalMark, &key) {
                 return dup(t, is, "kind", &kind);
             }
             if keep && let (Some(value), Some(set_at)) = (value, set_at) {
@@ -1145,24 +1247,24 @@ fn read_row(file: &str, t: &Table, k: &mut Known, out: &mut Parsed, is: &mut Iss
                 }
             }
             let (Some(mark), Some(by), Some(at)) = (mark, by, at) else { return };
-            match k.marks.get(&mark).map(|i| k.school_names.get(*i as usize)) {
+            match k.keys.get(Kind::Mark, &Key::of(&mark)).map(|b| u32_at(&b, 0)) {
                 None => unknown(t, is, "mark", "отметка", &mark, "marks.csv"),
                 // The mark's own lesson is unknown: that row is reported already.
-                Some(None) => {}
+                Some(None | Some(UNKNOWN_SCHOOL)) => {}
                 Some(Some(school)) => {
                     for col in ["old_work_type", "new_work_type"] {
                         if let Some(code) = t.get(col)
-                            && !k.work_types.contains(&(school.clone(), code.clone()))
+                            && !k.work_type(school, &code)
                         {
                             unknown(t, is, col, "вид работы", &code, "work_types.csv");
                         }
                     }
                 }
             }
-            if !k.persons.contains(&by) {
+            if !k.person(&by) {
                 unknown(t, is, "changed_by", "человек", &by, "persons.csv");
             }
-            if !k.mark_history.insert((mark.clone(), at, by.clone())) {
+            if !k.keys.add(Kind::MarkChange, &Key::of(&mark).int(at).str(&by)) {
                 return dup(t, is, "changed_at", &format!("{mark} {at}"));
             }
             if keep && ok {
