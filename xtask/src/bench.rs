@@ -199,9 +199,12 @@ pub fn run(args: &[String]) -> Result<()> {
     let root = sys::repo_root();
     println!("== building zhurnal ({} profile)", o.profile);
     let mut build = sys::cargo();
-    build.args(["build", "-p", "zhurnal", "--bin", "zhurnal"]);
     if o.profile == "release" {
-        build.arg("--release");
+        build.args(["build", "--release", "-p", "zhurnal", "--bin", "zhurnal"]);
+    } else {
+        // Exactly the build the tests make (nextest runs this too): building the binary alone
+        // resolves other crate features and recompiles for minutes.
+        build.args(["test", "--workspace", "--no-run"]);
     }
     sys::run(&mut build)?;
     let bin = root
