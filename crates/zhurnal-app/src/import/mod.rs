@@ -746,6 +746,28 @@ mod fuzz {
     }
 
     #[test]
+    fn a_zip_entry_of_many_chunks_streams_whole_and_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let zip_path = dir.path().join("set.zip");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).expect("zip"));
+        zip.start_file("regions.csv", zip::write::SimpleFileOptions::default()).expect("entry");
+        // About 30 chunks of the reader; the duplicate is the very last row.
+        let mut csv = String::from("external_id,name\n");
+        for i in 0..60_000 {
+            csv.push_str(&format!("r{i},Регион {i}\n"));
+        }
+        csv.push_str("r7,Дубль\n");
+        std::io::Write::write_all(&mut zip, csv.as_bytes()).expect("write");
+        zip.finish().expect("finish");
+        let (p, issues) =
+            parse(Format::ZhurnalCsv, &Source::at(&zip_path).expect("src"), true).expect("read");
+        assert_eq!(issues.list.len(), 1, "{:?}", issues.list);
+        assert_eq!((issues.list[0].file.as_str(), issues.list[0].row), ("regions.csv", 60_002));
+        assert_eq!(p.batch.regions.len(), 60_000);
+        assert_eq!(p.batch.regions[59_999].name, "Регион 59999");
+    }
+
+    #[test]
     fn semicolons_and_a_bom_are_accepted() {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::write(dir.path().join("regions.csv"), "\u{feff}external_id;name\nr1;Регион\n")

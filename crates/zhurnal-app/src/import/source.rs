@@ -4,8 +4,9 @@
 //! one sheet at a time (a workbook, same limits).
 
 use std::fs::File;
-use std::io::{BufReader, Cursor, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, sync_channel};
 
 use sha2::{Digest, Sha256};
 
@@ -114,26 +115,14 @@ impl Source {
                     })
                 });
                 let Some(i) = found else { return Ok(None) };
-                let mut entry = zip.by_index(i).map_err(|e| self.io(e))?;
-                if entry.size() > MAX_ENTRY_BYTES {
+                let size = zip.by_index(i).map_err(|e| self.io(e))?.size();
+                if size > MAX_ENTRY_BYTES {
                     return Err(SourceError::TooBig {
                         path: path.display().to_string(),
-                        problem: format!("{name}: {} байт", entry.size()),
+                        problem: format!("{name}: {size} байт"),
                     });
                 }
-                let mut buf = Vec::new();
-                // Read at most the limit + 1 byte: a lying header cannot make us read more.
-                (&mut entry)
-                    .take(MAX_ENTRY_BYTES + 1)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| self.io(e))?;
-                if buf.len() as u64 > MAX_ENTRY_BYTES {
-                    return Err(SourceError::TooBig {
-                        path: path.display().to_string(),
-                        problem: format!("{name} больше заявленного"),
-                    });
-                }
-                Ok(Some(Box::new(Cursor::new(buf))))
+                Ok(Some(Box::new(ZipEntry::stream(zip, i, name))))
             }
         }
     }
@@ -162,6 +151,81 @@ impl Source {
                 Ok(hex::encode(all.finalize()))
             }
         }
+    }
+}
+
+/// A ZIP entry read as it is inflated. The entry borrows its archive, so a thread owns both
+/// and hands chunks over a channel of bounded depth: memory stays at a few chunks, whatever
+/// the size of the entry, and nothing is unpacked to disk.
+struct ZipEntry {
+    chunks: Receiver<std::io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+/// Chunks in flight between the inflating thread and the reader.
+const ZIP_CHUNKS_IN_FLIGHT: usize = 4;
+const ZIP_CHUNK_BYTES: usize = 64 * 1024;
+
+impl ZipEntry {
+    fn stream(mut zip: zip::ZipArchive<BufReader<File>>, index: usize, name: &str) -> Self {
+        let (tx, chunks) = sync_channel(ZIP_CHUNKS_IN_FLIGHT);
+        let name = name.to_owned();
+        std::thread::spawn(move || {
+            let mut entry = match zip.by_index(index) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e)));
+                    return;
+                }
+            };
+            let mut total = 0u64;
+            loop {
+                let mut chunk = vec![0u8; ZIP_CHUNK_BYTES];
+                let sent = match entry.read(&mut chunk) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        total += n as u64;
+                        // The header's size was checked; a lying header cannot make us read on.
+                        if total > MAX_ENTRY_BYTES {
+                            tx.send(Err(std::io::Error::other(format!(
+                                "{name} в архиве больше заявленного размера (не больше 2 ГиБ на файл)"
+                            ))))
+                        } else {
+                            chunk.truncate(n);
+                            tx.send(Ok(chunk))
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => tx.send(Err(e)),
+                };
+                // The reader is gone (the import stopped) or was told of an error: stop.
+                if sent.is_err() || total > MAX_ENTRY_BYTES {
+                    return;
+                }
+            }
+        });
+        Self { chunks, chunk: Vec::new(), at: 0 }
+    }
+}
+
+impl Read for ZipEntry {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The thread ended after the last chunk.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
