@@ -62,6 +62,7 @@ pub fn run(only: &[String]) -> Result<()> {
             || only.iter().any(|o| o == name)
             || (name.starts_with("postgres-") && only.iter().any(|o| o.ends_with("tests")))
     };
+    sys::one_shot_builds();
     let started = Instant::now();
     let mut ctx = Ctx::default();
     let mut results = Vec::new();

@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -14,11 +15,24 @@ pub fn repo_root() -> PathBuf {
     manifest_dir.parent().map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
 }
 
+/// Set by `cargo xtask ci`: every cargo it runs builds from scratch once.
+static ONE_SHOT_BUILDS: AtomicBool = AtomicBool::new(false);
+
+/// From now on, cargo runs without incremental compilation. CI builds each crate once on a
+/// fresh checkout, where incremental state is only extra work; every cargo call of the run
+/// must agree, or the next one would rebuild the workspace.
+pub fn one_shot_builds() {
+    ONE_SHOT_BUILDS.store(true, Ordering::Relaxed);
+}
+
 /// The cargo that runs us (`cargo xtask` sets `CARGO`), so that toolchain overrides carry over.
 pub fn cargo() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut cmd = Command::new(cargo);
     cmd.current_dir(repo_root()).stdin(Stdio::null());
+    if ONE_SHOT_BUILDS.load(Ordering::Relaxed) {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
     cmd
 }
 
