@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Row, Transaction};
+use sqlx::{ConnectOptions, Connection, Transaction};
 use zhurnal_store::*;
 
 pub(crate) use base::{ASSIGNMENT_COLS, ASSIGNMENT_JOINS, PERSON_COLS, scope_columns};
@@ -331,47 +331,10 @@ pub(crate) async fn append_audit_in(
     sealer: &dyn AuditSealer,
     a: &NewAudit,
 ) -> StoreResult<i64> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(AUDIT_CHAIN_LOCK)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    let head = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    let (seq, prev) = match head {
-        Some(r) => (
-            r.try_get::<i64, _>(0).map_err(map_err)? + 1,
-            r.try_get::<Vec<u8>, _>(1).map_err(map_err)?,
-        ),
-        None => (1, zhurnal_store::audit::GENESIS_HASH.to_vec()),
-    };
-    let hash = sealer.seal(&prev, &a.canonical(seq));
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor_id, actor_role, session_hash, source_ip, action, \
-         target_type, target_id, school_id, result, reason, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(seq)
-    .bind(a.at)
-    .bind(a.actor_id)
-    .bind(&a.actor_role)
-    .bind(&a.session_hash)
-    .bind(&a.source_ip)
-    .bind(&a.action)
-    .bind(&a.target_type)
-    .bind(&a.target_id)
-    .bind(a.school_id)
-    .bind(&a.result)
-    .bind(&a.reason)
-    .bind(a.details.to_string())
-    .bind(&prev)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    Ok(seq)
+    let seqs = perf::append_audits_in(conn, sealer, std::slice::from_ref(a)).await?;
+    seqs.first()
+        .copied()
+        .ok_or_else(|| StoreError::Corrupt("an audit append returned no sequence number".into()))
 }
 
 #[cfg(test)]

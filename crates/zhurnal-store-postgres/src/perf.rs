@@ -54,8 +54,7 @@ pub(crate) async fn append_audits_in(
     if audits.is_empty() {
         return Ok(Vec::new());
     }
-    // The same lock as every other audit append (see `append_audit_in`), taken once for
-    // the whole batch.
+    // The chain lock (see `append_audit_in`), taken once for the whole batch.
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(AUDIT_CHAIN_LOCK)
         .execute(&mut *conn)
