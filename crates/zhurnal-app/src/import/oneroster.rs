@@ -106,8 +106,9 @@ pub fn read(
     let mut line_items: BTreeMap<String, (String, NaiveDate, u64)> = BTreeMap::new();
     let mut results: Vec<(String, String, String, String, u64)> = Vec::new();
     let mut snils_seen: HashMap<String, String> = HashMap::new();
+    let mut book = None;
     for (file, required, mandatory) in FILES {
-        let Some(input) = source.open(file)? else {
+        let Some(input) = source.open_in(file, &mut book)? else {
             if *mandatory {
                 is.push(file, 0, "", format!("в наборе OneRoster нет файла {file}"));
             }

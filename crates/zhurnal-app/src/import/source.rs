@@ -77,9 +77,23 @@ impl Source {
     /// Opens `name` (e.g. `persons.csv`, or the sheet `persons` of a workbook); `None` when
     /// the set has no such file.
     pub fn open(&self, name: &str) -> Result<Option<Input>, SourceError> {
+        self.open_in(name, &mut None)
+    }
+
+    /// [`Source::open`] for a reader of several files: a workbook is opened on the first call
+    /// and kept in `book` for the next ones.
+    pub fn open_in(
+        &self,
+        name: &str,
+        book: &mut Option<super::xlsx::Book>,
+    ) -> Result<Option<Input>, SourceError> {
         Ok(match self {
             Self::Xlsx(path) => {
-                super::xlsx::open(path, &self.display_name(), name)?.map(Input::Sheet)
+                let book = match book {
+                    Some(b) => b,
+                    None => book.insert(super::xlsx::Book::open(path)?),
+                };
+                book.sheet(&self.display_name(), name)?.map(Input::Sheet)
             }
             _ => self.open_bytes(name)?.map(Input::Csv),
         })

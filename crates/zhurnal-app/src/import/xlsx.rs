@@ -115,45 +115,59 @@ fn float_text(f: f64) -> String {
 /// The sheet for `file` (`persons.csv` → sheet `persons`, any case, `persons.csv` too);
 /// `None` when the workbook has no such sheet.
 pub fn open(path: &Path, display: &str, file: &str) -> Result<Option<Sheet>, SourceError> {
-    let io = |e: &dyn std::fmt::Display| SourceError::Io {
-        path: path.display().to_string(),
-        problem: e.to_string(),
-    };
-    let not_xlsx = |e: &dyn std::fmt::Display| SourceError::NotXlsx {
-        path: path.display().to_string(),
-        problem: e.to_string(),
-    };
-    check_limits(path)?;
-    let f = File::open(path).map_err(|e| io(&e))?;
-    // The workbook parser is third-party code fed with untrusted bytes: a panic in it must
-    // become a refusal of the file, not the end of the request (or of the CLI run).
-    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-        move || -> Result<Option<Sheet>, SourceError> {
-            let mut wb: Xlsx<BufReader<File>> =
-                Xlsx::new(BufReader::new(f)).map_err(|e| not_xlsx(&e))?;
-            let stem = file.strip_suffix(".csv").unwrap_or(file);
-            let Some(name) = wb.sheet_names().into_iter().find(|n| {
-                let n = n.trim();
-                n.eq_ignore_ascii_case(stem) || n.eq_ignore_ascii_case(file)
-            }) else {
-                return Ok(None);
-            };
-            let range = wb.worksheet_range(&name).map_err(|e| not_xlsx(&e))?;
-            let first_line = range.start().map_or(1, |(row, _)| u64::from(row) + 1);
-            Ok(Some(Sheet {
-                label: format!("{display}, лист {}", name.trim()),
-                range,
-                next: 0,
-                first_line,
-            }))
-        },
-    ));
-    opened.unwrap_or_else(|_| {
-        Err(SourceError::NotXlsx {
+    Book::open(path)?.sheet(display, file)
+}
+
+/// An opened workbook, for reading several of its sheets. Opening parses the whole shared
+/// string table (every distinct text of the workbook): a set read sheet by sheet opens the
+/// workbook once, not once per sheet.
+pub struct Book {
+    path: std::path::PathBuf,
+    wb: Xlsx<BufReader<File>>,
+}
+
+impl Book {
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        check_limits(path)?;
+        let f = File::open(path).map_err(|e| SourceError::Io {
             path: path.display().to_string(),
-            problem: "файл повреждён (разбор книги прерван)".into(),
-        })
-    })
+            problem: e.to_string(),
+        })?;
+        let opened =
+            guarded(path, move || Xlsx::new(BufReader::new(f)).map_err(|e| e.to_string()))?;
+        Ok(Self { path: path.to_path_buf(), wb: opened })
+    }
+
+    /// The sheet for `file`, as [`open`] finds it.
+    pub fn sheet(&mut self, display: &str, file: &str) -> Result<Option<Sheet>, SourceError> {
+        let stem = file.strip_suffix(".csv").unwrap_or(file);
+        let Some(name) = self.wb.sheet_names().into_iter().find(|n| {
+            let n = n.trim();
+            n.eq_ignore_ascii_case(stem) || n.eq_ignore_ascii_case(file)
+        }) else {
+            return Ok(None);
+        };
+        let wb = &mut self.wb;
+        let range = guarded(&self.path, || wb.worksheet_range(&name).map_err(|e| e.to_string()))?;
+        let first_line = range.start().map_or(1, |(row, _)| u64::from(row) + 1);
+        Ok(Some(Sheet {
+            label: format!("{display}, лист {}", name.trim()),
+            range,
+            next: 0,
+            first_line,
+        }))
+    }
+}
+
+/// Runs the workbook parser, which is third-party code fed with untrusted bytes: a panic in
+/// it must become a refusal of the file, not the end of the request (or of the CLI run).
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, String>) -> Result<T, SourceError> {
+    let not_xlsx =
+        |problem: String| SourceError::NotXlsx { path: path.display().to_string(), problem };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(not_xlsx),
+        Err(_) => Err(not_xlsx("файл повреждён (разбор книги прерван)".into())),
+    }
 }
 
 /// The same limits as for a ZIP of CSV files (an XLSX is a ZIP): entries and unpacked sizes.

@@ -373,6 +373,8 @@ pub fn read(
 /// only thing that grows with the set.
 pub struct Stream<'s> {
     source: &'s Source,
+    /// The workbook, opened once for all its sheets (XLSX sources only).
+    book: Option<super::xlsx::Book>,
     keep: bool,
     next_file: usize,
     table: Option<(&'static str, Table)>,
@@ -386,6 +388,7 @@ impl<'s> Stream<'s> {
     pub fn new(source: &'s Source, keep: bool) -> Self {
         Self {
             source,
+            book: None,
             keep,
             next_file: 0,
             table: None,
@@ -408,7 +411,7 @@ impl<'s> Stream<'s> {
             if self.table.is_none() {
                 let Some((file, columns)) = FILES.get(self.next_file) else { break };
                 self.next_file += 1;
-                let Some(input) = self.source.open(file)? else { continue };
+                let Some(input) = self.source.open_in(file, &mut self.book)? else { continue };
                 self.any = true;
                 let req = required(columns);
                 self.table = Table::open(file, input, &req, &mut self.issues).map(|t| (*file, t));

@@ -431,6 +431,7 @@ async fn every_route_allows_and_denies_as_specified() {
         browsers.insert(p, b);
     }
 
+    let mut writers = BTreeMap::new();
     let mut cells = 0;
     let mut failures = Vec::new();
     for route in ROUTES {
@@ -459,7 +460,9 @@ async fn every_route_allows_and_denies_as_specified() {
                 };
                 let path = targets.fill(persona, route.path, own);
                 let body = body(&targets, persona, route.method, route.path, own);
-                let status = probe(&env, &mut browsers, persona, route.method, &path, body).await;
+                let status =
+                    probe(&env, &mut browsers, &mut writers, persona, route.method, &path, body)
+                        .await;
                 cells += 1;
                 // A public route may still refuse (a callback without a state is a 403 refusal
                 // page); it must just never ask for a session.
@@ -573,11 +576,35 @@ fn import_upload_body() -> Vec<u8> {
     out
 }
 
-/// One request as `persona`. State-changing requests get a fresh session (they may end it,
-/// like logout) and a valid CSRF token, so only the policy can refuse them.
+/// A session of `persona` that is still alive, with its CSRF token: the one kept in `writers`
+/// if the server still knows it, else a new login. State-changing requests get a session apart
+/// from the one reads use, since they may end it (logout); a login through the simulator is
+/// the slowest step of a probe, so it is repeated only when the session is gone.
+async fn writer<'a>(
+    env: &Env,
+    writers: &'a mut BTreeMap<String, Browser>,
+    persona: &str,
+) -> (&'a mut Browser, String) {
+    let alive = match writers.get_mut(persona) {
+        Some(b) => b.get(&env.url("/api/v1/me")).await.status == 200,
+        None => false,
+    };
+    if !alive {
+        let mut b = Browser::new();
+        assert_eq!(login(env, &mut b, persona).await.status, 200);
+        writers.insert(persona.to_string(), b);
+    }
+    let b = writers.get_mut(persona).expect("inserted above");
+    let token = csrf(env, b).await;
+    (b, token)
+}
+
+/// One request as `persona`. State-changing requests carry a live session of their own and a
+/// valid CSRF token, so only the policy can refuse them.
 async fn probe(
     env: &Env,
     browsers: &mut BTreeMap<&str, Browser>,
+    writers: &mut BTreeMap<String, Browser>,
     persona: &str,
     method: &str,
     path: &str,
@@ -590,12 +617,11 @@ async fn probe(
             None => Browser::new().request(reqwest::Method::GET, &url, None, &[]).await.hops[0].0,
         };
     }
-    let mut b = Browser::new();
-    let token = if persona == "anonymous" {
-        String::new()
+    let mut anonymous = Browser::new();
+    let (b, token) = if persona == "anonymous" {
+        (&mut anonymous, String::new())
     } else {
-        assert_eq!(login(env, &mut b, persona).await.status, 200);
-        csrf(env, &mut b).await
+        writer(env, writers, persona).await
     };
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     match body {

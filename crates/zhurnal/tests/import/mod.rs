@@ -564,11 +564,14 @@ fn canary_set(dir: &Path) {
 
 /// Every canary found in the files (raw bytes), by file name.
 fn canary_hits(files: &[PathBuf], canaries: &[&str]) -> Vec<String> {
+    // memmem rather than `windows().any()`: the test crate is unoptimised, and a naive scan of
+    // a PostgreSQL database's files took minutes.
+    let finders: Vec<_> = canaries.iter().map(memchr::memmem::Finder::new).collect();
     let mut hits = Vec::new();
     for f in files {
         let Ok(bytes) = std::fs::read(f) else { continue };
-        for c in canaries {
-            if bytes.windows(c.len()).any(|w| w == c.as_bytes()) {
+        for (c, finder) in canaries.iter().zip(&finders) {
+            if finder.find(&bytes).is_some() {
                 hits.push(format!("{c} in {}", f.display()));
             }
         }
@@ -665,9 +668,15 @@ async fn retention_case(db: Db) {
             Ok(d) => {
                 let mut f = Vec::new();
                 // Live relation files; pg_wal keeps old records until segments are recycled
-                // (stated in the act and docs) — the ledger covers restores.
-                files_under(&Path::new(&d).join("base"), &mut f);
-                (f, "PostgreSQL base/")
+                // (stated in the act and docs) — the ledger covers restores. Only this test's
+                // database ever held the canaries; the cluster's other databases (every other
+                // test's, never dropped during a run) are hundreds of megabytes of noise.
+                let oid =
+                    database_oid(env.database_url.as_deref().expect("a PostgreSQL URL")).await;
+                let dir = Path::new(&d).join("base").join(oid.to_string());
+                files_under(&dir, &mut f);
+                assert!(!f.is_empty(), "no relation files in {}", dir.display());
+                (f, "PostgreSQL base/<database>/")
             }
             Err(_) => {
                 eprintln!(
@@ -742,6 +751,19 @@ async fn retention_case(db: Db) {
             "purge: 3 persons purged; canary hits in live DB 0, in WAL 0, after restore+ledger 0; act fields 9/9"
         );
     }
+}
+
+/// The OID of the database behind `url`: the name of its directory under `base/`.
+async fn database_oid(url: &str) -> u32 {
+    let mut conn =
+        <sqlx::PgConnection as sqlx::Connection>::connect(url).await.expect("raw postgres");
+    let (oid,): (sqlx::postgres::types::Oid,) =
+        sqlx::query_as("SELECT oid FROM pg_database WHERE datname = current_database()")
+            .fetch_one(&mut conn)
+            .await
+            .expect("database oid");
+    sqlx::Connection::close(conn).await.expect("close");
+    oid.0
 }
 
 /// Renders the first page to PNG with pdftoppm (poppler-utils; `cargo xtask ci` installs it).

@@ -175,14 +175,22 @@ impl Template {
         let root = std::env::temp_dir().join(format!("zhurnal-e2e-{key}"));
         remove_stale_templates();
         std::fs::create_dir_all(&root).expect("template dir");
-        let lock = std::fs::File::create(root.join("lock")).expect("lock file");
-        lock.lock().expect("template lock");
+        let lock = |name: &str| {
+            let lock = std::fs::File::create(root.join(name)).expect("lock file");
+            lock.lock().expect("template lock");
+            lock
+        };
+        // A lock per backend: SQLite tests need not wait while a PostgreSQL test seeds its
+        // template (half a minute in a debug build), and can use the other core meanwhile.
+        let sqlite = lock("lock");
         if !root.join("zhurnal.db").exists() {
             Self::seed_sqlite(&root).await;
         }
+        drop(sqlite);
         let pg_template = match admin {
             None => None,
             Some(admin) => {
+                let pg = lock("lock-pg");
                 // The cluster is per CI run, so the template is looked up there, not on disk.
                 let name = format!("zt_tmpl_{key}");
                 if !zhurnal_store_postgres::test_database_exists(&admin, &name)
@@ -191,10 +199,10 @@ impl Template {
                 {
                     Self::seed_postgres(&root, &admin, &name).await;
                 }
+                drop(pg);
                 Some((admin, name))
             }
         };
-        drop(lock);
         Some(Template { root, pg_template })
     }
 
