@@ -63,6 +63,10 @@ impl Store for DbStore {
         Ok(())
     }
 
+    async fn close(&self) {
+        DbStore::close(self).await;
+    }
+
     async fn apply_batch(&self, b: &Batch, audit: NewAudit) -> StoreResult<BatchStats> {
         let mut tx = self.write_tx().await?;
         let stats = apply_batch_in(&mut tx, b).await?;

@@ -44,6 +44,10 @@ pub trait Store:
     fn backend(&self) -> Backend;
     async fn ping(&self) -> StoreResult<()>;
 
+    /// Closes the connections. On SQLite the last one checkpoints and removes the WAL, so a
+    /// command that ends with it leaves the database file complete on its own.
+    async fn close(&self);
+
     /// Applies a batch in one transaction, upserting by external id; writes `audit` with it.
     async fn apply_batch(&self, batch: &Batch, audit: NewAudit) -> StoreResult<BatchStats>;
 

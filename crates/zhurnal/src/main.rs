@@ -299,6 +299,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let keys = cfg.load_keys(false).or_else(|_| cfg.load_keys(true))?;
             let store = open_store(&cfg, Arc::new(keys.sealer()?), true).await?;
             println!("миграции применены ({})", store.backend().name());
+            // Without it the process may exit before SQLite checkpoints its WAL.
+            store.close().await;
             Ok(())
         }
         Command::EsiaSim(args) => seed::run_sim(args).await,
