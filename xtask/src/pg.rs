@@ -210,9 +210,12 @@ impl PgCluster {
             let port = free_port()?;
             // A fresh log per attempt, so the port check below sees only this attempt.
             let _ = std::fs::remove_file(self.log());
+            // wal_recycle=off, as the README asks of production: the WAL segments a purge
+            // retires leave pg_wal instead of waiting, with their content, to be reused.
             let options = format!(
                 "-k {dir} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+                 -c wal_recycle=off",
                 dir = self.dir.display()
             );
             let mut cmd = self.run_as.command(&self.pg_ctl, &self.dir);

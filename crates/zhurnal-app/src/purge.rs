@@ -3,7 +3,7 @@
 //!
 //! Deleting rows is not destruction: the store compacts after every purge (SQLite
 //! `secure_delete` + `VACUUM` + `wal_checkpoint(TRUNCATE)`, PostgreSQL `VACUUM FULL` +
-//! `CHECKPOINT`). Backups and PostgreSQL WAL archives still hold the data until they age out,
+//! `CHECKPOINT` + retiring the WAL). Backups and WAL archives still hold the data until they age out,
 //! so every purge is also written to the ledger — an append-only, hash-chained file outside
 //! the database — which start-up re-applies: a restore of an older backup cannot bring the
 //! purged people back into service.

@@ -110,12 +110,62 @@ const PG_VACUUM: &str = "VACUUM (FULL) persons, marks, mark_history, attendance,
 
 impl PgStore {
     /// After a purge: VACUUM FULL writes each table anew and drops the old files with their
-    /// dead tuples; CHECKPOINT flushes the new files. WAL segments and backups keep the old
+    /// dead tuples; CHECKPOINT flushes the new files; then the WAL that still holds the
+    /// deleted rows is retired ([`Self::retire_wal`]). Backups and WAL archives keep the old
     /// content until they age out: the purge ledger re-applies the purge after a restore.
     pub(crate) async fn compact(&self) -> StoreResult<String> {
         sqlx::query(PG_VACUUM).execute(&self.pool).await.map_err(map_err)?;
         sqlx::query("CHECKPOINT").execute(&self.pool).await.map_err(map_err)?;
-        Ok(format!("PostgreSQL: {PG_VACUUM}; CHECKPOINT"))
+        let wal = self.retire_wal().await?;
+        Ok(format!("PostgreSQL: {PG_VACUUM}; CHECKPOINT; {wal}"))
+    }
+
+    /// Makes every WAL segment written before the purge unneeded, so the checkpoint takes it
+    /// out of `pg_wal`: the segment in use is closed (`pg_switch_wal`) and a checkpoint moves
+    /// the redo point past it — twice, because a segment is kept while the redo point of the
+    /// latest checkpoint lies in it. What then happens to the old segments is the server's
+    /// configuration, so the answer (for the act) says what was done and what the settings
+    /// leave behind. Missing privileges are reported, not fatal: the rows are already gone
+    /// from the tables, and the act must say that the WAL was not retired.
+    async fn retire_wal(&self) -> StoreResult<String> {
+        for _ in 0..2 {
+            for sql in ["SELECT pg_switch_wal()::text", "CHECKPOINT"] {
+                let Err(e) = sqlx::query(sql).execute(&self.pool).await else { continue };
+                // 42501 insufficient_privilege; anything else is a failure like any query's.
+                if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42501") {
+                    return Ok(format!(
+                        "WAL не выведен из работы ({sql}: {e}); роли нужны EXECUTE на \
+                         pg_switch_wal() и роль pg_checkpoint — сегменты с удалёнными данными \
+                         остаются в pg_wal до их замены"
+                    ));
+                }
+                return Err(map_err(e));
+            }
+        }
+        let (recycle, archive, keep, slots): (String, String, String, i64) = sqlx::query_as(
+            "SELECT current_setting('wal_recycle'), current_setting('archive_mode'), \
+             current_setting('wal_keep_size'), (SELECT count(*) FROM pg_replication_slots)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut out = String::from("pg_switch_wal() и CHECKPOINT дважды: сегменты WAL до очистки ");
+        out.push_str(if recycle == "off" {
+            "удалены из pg_wal (wal_recycle = off)"
+        } else {
+            "выведены из работы, но при wal_recycle = on переименованы для повторного \
+             использования и хранят содержимое до перезаписи (задайте wal_recycle = off)"
+        });
+        if keep != "0" && keep != "0kB" {
+            out.push_str(&format!("; wal_keep_size = {keep} удерживает последние сегменты"));
+        }
+        if slots > 0 {
+            out.push_str(&format!("; {slots} слот(ов) репликации удерживают сегменты"));
+        }
+        if archive != "off" {
+            out.push_str("; архив WAL (archive_mode) хранит копии до истечения срока хранения");
+        }
+        Ok(out)
     }
 
     /// One pool serves reads and writes; the shared modules name the two roles apart

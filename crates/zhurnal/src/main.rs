@@ -95,13 +95,17 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    /// Export one school in the Zhurnal CSV format (contains personal data, СНИЛС included).
+    /// Export schools in the Zhurnal CSV format (contains personal data, СНИЛС included): one
+    /// `--school` into DIR; several, or `--all`, each into DIR/<school's external id>/.
     Export {
         #[arg(long, default_value = "zhurnal-csv")]
         format: String,
-        /// The school's external id.
-        #[arg(long)]
-        school: String,
+        /// The school's external id; repeat the flag for several schools.
+        #[arg(long = "school", required_unless_present = "all")]
+        schools: Vec<String>,
+        /// Every school in the database (a region's move, school by school).
+        #[arg(long, conflicts_with = "schools")]
+        all: bool,
         /// Output directory.
         dir: PathBuf,
         #[arg(long)]
@@ -370,16 +374,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
             import(&cfg, &format, &path).await
         }
-        Command::Export { format, school, dir, data_dir } => {
+        Command::Export { format, schools, all, dir, data_dir } => {
             if format != "zhurnal-csv" {
                 bail!("--format: поддерживается только zhurnal-csv");
             }
             let cfg = Config::load(file, &Overrides { listen: None, data_dir })?;
             let app = cli_app(&cfg).await?;
-            let rows = app.export_school_csv(&school, &dir).await?;
+            let known: Vec<String> =
+                app.store.list_schools().await?.into_iter().map(|s| s.external_id).collect();
+            let schools = if all { known.clone() } else { schools };
+            // Every name is checked before anything is written: a typo in the third school
+            // must not leave two exports of personal data behind.
+            let unknown: Vec<&String> =
+                schools.iter().filter(|s| !all && !known.contains(s)).collect();
+            if !unknown.is_empty() {
+                bail!(
+                    "--school: нет школ с кодами {unknown:?}; коды школ: `zhurnal migration-status` (ничего не выгружено)"
+                );
+            }
+            if schools.is_empty() {
+                bail!("в базе нет школ: выгружать нечего");
+            }
+            let apart = all || schools.len() > 1;
+            let mut total = 0;
+            for school in &schools {
+                let out = if apart { dir.join(school) } else { dir.clone() };
+                let rows = app.export_school_csv(school, &out).await?;
+                println!("{school}: выгружено строк: {rows} в {}", out.display());
+                total += rows;
+            }
             println!(
-                "выгружено строк: {rows} в {}; файлы содержат персональные данные и СНИЛС — храните и уничтожайте их как таковые",
-                dir.display()
+                "всего строк: {total}, школ: {}; файлы содержат персональные данные и СНИЛС — храните и уничтожайте их как таковые",
+                schools.len()
             );
             Ok(())
         }

@@ -667,16 +667,20 @@ async fn retention_case(db: Db) {
         Db::Postgres => match std::env::var("ZHURNAL_TEST_POSTGRES_DATADIR") {
             Ok(d) => {
                 let mut f = Vec::new();
-                // Live relation files; pg_wal keeps old records until segments are recycled
-                // (stated in the act and docs) — the ledger covers restores. Only this test's
-                // database ever held the canaries; the cluster's other databases (every other
-                // test's, never dropped during a run) are hundreds of megabytes of noise.
+                // Live relation files: only this test's database ever held the canaries; the
+                // cluster's other databases (every other test's, never dropped during a run)
+                // are hundreds of megabytes of noise. And pg_wal: the purge retired the
+                // segments written before it, and the test cluster runs with wal_recycle=off
+                // as production should, so they are gone. Backups are the ledger's job.
                 let oid =
                     database_oid(env.database_url.as_deref().expect("a PostgreSQL URL")).await;
                 let dir = Path::new(&d).join("base").join(oid.to_string());
                 files_under(&dir, &mut f);
                 assert!(!f.is_empty(), "no relation files in {}", dir.display());
-                (f, "PostgreSQL base/<database>/")
+                let live = f.len();
+                files_under(&Path::new(&d).join("pg_wal"), &mut f);
+                assert!(f.len() > live, "no WAL segments under {d}/pg_wal");
+                (f, "PostgreSQL base/<database>/ and pg_wal/")
             }
             Err(_) => {
                 eprintln!(
@@ -700,6 +704,10 @@ async fn retention_case(db: Db) {
     let doc = env.app.destruction_act_doc(&number).await.expect("act");
     let fields = &doc.tables[0].rows;
     assert_eq!(fields.iter().filter(|r| r[0].starts_with(char::is_numeric)).count(), 9);
+    if db == Db::Postgres {
+        let method = fields.iter().find(|r| r[0].starts_with("8.")).expect("method");
+        assert!(method[1].contains("удалены из pg_wal (wal_recycle = off)"), "{method:?}");
+    }
     assert!(fields.iter().all(|r| !r[1].is_empty()), "{fields:#?}");
     let extract = doc.tables.last().expect("extract");
     assert!(extract.rows.iter().any(|r| r[2] == "purge.retention"), "{:#?}", extract.rows);
@@ -893,6 +901,19 @@ fn the_cli_imports_exports_and_refuses_a_broken_set_with_every_error() {
             .expect("persons")
             .contains("CanaryStaysXq9")
     );
+    // Every school at once, each into its own directory; an unknown school writes nothing.
+    let all = work.path().join("all");
+    let a = all.to_str().expect("utf-8");
+    let exp = run(&["export", "--all", a, "--data-dir", d]);
+    assert!(exp.status.success(), "{}", String::from_utf8_lossy(&exp.stderr));
+    assert!(all.join("can-s").join("persons.csv").is_file());
+    let none = work.path().join("none");
+    let n = none.to_str().expect("utf-8");
+    let exp = run(&["export", "--school", "can-s", "--school", "no-such", n, "--data-dir", d]);
+    assert!(!exp.status.success());
+    let err = String::from_utf8_lossy(&exp.stderr);
+    assert!(err.contains("no-such") && err.contains("ничего не выгружено"), "{err}");
+    assert!(!none.exists(), "nothing written for a refused export");
     write(
         &set,
         "classes.csv",
