@@ -79,6 +79,17 @@ struct Up {
     insert_only: Vec<V>,
 }
 
+/// Parameter `n` of a generated statement, in the backend's style (parameters always appear
+/// in the order they are bound).
+fn param(out: &mut String, n: usize) {
+    if crate::backend::NUMBERED_PARAMS {
+        out.push('$');
+        out.push_str(&n.to_string());
+    } else {
+        out.push('?');
+    }
+}
+
 /// `($1, $2), ($3, $4), …` for `rows` rows of `width` columns, numbered from `$first`.
 fn placeholders(rows: usize, width: usize, first: usize) -> String {
     let mut out = String::with_capacity(rows * width * 5);
@@ -91,8 +102,7 @@ fn placeholders(rows: usize, width: usize, first: usize) -> String {
             if c > 0 {
                 out.push_str(", ");
             }
-            out.push('$');
-            out.push_str(&(first + r * width + c).to_string());
+            param(&mut out, first + r * width + c);
         }
         out.push(')');
     }
@@ -124,7 +134,14 @@ fn chunks<K: Eq + std::hash::Hash>(keys: impl Iterator<Item = K>) -> Vec<std::op
 
 /// `$first, $first+1, …` for a list of `n` values.
 fn list(n: usize, first: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    let mut out = String::with_capacity(n * 5);
+    for i in first..first + n {
+        if i > first {
+            out.push_str(", ");
+        }
+        param(&mut out, i);
+    }
+    out
 }
 
 struct Ctx<'c> {

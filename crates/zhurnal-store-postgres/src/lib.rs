@@ -73,6 +73,9 @@ pub(crate) mod backend {
 
     pub(crate) const BACKEND: zhurnal_store::Backend = zhurnal_store::Backend::Postgres;
 
+    /// PostgreSQL knows only `$n` parameters.
+    pub(crate) const NUMBERED_PARAMS: bool = true;
+
     /// `column {ANY_OF_1}` matches any id of the array bound as `$1`.
     pub(crate) const ANY_OF_1: &str = "= ANY($1)";
 

@@ -94,6 +94,7 @@ pg_conformance_suite!(
     import_mark_history_is_added_once_and_exported,
     import_is_one_transaction_and_a_late_failure_writes_nothing,
     import_parts_share_one_transaction,
+    import_a_large_batch_with_repeated_keys_applies_in_order,
 );
 
 /// The case names listed in `conformance_suite!`, between `@cases $fresh;` and `);`.

@@ -107,7 +107,8 @@ macro_rules! conformance_suite {
             import_final_marks_upsert_by_key_and_export,
             import_mark_history_is_added_once_and_exported,
             import_is_one_transaction_and_a_late_failure_writes_nothing,
-            import_parts_share_one_transaction
+            import_parts_share_one_transaction,
+            import_a_large_batch_with_repeated_keys_applies_in_order
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
