@@ -956,6 +956,7 @@ impl ImportSession for Session {
             return Err(failed_session());
         }
         crate::base::stamp_new_persons(&mut tx, at).await?;
+        let rosters_changed = batch.inserted + batch.updated > 0;
         let mut stats = batch;
         add(&mut stats, &finals);
         add(&mut stats, &history);
@@ -966,12 +967,33 @@ impl ImportSession for Session {
             ..run
         };
         let run_id = run_in(&mut tx, &run).await?;
+        // Rosters changed: the schools' class chats (Сферум) follow, queued with the change.
+        // A re-run that changed nothing queues nothing.
+        let mut chat_syncs = 0;
+        if rosters_changed {
+            let mut schools = Vec::with_capacity(run.schools.len());
+            for s in &run.schools {
+                let id: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM schools WHERE external_id = $1")
+                        .bind(s)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                schools.extend(id);
+            }
+            let on = chrono::DateTime::from_timestamp_micros(at)
+                .ok_or_else(|| StoreError::Other(format!("import time {at} out of range").into()))?
+                .date_naive();
+            chat_syncs =
+                crate::integration::outbox_school_classes_in(&mut tx, &schools, on, at).await?;
+        }
         let audit = NewAudit {
             details: serde_json::json!({
                 "inserted": stats.inserted, "updated": stats.updated, "unchanged": stats.unchanged,
                 "final_marks": { "inserted": finals.inserted, "updated": finals.updated, "unchanged": finals.unchanged },
                 "mark_history": { "inserted": history.inserted, "unchanged": history.unchanged },
                 "run_id": run_id,
+                "chat_syncs": chat_syncs,
                 "extra": audit.details,
             }),
             ..audit

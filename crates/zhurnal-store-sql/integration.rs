@@ -85,6 +85,33 @@ pub(crate) async fn outbox_class_in(conn: &mut DbConn, class: i64, at: i64) -> S
     Ok(())
 }
 
+/// Enqueues the chat sync of every class of `schools` whose year has not ended on `on` (an
+/// import changed their rosters). The delivery decides which of them need a chat at all, as
+/// for any other class event.
+pub(crate) async fn outbox_school_classes_in(
+    conn: &mut DbConn,
+    schools: &[i64],
+    on: NaiveDate,
+    at: i64,
+) -> StoreResult<u64> {
+    let sql = format!(
+        "INSERT INTO outbox_events (topic, subject, school_id, created_at) \
+         SELECT $2, 'class:' || c.id, c.school_id, $3 FROM classes c \
+         JOIN academic_years y ON y.id = c.academic_year_id \
+         WHERE c.school_id {} AND y.ends_on >= $4",
+        crate::backend::ANY_OF_1
+    );
+    let done = sqlx::query(&sql)
+        .bind(crate::backend::id_list(schools)?)
+        .bind(topics::SFERUM_CLASS)
+        .bind(at)
+        .bind(on)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(done.rows_affected())
+}
+
 /// Enqueues the chat sync of the class of an enrolment (admission, transfer, departure).
 pub(crate) async fn outbox_enrolment_in(
     conn: &mut DbConn,

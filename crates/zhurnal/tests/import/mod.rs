@@ -105,8 +105,30 @@ async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_chan
     let (_, app2) = empty_app(&target).await;
     let first = applied(import(&app2, Format::ZhurnalCsv, &exported).await);
     assert!(first.stats.inserted > 1000, "{:?}", first.stats);
+    // Every class of the school's year is queued for its Сферум chat with the import (the
+    // delivery decides which need one); a re-run that changes nothing queues nothing.
+    let chat_syncs = |app: &zhurnal_app::App| {
+        let store = app.store.clone();
+        async move {
+            let events = store.list_outbox(None, None, 100_000).await.expect("outbox");
+            events
+                .into_iter()
+                .filter(|e| e.topic == "sferum.class")
+                .map(|e| e.subject)
+                .collect::<std::collections::HashSet<_>>()
+        }
+    };
+    let classes = std::fs::read_to_string(exported.join("classes.csv")).expect("classes");
+    let queued = chat_syncs(&app2).await;
+    assert_eq!(queued.len(), classes.lines().count() - 1, "{queued:?}");
     let second = applied(import(&app2, Format::ZhurnalCsv, &exported).await);
     assert!(second.stats.changed_nothing(), "a re-import changed rows: {:?}", second.stats);
+    assert_eq!(chat_syncs(&app2).await.len(), queued.len());
+    assert_eq!(
+        app2.store.list_outbox(None, None, 100_000).await.expect("outbox").len(),
+        queued.len(),
+        "one event per class, none added by the re-run"
+    );
     assert_eq!(
         second.stats.unchanged,
         first.stats.inserted + first.stats.updated + first.stats.unchanged
