@@ -3,6 +3,8 @@
 //! The dialect differences it needs are names of the backend module: the batch and person
 //! locks PostgreSQL takes (SQLite has one writer), and how a list of ids is bound.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::Row;
@@ -12,7 +14,7 @@ use zhurnal_domain::{
 use zhurnal_store::schedule::{self, HeldLesson, SlotRow};
 use zhurnal_store::*;
 
-use crate::backend::{ANY_OF_1, BACKEND, DbConn, DbStore, id_list, lock_batch, lock_person};
+use crate::backend::{ANY_OF_1, BACKEND, DbConn, DbRow, DbStore, id_list, lock_batch, lock_person};
 use crate::rows::*;
 use crate::{append_audit_in, batch, map_err};
 
@@ -616,24 +618,16 @@ impl Store for DbStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<ScheduledLesson>> {
-        let rows = sqlx::query(&format!(
-            "SELECT s.id AS slot_id, s.weekday, s.lesson_number, s.room, {ASSIGNMENT_COLS} \
-             FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id {ASSIGNMENT_JOINS} \
-             WHERE a.class_id = $1 AND (a.group_id IS NULL OR EXISTS \
-               (SELECT 1 FROM group_members gm WHERE gm.group_id = a.group_id AND gm.student_id = $2))"
-        ))
-        .bind(class.0)
-        .bind(student.0)
-        .fetch_all(self.reader())
-        .await
-        .map_err(map_err)?;
-        let slots: Vec<SlotRow> = rows.iter().map(slot_from).collect::<StoreResult<_>>()?;
-        let mut ids: Vec<i64> = slots.iter().map(|s| s.assignment.id.0).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let held = self.held_lessons(&ids, from, to).await?;
-        let subs = self.substitutions_for(&slots, from, to).await?;
-        Ok(schedule::expand(&slots, &held, &subs, from, to))
+        let rows = sqlx::query(STUDENT_WEEK.as_str())
+            .bind(class.0)
+            .bind(student.0)
+            .bind(from)
+            .bind(to)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        let w = lesson_rows(&rows)?;
+        Ok(schedule::expand(&w.slots, &w.held, &w.subs, from, to))
     }
 
     async fn list_student_marks(
@@ -675,6 +669,97 @@ impl Store for DbStore {
         .map_err(map_err)?;
         rows.iter().map(attendance_from).collect()
     }
+}
+
+/// Dated lessons as one statement instead of three (the diary's week and the class journal run
+/// it on every request): one row per timetable slot matching `slots_where` (`kind` 0), per
+/// lesson held between `from` and `to` matching `held_where` (1), and per substitution in the
+/// dates on a matching slot (2). Slot and held rows carry the assignment's columns
+/// (ASSIGNMENT_COLS); every row has the slot, held-lesson and substitution columns, NULL where
+/// its kind has no value (cast, so PostgreSQL types the union the same whatever comes first).
+/// `slots_where` sees `s` (slot) and `a` (its assignment), `held_where` sees `l` (lesson).
+fn lessons_sql(slots_where: &str, held_where: &str, from: &str, to: &str) -> String {
+    let slots = format!(
+        "FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id WHERE {slots_where}"
+    );
+    format!(
+        "SELECT CAST(0 AS BIGINT) AS kind, s.id AS slot_id, s.weekday, s.lesson_number, s.room, \
+           {ASSIGNMENT_COLS}, CAST(NULL AS BIGINT) AS lesson_id, CAST(NULL AS DATE) AS on_date, \
+           CAST(NULL AS TEXT) AS topic, CAST(NULL AS TEXT) AS homework, \
+           CAST(NULL AS BIGINT) AS substitute_id \
+         FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id {ASSIGNMENT_JOINS} \
+         WHERE {slots_where} \
+         UNION ALL \
+         SELECT 1, NULL, NULL, l.lesson_number, NULL, {ASSIGNMENT_COLS}, \
+           l.id, l.on_date, l.topic, l.homework, NULL \
+         FROM lessons l JOIN assignments a ON a.id = l.assignment_id {ASSIGNMENT_JOINS} \
+         WHERE l.on_date BETWEEN {from} AND {to} AND {held_where} \
+         UNION ALL \
+         SELECT 2, su.slot_id, NULL, NULL, NULL, \
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+           NULL, su.on_date, NULL, NULL, su.substitute_id \
+         FROM substitutions su WHERE su.on_date BETWEEN {from} AND {to} \
+           AND su.slot_id IN (SELECT s.id {slots})"
+    )
+}
+
+/// The student's week: `$1` class, `$2` student (groups: only their own), `$3`..`$4` dates.
+/// Held lessons count for the assignments that have a slot the student attends.
+static STUDENT_WEEK: LazyLock<String> = LazyLock::new(|| {
+    const SLOTS: &str = "a.class_id = $1 AND (a.group_id IS NULL OR EXISTS \
+        (SELECT 1 FROM group_members gm WHERE gm.group_id = a.group_id AND gm.student_id = $2))";
+    lessons_sql(
+        SLOTS,
+        &format!(
+            "l.assignment_id IN (SELECT s.assignment_id FROM timetable_slots s \
+             JOIN assignments a ON a.id = s.assignment_id WHERE {SLOTS})"
+        ),
+        "$3",
+        "$4",
+    )
+});
+
+/// An assignment's lessons: `$1` assignment, `$2`..`$3` dates; every held lesson counts.
+pub(crate) static ASSIGNMENT_LESSONS: LazyLock<String> =
+    LazyLock::new(|| lessons_sql("s.assignment_id = $1", "l.assignment_id = $1", "$2", "$3"));
+
+/// The rows of a [`lessons_sql`] statement, sorted by kind.
+pub(crate) struct LessonRows {
+    pub slots: Vec<SlotRow>,
+    pub held: Vec<HeldLesson>,
+    /// The assignment of the first held lesson (all of them, for one assignment).
+    pub held_assignment: Option<AssignmentRow>,
+    pub subs: Vec<(i64, NaiveDate, PersonId)>,
+}
+
+pub(crate) fn lesson_rows(rows: &[DbRow]) -> StoreResult<LessonRows> {
+    let mut out =
+        LessonRows { slots: Vec::new(), held: Vec::new(), held_assignment: None, subs: Vec::new() };
+    for r in rows {
+        match get::<i64>(r, "kind")? {
+            0 => out.slots.push(slot_from(r)?),
+            1 => {
+                let assignment = assignment_from(r)?;
+                let number: i64 = get(r, "lesson_number")?;
+                out.held.push(HeldLesson {
+                    id: zhurnal_domain::LessonId(get(r, "lesson_id")?),
+                    assignment_id: assignment.id.0,
+                    date: get(r, "on_date")?,
+                    lesson_number: u8::try_from(number)
+                        .map_err(|_| corrupt("lessons.lesson_number", &number.to_string()))?,
+                    topic: get(r, "topic")?,
+                    homework: get(r, "homework")?,
+                });
+                out.held_assignment.get_or_insert(assignment);
+            }
+            _ => out.subs.push((
+                get(r, "slot_id")?,
+                get(r, "on_date")?,
+                PersonId(get(r, "substitute_id")?),
+            )),
+        }
+    }
+    Ok(out)
 }
 
 impl DbStore {

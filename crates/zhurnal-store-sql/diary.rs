@@ -9,7 +9,7 @@ use zhurnal_domain::{
 use zhurnal_store::*;
 
 use crate::backend::{DbRow, DbStore};
-use crate::rows::{attendance_kind, corrupt, get, person_from};
+use crate::rows::{attendance_kind, class_from_as, corrupt, get, person_from, school_from_as};
 use crate::{PERSON_COLS, append_audit_in, map_err};
 
 const SUBJECT_MARK_SELECT: &str = "SELECT m.student_id, l.assignment_id, a.subject_id, sj.name AS subject_name, \
@@ -34,6 +34,28 @@ fn subject_mark_from(r: &DbRow) -> StoreResult<SubjectMarkRow> {
         created_at: get(r, "created_at")?,
     })
 }
+
+/// The student by uid with the school (`sc_` columns) and class (`c_` columns) of the enrolment
+/// the diary shows: active ones first, then the latest admission (`id` breaks ties the same way
+/// every time).
+const DIARY_STUDENT_SELECT: &str = "SELECT p.id, p.uid, p.external_id, p.last_name, p.first_name, \
+    p.middle_name, p.birth_date, p.gender, p.esia_oid, p.account_state, p.last_login_at, \
+    p.snils_cipher, p.phone, p.email, \
+    sc.id AS sc_id, sc.municipality_id AS sc_municipality_id, m.region_id AS sc_region_id, \
+    sc.external_id AS sc_external_id, sc.name AS sc_name, sc.short_name AS sc_short_name, \
+    c.id AS c_id, c.school_id AS c_school_id, c.academic_year_id AS c_academic_year_id, \
+    c.external_id AS c_external_id, c.grade AS c_grade, c.letter AS c_letter, \
+    c.class_teacher_id AS c_class_teacher_id, c.period_scheme AS c_period_scheme, \
+    c.newly_formed AS c_newly_formed, \
+    (SELECT COUNT(*) FROM enrolments e3 WHERE e3.class_id = c.id AND e3.departed_on IS NULL) \
+      AS c_student_count \
+    FROM persons p \
+    LEFT JOIN enrolments e ON e.id = (SELECT e2.id FROM enrolments e2 WHERE e2.student_id = p.id \
+       ORDER BY (e2.departed_on IS NULL) DESC, e2.admitted_on DESC, e2.id DESC LIMIT 1) \
+    LEFT JOIN schools sc ON sc.id = e.school_id \
+    LEFT JOIN municipalities m ON m.id = sc.municipality_id \
+    LEFT JOIN classes c ON c.id = e.class_id \
+    WHERE p.uid = $1";
 
 const ANNOUNCEMENT_SELECT: &str = "SELECT an.id, an.uid, an.school_id, an.sender_id, an.body, an.status, \
     an.recipient_count, an.created_at, an.reviewed_by, an.reviewed_at, \
@@ -132,6 +154,23 @@ impl DiaryStore for DbStore {
                 })
             })
             .collect()
+    }
+
+    async fn find_diary_student(&self, uid: &str) -> StoreResult<Option<DiaryStudent>> {
+        let Some(r) = sqlx::query(DIARY_STUDENT_SELECT)
+            .bind(uid)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        let enrolled: Option<i64> = get(&r, "c_id")?;
+        let placement = match enrolled {
+            Some(_) => Some((school_from_as(&r, "sc_")?, class_from_as(&r, "c_")?)),
+            None => None,
+        };
+        Ok(Some(DiaryStudent { person: person_from(&r)?, placement }))
     }
 
     async fn list_student_subject_marks(

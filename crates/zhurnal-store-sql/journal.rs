@@ -1,5 +1,7 @@
 //! [`JournalStore`] on both backends: the class journal's reads and audited writes.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::Row;
@@ -23,6 +25,63 @@ const MARK_COLS: &str = "m.id, m.lesson_id, m.student_id, m.value, m.work_type_i
 
 const ATTACHMENT_COLS: &str = "f.uid, f.lesson_id, f.file_name, f.content_type, f.size_bytes, f.sha256, \
     f.uploaded_by, f.uploaded_at";
+
+/// [`JournalStore::check_journal_entry`]: `$1` assignment, `$2` date, `$3` its weekday
+/// (1 = Monday, as `timetable_slots.weekday`), `$4` lesson number, `$5` the student's uid or NULL.
+const ENTRY_FACTS: &str = "SELECT \
+    (SELECT y.archived_at FROM assignments a JOIN classes c ON c.id = a.class_id \
+       JOIN academic_years y ON y.id = c.academic_year_id WHERE a.id = $1) AS archived_at, \
+    (EXISTS (SELECT 1 FROM timetable_slots s \
+        WHERE s.assignment_id = $1 AND s.weekday = $3 AND s.lesson_number = $4) \
+     OR EXISTS (SELECT 1 FROM lessons l \
+        WHERE l.assignment_id = $1 AND l.on_date = $2 AND l.lesson_number = $4)) AS lesson_exists, \
+    (SELECT p.id FROM persons p JOIN enrolments e ON e.student_id = p.id \
+       JOIN assignments a ON a.class_id = e.class_id \
+       WHERE p.uid = $5 AND a.id = $1 AND e.admitted_on <= $2 \
+         AND (e.departed_on IS NULL OR e.departed_on > $2) \
+         AND (a.group_id IS NULL OR EXISTS (SELECT 1 FROM group_members gm \
+              WHERE gm.group_id = a.group_id AND gm.student_id = p.id)) \
+       LIMIT 1) AS student_id";
+
+/// [`JournalStore::get_journal_context`]: the assignment row (`kind` 0, with the school's
+/// columns prefixed `sc_`), then the periods of its year (1) and the school's work types (2).
+/// Every branch has every column, NULL where its kind has none (cast, so PostgreSQL types the
+/// union the same whatever comes first); the decoders read by name, so a period's and a work
+/// type's `id`, `external_id`, `academic_year_id` and `school_id` sit in the assignment's columns
+/// of those names.
+static JOURNAL_CONTEXT: LazyLock<String> = LazyLock::new(|| {
+    // The nine assignment columns after `id` and `external_id`, and the school's six.
+    const TAIL_NULLS: &str = "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL";
+    const SCHOOL_NULLS: &str = "NULL, NULL, NULL, NULL, NULL, NULL";
+    format!(
+        "SELECT CAST(0 AS BIGINT) AS kind, {ASSIGNMENT_COLS}, c.school_id, c.academic_year_id, \
+           c.period_scheme, a.group_id, g.name AS group_name, sj.grading, \
+           sc.id AS sc_id, sc.municipality_id AS sc_municipality_id, m.region_id AS sc_region_id, \
+           sc.external_id AS sc_external_id, sc.name AS sc_name, sc.short_name AS sc_short_name, \
+           CAST(NULL AS TEXT) AS scheme, CAST(NULL AS BIGINT) AS number, \
+           CAST(NULL AS DATE) AS starts_on, CAST(NULL AS DATE) AS ends_on, \
+           CAST(NULL AS DATE) AS closed_on, \
+           CAST(NULL AS TEXT) AS code, CAST(NULL AS TEXT) AS name, CAST(NULL AS BIGINT) AS weight \
+         FROM assignments a {ASSIGNMENT_JOINS} LEFT JOIN class_groups g ON g.id = a.group_id \
+         JOIN schools sc ON sc.id = c.school_id JOIN municipalities m ON m.id = sc.municipality_id \
+         WHERE a.id = $1 \
+         UNION ALL \
+         SELECT 1, p.id, p.external_id, {TAIL_NULLS}, NULL, p.academic_year_id, \
+           NULL, NULL, NULL, NULL, {SCHOOL_NULLS}, \
+           p.scheme, p.number, p.starts_on, p.ends_on, p.closed_on, NULL, NULL, NULL \
+         FROM periods p WHERE p.academic_year_id = \
+           (SELECT c.academic_year_id FROM assignments a JOIN classes c ON c.id = a.class_id \
+            WHERE a.id = $1) \
+         UNION ALL \
+         SELECT 2, w.id, NULL, {TAIL_NULLS}, w.school_id, NULL, \
+           NULL, NULL, NULL, NULL, {SCHOOL_NULLS}, \
+           NULL, NULL, NULL, NULL, NULL, w.code, w.name, w.weight \
+         FROM work_types w WHERE w.school_id = \
+           (SELECT c.school_id FROM assignments a JOIN classes c ON c.id = a.class_id \
+            WHERE a.id = $1) \
+         ORDER BY kind, scheme, number, weight, name"
+    )
+});
 
 fn journal_assignment_from(r: &DbRow) -> StoreResult<JournalAssignment> {
     let scheme: String = get(r, "period_scheme")?;
@@ -195,6 +254,53 @@ fn audit_of(row: &MarkRow, audit: NewAudit) -> NewAudit {
 
 #[async_trait]
 impl JournalStore for DbStore {
+    async fn get_journal_context(&self, id: AssignmentId) -> StoreResult<JournalContextRows> {
+        let rows = sqlx::query(JOURNAL_CONTEXT.as_str())
+            .bind(id.0)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        let first = rows
+            .first()
+            .filter(|r| get::<i64>(r, "kind").is_ok_and(|k| k == 0))
+            .ok_or_else(|| StoreError::NotFound(format!("нагрузка {id}")))?;
+        let mut ctx = JournalContextRows {
+            assignment: journal_assignment_from(first)?,
+            school: school_from_as(first, "sc_")?,
+            periods: Vec::new(),
+            work_types: Vec::new(),
+        };
+        for r in &rows[1..] {
+            match get::<i64>(r, "kind")? {
+                1 => ctx.periods.push(period_from(r)?),
+                _ => ctx.work_types.push(work_type_from(r)?),
+            }
+        }
+        Ok(ctx)
+    }
+
+    async fn check_journal_entry(
+        &self,
+        key: LessonKey,
+        student_uid: Option<&str>,
+    ) -> StoreResult<EntryFacts> {
+        use chrono::Datelike;
+        let r = sqlx::query(ENTRY_FACTS)
+            .bind(key.assignment.0)
+            .bind(key.date)
+            .bind(i64::from(key.date.weekday().number_from_monday()))
+            .bind(i64::from(key.lesson_number))
+            .bind(student_uid)
+            .fetch_one(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(EntryFacts {
+            year_archived_at: get(&r, "archived_at")?,
+            lesson_exists: get(&r, "lesson_exists")?,
+            student: get::<Option<i64>>(&r, "student_id")?.map(PersonId),
+        })
+    }
+
     async fn get_journal_assignment(&self, id: AssignmentId) -> StoreResult<JournalAssignment> {
         let row = sqlx::query(&format!(
             "SELECT {ASSIGNMENT_COLS}, c.school_id, c.academic_year_id, c.period_scheme, a.group_id, \
@@ -246,20 +352,19 @@ impl JournalStore for DbStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<ScheduledLesson>> {
-        let a = self.get_journal_assignment(assignment).await?.assignment;
-        let rows = sqlx::query(&format!(
-            "SELECT s.id AS slot_id, s.weekday, s.lesson_number, s.room, {ASSIGNMENT_COLS} \
-             FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id {ASSIGNMENT_JOINS} \
-             WHERE s.assignment_id = $1"
-        ))
-        .bind(assignment.0)
-        .fetch_all(self.reader())
-        .await
-        .map_err(map_err)?;
-        let slots: Vec<SlotRow> = rows.iter().map(slot_from).collect::<StoreResult<_>>()?;
-        let held = self.held_lessons(&[assignment.0], from, to).await?;
-        let subs = self.substitutions_for(&slots, from, to).await?;
-        Ok(schedule::with_unscheduled(schedule::expand(&slots, &held, &subs, from, to), &held, &a))
+        let rows = sqlx::query(crate::base::ASSIGNMENT_LESSONS.as_str())
+            .bind(assignment.0)
+            .bind(from)
+            .bind(to)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        let l = crate::base::lesson_rows(&rows)?;
+        let lessons = schedule::expand(&l.slots, &l.held, &l.subs, from, to);
+        Ok(match &l.held_assignment {
+            Some(a) => schedule::with_unscheduled(lessons, &l.held, a),
+            None => lessons,
+        })
     }
 
     async fn list_teacher_day_all(

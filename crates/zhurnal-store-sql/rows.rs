@@ -1,7 +1,7 @@
 //! Row → record decoding. A column that does not decode is an error, never a default.
 
 use chrono::NaiveDate;
-use sqlx::Row;
+use sqlx::{Column, ColumnIndex, Row};
 use zhurnal_domain::*;
 use zhurnal_store::schedule::{HeldLesson, SlotRow};
 use zhurnal_store::*;
@@ -14,6 +14,32 @@ pub(crate) fn get<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(
     col: &str,
 ) -> StoreResult<T> {
     r.try_get(col).map_err(map_err)
+}
+
+/// The column `prefix` + `name`, found without building the string: a row that carries two
+/// records whose columns share names (a student with their school and class, one statement for
+/// the diary's access check) aliases one record's columns with a prefix.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Col(pub &'static str, pub &'static str);
+
+impl ColumnIndex<DbRow> for Col {
+    fn index(&self, row: &DbRow) -> Result<usize, sqlx::Error> {
+        if self.0.is_empty() {
+            return ColumnIndex::index(&self.1, row);
+        }
+        row.columns()
+            .iter()
+            .position(|c| c.name().strip_prefix(self.0) == Some(self.1))
+            .ok_or_else(|| sqlx::Error::ColumnNotFound(format!("{}{}", self.0, self.1)))
+    }
+}
+
+fn get_as<'r, T: sqlx::Decode<'r, Db> + sqlx::Type<Db>>(
+    r: &'r DbRow,
+    prefix: &'static str,
+    col: &'static str,
+) -> StoreResult<T> {
+    r.try_get(Col(prefix, col)).map_err(map_err)
 }
 
 pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
@@ -38,13 +64,18 @@ pub(crate) fn municipality_from(r: &DbRow) -> StoreResult<MunicipalityRow> {
 }
 
 pub(crate) fn school_from(r: &DbRow) -> StoreResult<SchoolRow> {
+    school_from_as(r, "")
+}
+
+/// [`school_from`] with every column name prefixed by `p`.
+pub(crate) fn school_from_as(r: &DbRow, p: &'static str) -> StoreResult<SchoolRow> {
     Ok(SchoolRow {
-        id: SchoolId(get(r, "id")?),
-        municipality_id: MunicipalityId(get(r, "municipality_id")?),
-        region_id: RegionId(get(r, "region_id")?),
-        external_id: get(r, "external_id")?,
-        name: get(r, "name")?,
-        short_name: get(r, "short_name")?,
+        id: SchoolId(get_as(r, p, "id")?),
+        municipality_id: MunicipalityId(get_as(r, p, "municipality_id")?),
+        region_id: RegionId(get_as(r, p, "region_id")?),
+        external_id: get_as(r, p, "external_id")?,
+        name: get_as(r, p, "name")?,
+        short_name: get_as(r, p, "short_name")?,
     })
 }
 
@@ -79,20 +110,25 @@ pub(crate) fn period_from(r: &DbRow) -> StoreResult<PeriodRow> {
 }
 
 pub(crate) fn class_from(r: &DbRow) -> StoreResult<ClassRow> {
-    let scheme: String = get(r, "period_scheme")?;
-    let grade: i64 = get(r, "grade")?;
+    class_from_as(r, "")
+}
+
+/// [`class_from`] with every column name prefixed by `p`.
+pub(crate) fn class_from_as(r: &DbRow, p: &'static str) -> StoreResult<ClassRow> {
+    let scheme: String = get_as(r, p, "period_scheme")?;
+    let grade: i64 = get_as(r, p, "grade")?;
     Ok(ClassRow {
-        id: ClassId(get(r, "id")?),
-        school_id: SchoolId(get(r, "school_id")?),
-        academic_year_id: AcademicYearId(get(r, "academic_year_id")?),
-        external_id: get(r, "external_id")?,
+        id: ClassId(get_as(r, p, "id")?),
+        school_id: SchoolId(get_as(r, p, "school_id")?),
+        academic_year_id: AcademicYearId(get_as(r, p, "academic_year_id")?),
+        external_id: get_as(r, p, "external_id")?,
         grade: u8::try_from(grade).map_err(|_| corrupt("classes.grade", &grade.to_string()))?,
-        letter: get(r, "letter")?,
-        class_teacher_id: get::<Option<i64>>(r, "class_teacher_id")?.map(PersonId),
+        letter: get_as(r, p, "letter")?,
+        class_teacher_id: get_as::<Option<i64>>(r, p, "class_teacher_id")?.map(PersonId),
         period_scheme: PeriodScheme::from_code(&scheme)
             .ok_or_else(|| corrupt("classes.period_scheme", &scheme))?,
-        newly_formed: get(r, "newly_formed")?,
-        student_count: get(r, "student_count")?,
+        newly_formed: get_as(r, p, "newly_formed")?,
+        student_count: get_as(r, p, "student_count")?,
     })
 }
 

@@ -83,10 +83,7 @@ impl App {
 
     /// Archived years are read-only.
     pub async fn ensure_year_open(&self, year: AcademicYearId) -> Result<(), AppError> {
-        if self.store.find_year_archived_at(year).await?.is_some() {
-            return Err(invalid("Учебный год в архиве: изменения невозможны."));
-        }
-        Ok(())
+        year_open(self.store.find_year_archived_at(year).await?)
     }
 
     /// The year the administration works in: the open year containing today; after a
@@ -514,5 +511,13 @@ impl App {
             ))),
             other => Ok(other?),
         }
+    }
+}
+
+/// Refuses a write to a year archived at `archived_at` (Unix µs): archived years are read-only.
+pub(crate) fn year_open(archived_at: Option<i64>) -> Result<(), AppError> {
+    match archived_at {
+        Some(_) => Err(invalid("Учебный год в архиве: изменения невозможны.")),
+        None => Ok(()),
     }
 }

@@ -302,18 +302,12 @@ impl App {
                 },
             })
         };
-        let student = self.store.find_person_by_uid(uid).await?.ok_or_else(denied)?;
-        let enrolments = self.store.list_enrolments(student.id).await?;
-        let enrolment = enrolments
-            .iter()
-            .rev()
-            .find(|e| e.departed_on.is_none())
-            .or_else(|| enrolments.last())
-            .ok_or_else(denied)?;
-        let (school, class) = tokio::try_join!(
-            self.store.get_school(enrolment.school_id),
-            self.store.get_class(enrolment.class_id)
-        )?;
+        // One statement: the student, and the school and class of the enrolment shown (the
+        // latest active one, else the latest). Read on every request, never cached, so a
+        // transfer or a departure shows on the next click.
+        let found = self.store.find_diary_student(uid).await?.ok_or_else(denied)?;
+        let student = found.person;
+        let (school, class) = found.placement.ok_or_else(denied)?;
         let resource =
             Resource::Student { place: school.place(), class: class.id, student: student.id };
         authorize(actor, Action::ViewDiary, &resource).map_err(|_| denied())?;

@@ -44,6 +44,14 @@ fn invalid(e: impl std::fmt::Display) -> AppError {
     AppError::Invalid(e.to_string())
 }
 
+fn not_on_roster(ctx: &JournalContext, date: NaiveDate, student_uid: &str) -> AppError {
+    invalid(format!(
+        "ученик «{student_uid}» не числится в {} на {}: обновите страницу журнала",
+        ctx.assignment.assignment.class_name,
+        date.format("%d.%m.%Y")
+    ))
+}
+
 /// An assignment with where it sits, after the policy allowed `action` on it.
 pub struct JournalContext {
     pub assignment: JournalAssignment,
@@ -115,8 +123,9 @@ impl App {
         assignment: AssignmentId,
         action: Action,
     ) -> Result<JournalContext, AppError> {
-        let a = match self.store.get_journal_assignment(assignment).await {
-            Ok(a) => a,
+        // One statement for the assignment, its school, its year's periods and the work types.
+        let rows = match self.store.get_journal_context(assignment).await {
+            Ok(rows) => rows,
             Err(zhurnal_store::StoreError::NotFound(_)) => {
                 return Err(AppError::Denied(zhurnal_domain::Denied {
                     action,
@@ -126,16 +135,13 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
-        let school = self.store.get_school(a.school_id).await?;
-        let periods: Vec<Period> = self
-            .store
-            .list_periods(a.academic_year_id)
-            .await?
+        let (a, school, work_types) = (rows.assignment, rows.school, rows.work_types);
+        let periods: Vec<Period> = rows
+            .periods
             .into_iter()
             .map(|p| p.period)
             .filter(|p| p.scheme == a.period_scheme)
             .collect();
-        let work_types = self.store.list_work_types(a.school_id).await?;
         let ctx = JournalContext { assignment: a, school, periods, work_types };
         authorize(actor, action, &ctx.resource())?;
         Ok(ctx)
@@ -265,22 +271,50 @@ impl App {
         key: LessonKey,
         kind: EntryKind,
     ) -> Result<JournalContext, AppError> {
+        Ok(self.editable_entry(caller, key, kind, None).await?.0)
+    }
+
+    /// [`Self::editable_lesson`] for an entry about the student with public id `student_uid`:
+    /// also their id, if they are on the roster on the lesson's date. The policy decides on the
+    /// context first; the year, the lesson and the roster are then read in one statement (mark
+    /// entry runs this on every request) and checked in that order.
+    async fn editable_entry(
+        &self,
+        caller: &Caller<'_>,
+        key: LessonKey,
+        kind: EntryKind,
+        student_uid: Option<&str>,
+    ) -> Result<(JournalContext, Option<PersonId>), AppError> {
         let ctx = self.journal_context(caller.actor, key.assignment, Action::EditJournal).await?;
+        let facts = self.store.check_journal_entry(key, student_uid).await?;
         // An archived year is the school's record: read-only for everyone.
-        self.ensure_year_open(ctx.assignment.academic_year_id).await?;
+        crate::admin::year_open(facts.year_archived_at)?;
         let substitute = ctx.assignment.assignment.teacher_id != caller.actor.person;
         journal::ensure_editable(&ctx.periods, key.date, self.today(), kind, substitute)
             .map_err(invalid)?;
-        let lessons =
-            self.store.list_assignment_lessons(key.assignment, key.date, key.date).await?;
-        if !lessons.iter().any(|l| l.lesson_number == key.lesson_number) {
+        if !facts.lesson_exists {
             return Err(invalid(format!(
                 "урока № {} {} нет в расписании этого класса по предмету: проверьте дату и номер урока",
                 key.lesson_number,
                 key.date.format("%d.%m.%Y")
             )));
         }
-        Ok(ctx)
+        Ok((ctx, facts.student))
+    }
+
+    /// The lesson of `key` for an entry about the student `student_uid`, who must be on the
+    /// roster that day: the context and the student's id.
+    async fn editable_student_entry(
+        &self,
+        caller: &Caller<'_>,
+        key: LessonKey,
+        student_uid: &str,
+    ) -> Result<(JournalContext, PersonId), AppError> {
+        let (ctx, student) = self
+            .editable_entry(caller, key, EntryKind::MarkOrAttendance, Some(student_uid))
+            .await?;
+        let student = student.ok_or_else(|| not_on_roster(&ctx, key.date, student_uid))?;
+        Ok((ctx, student))
     }
 
     async fn journal_student(
@@ -295,13 +329,7 @@ impl App {
             .into_iter()
             .find(|s| s.person.uid == student_uid)
             .map(|s| s.person.id)
-            .ok_or_else(|| {
-                invalid(format!(
-                    "ученик «{student_uid}» не числится в {} на {}: обновите страницу журнала",
-                    ctx.assignment.assignment.class_name,
-                    date.format("%d.%m.%Y")
-                ))
-            })
+            .ok_or_else(|| not_on_roster(ctx, date, student_uid))
     }
 
     fn parse_mark(
@@ -334,8 +362,7 @@ impl App {
     ) -> Result<MarkRow, AppError> {
         let key = entry.lesson;
         let work_type = entry.work_type;
-        let ctx = self.editable_lesson(caller, key, EntryKind::MarkOrAttendance).await?;
-        let student = self.journal_student(&ctx, key.date, &entry.student).await?;
+        let (ctx, student) = self.editable_student_entry(caller, key, &entry.student).await?;
         let (value, weight, comment) =
             Self::parse_mark(&ctx, &entry.value, work_type, entry.comment.clone())?;
         let external_id = entry.client_key.as_deref().map(|k| client_key(caller, k)).transpose()?;
@@ -461,8 +488,7 @@ impl App {
         student_uid: &str,
         kind: Option<AttendanceKind>,
     ) -> Result<Option<AttendanceKind>, AppError> {
-        let ctx = self.editable_lesson(caller, key, EntryKind::MarkOrAttendance).await?;
-        let student = self.journal_student(&ctx, key.date, student_uid).await?;
+        let (ctx, student) = self.editable_student_entry(caller, key, student_uid).await?;
         let action = if kind.is_some() { "attendance.set" } else { "attendance.clear" };
         let audit = caller
             .event(self, action)

@@ -60,6 +60,21 @@ impl BulkStore for SqliteStore {
     async fn bulk_finish(&self) -> StoreResult<()> {
         // INTEGER PRIMARY KEY continues after the largest id by itself: only statistics.
         sqlx::query("ANALYZE").execute(&self.writer).await.map_err(map_err)?;
+        // Keep the per-index row counts (sqlite_stat1), drop the samples (sqlite_stat4, the
+        // bundled SQLite is built with STAT4): with samples, a statement whose plan could
+        // depend on a bound value is re-parsed and re-planned every time it is bound anew,
+        // i.e. on every request. That was 20-29 % of the server's CPU in the fourth round's
+        // profile (docs/performance.md); a database never analysed, as in production, has no
+        // samples either.
+        let stat4: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat4'",
+        )
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(map_err)?;
+        if stat4.is_some() {
+            sqlx::query("DELETE FROM sqlite_stat4").execute(&self.writer).await.map_err(map_err)?;
+        }
         Ok(())
     }
 }

@@ -71,6 +71,8 @@ macro_rules! conformance_suite {
             a_student_week_has_lessons_marks_and_attendance,
             subjects_and_work_types_list_per_school,
             a_journal_assignment_knows_its_class_and_students,
+            journal_entry_facts_follow_the_timetable_roster_and_year,
+            a_journal_context_is_the_assignment_school_periods_and_work_types,
             assignment_lessons_follow_the_timetable_and_keep_extra_ones,
             the_full_teacher_day_shows_lessons_given_to_a_substitute,
             marks_are_created_corrected_and_deleted_with_history,

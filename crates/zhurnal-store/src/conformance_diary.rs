@@ -18,7 +18,8 @@ macro_rules! diary_conformance_suite {
             diary_marks_carry_subject_and_date_for_student_and_class,
             class_guardians_are_the_parents_of_current_students,
             diary_visits_are_remembered_per_viewer_and_student,
-            announcements_are_stored_counted_listed_and_reviewed
+            announcements_are_stored_counted_listed_and_reviewed,
+            a_diary_student_comes_with_the_school_and_class_shown
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -38,6 +39,7 @@ pub const CASES: &[&str] = &[
     "class_guardians_are_the_parents_of_current_students",
     "diary_visits_are_remembered_per_viewer_and_student",
     "announcements_are_stored_counted_listed_and_reviewed",
+    "a_diary_student_comes_with_the_school_and_class_shown",
 ];
 
 fn audit(action: &str) -> NewAudit {
@@ -252,4 +254,45 @@ pub async fn announcements_are_stored_counted_listed_and_reviewed(store: Arc<dyn
         ],
         "every change is audited with it, a refused one not at all"
     );
+}
+
+pub async fn a_diary_student_comes_with_the_school_and_class_shown(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let s1 = store.find_school_by_external_id("s1").await.expect("query").expect("school");
+    let school = store.get_school(s1.id).await.expect("school");
+    let a5 = store.get_class(class_id(&store, "5А").await).await.expect("5А");
+    let b5 = store.get_class(class_id(&store, "5Б").await).await.expect("5Б");
+    // student-c also has a later enrolment in 5А that ended: the active one (5Б) is shown.
+    let later = crate::batch::Batch {
+        enrolments: vec![crate::batch::BEnrolment {
+            external_id: "e-c-old".into(),
+            student: "student-c".into(),
+            class: "s1-5a".into(),
+            admitted_on: d(2026, 10, 1),
+            departed_on: Some(d(2026, 10, 15)),
+            departure_kind: Some("transfer".into()),
+            departure_reason: None,
+        }],
+        ..Default::default()
+    };
+    store.apply_batch(&later, audit("test.enrolment")).await.expect("enrolment");
+    let find = |uid: &'static str| {
+        let store = store.clone();
+        async move { store.find_diary_student(uid).await.expect("query") }
+    };
+
+    let a = find("uid-student-a").await.expect("student-a");
+    assert_eq!(a.person, store.get_person(a.person.id).await.expect("person"));
+    // The whole school and class rows, as `get_school` and `get_class` read them (the
+    // class's student count included).
+    assert_eq!(a.placement, Some((school.clone(), a5.clone())));
+    let c = find("uid-student-c").await.expect("student-c");
+    assert_eq!(c.placement, Some((school.clone(), b5)));
+    // A child who left is shown in the class they left.
+    let b = find("uid-student-b").await.expect("student-b");
+    assert_eq!(b.placement, Some((school, a5)));
+    // Someone never enrolled is found without a place; an unknown id is not found.
+    let parent = find("uid-parent").await.expect("parent");
+    assert_eq!((parent.person.last_name.as_str(), parent.placement), ("Иванова", None));
+    assert_eq!(find("uid-nobody").await, None);
 }

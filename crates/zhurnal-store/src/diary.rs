@@ -9,7 +9,16 @@ use zhurnal_domain::{
     PeriodMarkValue, PersonId, SchoolId, SubjectId, WorkTypeId,
 };
 
-use crate::{NewAudit, PersonRow, StoreResult};
+use crate::{ClassRow, NewAudit, PersonRow, SchoolRow, StoreResult};
+
+/// A student found by public id, with the school and class of the enrolment their diary shows:
+/// the latest active one, else the latest (a child who left).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiaryStudent {
+    pub person: PersonRow,
+    /// `None` for a person never enrolled (a parent's or a teacher's id).
+    pub placement: Option<(SchoolRow, ClassRow)>,
+}
 
 /// A homework file of a lesson, without its content (the download route reads that).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +117,10 @@ pub struct AnnouncementRow {
 /// methods on `dyn Store`.
 #[async_trait]
 pub trait DiaryStore: Send + Sync {
+    /// Everything the diary's access check reads about a student, in one statement (it runs
+    /// on every diary request): the person by public id with the school and class of the
+    /// enrolment shown (see [`DiaryStudent`]). `None` for an unknown id.
+    async fn find_diary_student(&self, uid: &str) -> StoreResult<Option<DiaryStudent>>;
     /// Files attached to the lessons of a class's assignments held between the dates.
     async fn list_class_attachments(
         &self,

@@ -34,6 +34,33 @@ pub struct LessonKey {
     pub lesson_number: u8,
 }
 
+/// An assignment with what the policy and the journal's rules need about it, as
+/// [`JournalStore::get_journal_context`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalContextRows {
+    pub assignment: JournalAssignment,
+    pub school: crate::SchoolRow,
+    /// Every period of the class's academic year (all schemes), by scheme and number.
+    pub periods: Vec<crate::PeriodRow>,
+    /// The school's work types, by weight and name.
+    pub work_types: Vec<crate::WorkTypeRow>,
+}
+
+/// What a journal write checks after the policy allowed it, read in one statement (mark entry
+/// runs it on every request): see [`JournalStore::check_journal_entry`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryFacts {
+    /// When the academic year of the assignment's class was archived (Unix µs): archived years
+    /// are read-only. `None` while it is open (and for an unknown assignment).
+    pub year_archived_at: Option<i64>,
+    /// The lesson exists: a timetable slot of the assignment on that weekday with that number,
+    /// or a held lesson on that date with that number (an extra or moved lesson).
+    pub lesson_exists: bool,
+    /// The student asked for, when they are on the assignment's roster (the class, or the
+    /// group's members) on the lesson's date; `None` otherwise or when none was asked for.
+    pub student: Option<PersonId>,
+}
+
 /// A mark with the lesson it belongs to (for authorization and period checks).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalMark {
@@ -164,6 +191,19 @@ pub struct FinalMarkWrite {
 #[async_trait]
 pub trait JournalStore: Send + Sync {
     async fn get_journal_assignment(&self, id: AssignmentId) -> StoreResult<JournalAssignment>;
+    /// The assignment with its school, the periods of its year and the school's work types, in
+    /// one statement (every journal request reads them before the policy decides): what
+    /// `get_journal_assignment`, `get_school`, `list_periods` and `list_work_types` answer.
+    /// [`crate::StoreError::NotFound`] for an unknown assignment.
+    async fn get_journal_context(&self, id: AssignmentId) -> StoreResult<JournalContextRows>;
+    /// The year, lesson and roster facts of a write on the lesson `key` (about the student with
+    /// public id `student_uid` if given), in one statement: what `find_year_archived_at`,
+    /// `list_assignment_lessons` for the day and `list_journal_students` answered in five.
+    async fn check_journal_entry(
+        &self,
+        key: LessonKey,
+        student_uid: Option<&str>,
+    ) -> StoreResult<EntryFacts>;
     /// Students of the assignment (the class, or the group's members) enrolled on `on`.
     async fn list_journal_students(
         &self,

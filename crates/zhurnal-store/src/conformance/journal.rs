@@ -443,3 +443,101 @@ pub async fn a_mark_batch_commits_all_but_the_refused_marks(store: Arc<dyn Store
     store.create_mark(&new(sa, 5, cell), audit("mark.create")).await.expect("single after");
     crate::audit::verify_chain(store.as_ref(), &super::TestSealer).await.expect("still verifies");
 }
+
+pub async fn journal_entry_facts_follow_the_timetable_roster_and_year(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let a = math(&store).await;
+    let student_a = person_id(&store, "student-a").await;
+    let student_b = person_id(&store, "student-b").await;
+    // An extra lesson outside the timetable: Wednesday 25 November, lesson 5.
+    let extra = crate::batch::Batch {
+        lessons: vec![crate::batch::BLesson {
+            external_id: "l-extra".into(),
+            assignment: "a-math-5a".into(),
+            date: d(2026, 11, 25),
+            lesson_number: 5,
+            topic: None,
+            homework: None,
+        }],
+        ..Default::default()
+    };
+    store.apply_batch(&extra, audit("test.extra")).await.expect("extra lesson");
+    let facts = |k: LessonKey, uid: Option<&'static str>| {
+        let store = store.clone();
+        async move { store.check_journal_entry(k, uid).await.expect("facts") }
+    };
+
+    // Monday lesson 1 (a slot, held), about a student of the class.
+    assert_eq!(
+        facts(key(a, 23, 1), Some("uid-student-a")).await,
+        EntryFacts { year_archived_at: None, lesson_exists: true, student: Some(student_a) }
+    );
+    // The timetable alone makes a lesson (next Monday, nothing held yet); the weekday counts.
+    assert!(facts(key(a, 30, 1), None).await.lesson_exists);
+    assert!(facts(key(a, 24, 2), None).await.lesson_exists);
+    assert!(!facts(key(a, 25, 2), None).await.lesson_exists, "no math slot on Wednesdays");
+    assert!(!facts(key(a, 23, 2), None).await.lesson_exists, "Monday has lesson 1, not 2");
+    // A held lesson outside the timetable counts, on its own date only.
+    assert!(facts(key(a, 25, 5), None).await.lesson_exists);
+    assert!(!facts(key(a, 26, 5), None).await.lesson_exists);
+
+    // The roster on the lesson's date: student-b left on 1 November, student-c is in 5Б.
+    assert_eq!(facts(key(a, 23, 1), Some("uid-student-b")).await.student, None);
+    let october = LessonKey { assignment: a, date: d(2026, 10, 5), lesson_number: 1 };
+    assert_eq!(facts(october, Some("uid-student-b")).await.student, Some(student_b));
+    assert_eq!(facts(key(a, 23, 1), Some("uid-student-c")).await.student, None);
+    assert_eq!(facts(key(a, 23, 1), Some("uid-nobody")).await.student, None);
+    assert_eq!(facts(key(a, 23, 1), None).await.student, None);
+
+    // An unknown assignment has nothing.
+    assert_eq!(
+        facts(key(AssignmentId(999_999), 23, 1), Some("uid-student-a")).await,
+        EntryFacts { year_archived_at: None, lesson_exists: false, student: None }
+    );
+
+    // Once the year is archived (by a rollover), every entry of it says so.
+    let s1 = store.find_school_by_external_id("s1").await.expect("q").expect("s1");
+    let year = store.list_academic_years(s1.id).await.expect("years")[0].id;
+    let rollover = RolloverWrite {
+        old_year: year,
+        new_year: NewYear {
+            school: s1.id,
+            external_id: "s1-y2027".into(),
+            name: "2027/2028".into(),
+            starts_on: d(2027, 9, 1),
+            ends_on: d(2028, 8, 31),
+            periods: Vec::new(),
+        },
+        classes: Vec::new(),
+        moves: Vec::new(),
+        departures: Vec::new(),
+        leave_on: d(2027, 8, 31),
+    };
+    store.apply_rollover(&rollover, audit("rollover.apply")).await.expect("rollover");
+    let archived = store.find_year_archived_at(year).await.expect("year");
+    assert!(archived.is_some());
+    assert_eq!(facts(key(a, 23, 1), None).await.year_archived_at, archived);
+}
+
+pub async fn a_journal_context_is_the_assignment_school_periods_and_work_types(
+    store: Arc<dyn Store>,
+) {
+    loaded(&store).await;
+    let a = math(&store).await;
+    let ctx = store.get_journal_context(a).await.expect("context");
+    // Exactly what the four separate reads answer, in their order.
+    let j = store.get_journal_assignment(a).await.expect("assignment");
+    assert_eq!(ctx.assignment, j);
+    assert_eq!(ctx.school, store.get_school(j.school_id).await.expect("school"));
+    assert_eq!(ctx.periods, store.list_periods(j.academic_year_id).await.expect("periods"));
+    assert_eq!(ctx.work_types, store.list_work_types(j.school_id).await.expect("work types"));
+    assert_eq!((ctx.periods.len(), ctx.work_types.len()), (2, 2), "school 2's are not included");
+    assert_eq!(
+        ctx.work_types.iter().map(|w| w.code.as_str()).collect::<Vec<_>>(),
+        ["answer", "test"]
+    );
+    assert!(matches!(
+        store.get_journal_context(AssignmentId(999_999)).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
