@@ -967,8 +967,9 @@ impl ImportSession for Session {
             ..run
         };
         let run_id = run_in(&mut tx, &run).await?;
-        // Rosters changed: the schools' class chats (Сферум) follow, queued with the change.
-        // A re-run that changed nothing queues nothing.
+        // Rows changed (rosters or journals, not told apart here): the schools' class chats
+        // (Сферум) are synced, queued in this transaction. A re-run that changed nothing
+        // queues nothing.
         let mut chat_syncs = 0;
         if rosters_changed {
             let mut schools = Vec::with_capacity(run.schools.len());

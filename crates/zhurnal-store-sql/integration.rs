@@ -86,7 +86,7 @@ pub(crate) async fn outbox_class_in(conn: &mut DbConn, class: i64, at: i64) -> S
 }
 
 /// Enqueues the chat sync of every class of `schools` whose year has not ended on `on` (an
-/// import changed their rosters). The delivery decides which of them need a chat at all, as
+/// import changed rows of those schools). The delivery decides which of them need a chat at all, as
 /// for any other class event.
 pub(crate) async fn outbox_school_classes_in(
     conn: &mut DbConn,
