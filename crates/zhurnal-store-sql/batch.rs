@@ -18,7 +18,7 @@ use crate::map_err;
 
 /// Rows per statement. The parameters of a chunk stay far under SQLite's 32,766 and
 /// PostgreSQL's 65,535 (the widest table here has 13 columns).
-const MAX_ROWS: usize = 500;
+pub(crate) const MAX_ROWS: usize = 500;
 
 /// A bindable value; lets one upsert routine serve every table.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -133,7 +133,7 @@ fn chunks<K: Eq + std::hash::Hash>(keys: impl Iterator<Item = K>) -> Vec<std::op
 }
 
 /// `$first, $first+1, …` for a list of `n` values.
-fn list(n: usize, first: usize) -> String {
+pub(crate) fn list(n: usize, first: usize) -> String {
     let mut out = String::with_capacity(n * 5);
     for i in first..first + n {
         if i > first {
@@ -142,6 +142,21 @@ fn list(n: usize, first: usize) -> String {
         param(&mut out, i);
     }
     out
+}
+
+/// The school column and the joins that reach it from `table` (aliased `t`), for the tables
+/// whose referring rows need the school: an enrolment stores its class's school, a lesson's
+/// marks take the work types of its assignment's school.
+fn school_join(table: &str) -> Option<&'static str> {
+    match table {
+        "classes" => Some("t.school_id FROM classes t"),
+        "assignments" => Some("c.school_id FROM assignments t JOIN classes c ON c.id = t.class_id"),
+        "lessons" => Some(
+            "c.school_id FROM lessons t JOIN assignments a ON a.id = t.assignment_id \
+             JOIN classes c ON c.id = a.class_id",
+        ),
+        _ => None,
+    }
 }
 
 struct Ctx<'c> {
@@ -352,7 +367,8 @@ impl Ctx<'_> {
 
     /// Loads the ids of the external ids not resolved yet, a chunk per statement, so the rows
     /// that refer to them find them in [`Self::id_of`]'s map. An id not found stays unresolved
-    /// and is reported by `id_of`, with the kind of reference.
+    /// and is reported by `id_of`, with the kind of reference. For the tables whose referring
+    /// rows need the school (see [`school_join`]) the same statement brings it.
     async fn prefetch<'a>(
         &mut self,
         table: &'static str,
@@ -365,20 +381,17 @@ impl Ctx<'_> {
                 wanted.push(e);
             }
         }
+        let school = school_join(table);
         for chunk in wanted.chunks(MAX_ROWS) {
-            let sql = if table == "lessons" {
-                // A lesson's marks need its school (for the school's work types).
-                format!(
-                    "SELECT l.external_id, l.id, c.school_id FROM lessons l \
-                     JOIN assignments a ON a.id = l.assignment_id JOIN classes c ON c.id = a.class_id \
-                     WHERE l.external_id IN ({})",
+            let sql = match school {
+                Some(join) => format!(
+                    "SELECT t.external_id, t.id, {join} WHERE t.external_id IN ({})",
                     list(chunk.len(), 1)
-                )
-            } else {
-                format!(
+                ),
+                None => format!(
                     "SELECT external_id, id FROM {table} WHERE external_id IN ({})",
                     list(chunk.len(), 1)
-                )
+                ),
             };
             let mut q = sqlx::query(&sql);
             for e in chunk {
@@ -387,13 +400,23 @@ impl Ctx<'_> {
             for row in q.fetch_all(&mut *self.conn).await.map_err(map_err)? {
                 let external_id: String = row.try_get(0).map_err(map_err)?;
                 let id: i64 = row.try_get(1).map_err(map_err)?;
-                if table == "lessons" {
-                    self.school_of_lesson.insert(id, row.try_get(2).map_err(map_err)?);
+                if let Some(schools) = self.schools_of(table) {
+                    schools.insert(id, row.try_get(2).map_err(map_err)?);
                 }
                 self.ids.insert((table, external_id), id);
             }
         }
         Ok(())
+    }
+
+    /// The cache of the schools of `table`'s rows, for the tables [`school_join`] knows.
+    fn schools_of(&mut self, table: &str) -> Option<&mut HashMap<i64, i64>> {
+        match table {
+            "classes" => Some(&mut self.school_of_class),
+            "assignments" => Some(&mut self.school_of_assignment),
+            "lessons" => Some(&mut self.school_of_lesson),
+            _ => None,
+        }
     }
 
     /// Resolves an external id to the row id, from this batch or from earlier ones.
@@ -633,6 +656,8 @@ pub(crate) async fn apply(conn: &mut DbConn, b: &Batch) -> StoreResult<BatchStat
     }
     cx.upsert_many(&WORK_TYPES, &rows).await?;
 
+    // From the people to the teaching assignments, the rosters: what the class chats follow.
+    let roster_before = cx.stats.inserted + cx.stats.updated;
     const PERSONS: Table = Table {
         name: "persons",
         key: &["external_id"],
@@ -710,6 +735,12 @@ pub(crate) async fn apply(conn: &mut DbConn, b: &Batch) -> StoreResult<BatchStat
         });
     }
     cx.upsert_many(&CLASSES, &rows).await?;
+    for (c, row) in b.classes.iter().zip(&rows) {
+        let id = cx.id_of("classes", "класс", &c.external_id).await?;
+        if let Some(V::I(school)) = row.set.first() {
+            cx.school_of_class.insert(id, *school);
+        }
+    }
 
     const GROUPS: Table = Table {
         name: "class_groups",
@@ -843,9 +874,11 @@ pub(crate) async fn apply(conn: &mut DbConn, b: &Batch) -> StoreResult<BatchStat
     cx.prefetch("subjects", b.assignments.iter().map(|a| a.subject.as_str())).await?;
     cx.prefetch("class_groups", b.assignments.iter().filter_map(|a| a.group.as_deref())).await?;
     let mut rows = Vec::with_capacity(b.assignments.len());
+    let mut classes = Vec::with_capacity(b.assignments.len());
     for a in &b.assignments {
         let teacher = cx.id_of("persons", "учитель", &a.teacher).await?;
         let class = cx.id_of("classes", "класс", &a.class).await?;
+        classes.push(class);
         let subject = cx.id_of("subjects", "предмет", &a.subject).await?;
         let group = match &a.group {
             Some(g) => Some(cx.id_of("class_groups", "группа", g).await?),
@@ -858,6 +891,12 @@ pub(crate) async fn apply(conn: &mut DbConn, b: &Batch) -> StoreResult<BatchStat
         });
     }
     cx.upsert_many(&ASSIGNMENTS, &rows).await?;
+    for (a, class) in b.assignments.iter().zip(classes) {
+        let id = cx.id_of("assignments", "нагрузка", &a.external_id).await?;
+        let school = cx.school_of_class(class).await?;
+        cx.school_of_assignment.insert(id, school);
+    }
+    cx.stats.roster_changes = cx.stats.inserted + cx.stats.updated - roster_before;
 
     const SLOTS: Table = Table {
         name: "timetable_slots",

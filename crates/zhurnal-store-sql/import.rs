@@ -918,6 +918,7 @@ fn add(to: &mut BatchStats, s: &BatchStats) {
     to.inserted += s.inserted;
     to.updated += s.updated;
     to.unchanged += s.unchanged;
+    to.roster_changes += s.roster_changes;
 }
 
 #[async_trait]
@@ -956,7 +957,7 @@ impl ImportSession for Session {
             return Err(failed_session());
         }
         crate::base::stamp_new_persons(&mut tx, at).await?;
-        let rosters_changed = batch.inserted + batch.updated > 0;
+        let rosters_changed = batch.roster_changes > 0;
         let mut stats = batch;
         add(&mut stats, &finals);
         add(&mut stats, &history);
@@ -967,20 +968,22 @@ impl ImportSession for Session {
             ..run
         };
         let run_id = run_in(&mut tx, &run).await?;
-        // Rows changed (rosters or journals, not told apart here): the schools' class chats
-        // (Сферум) are synced, queued in this transaction. A re-run that changed nothing
-        // queues nothing.
+        // A roster changed (people, classes, enrolments, links, assignments): the schools'
+        // class chats (Сферум) are synced, queued in this transaction. Marks, lessons and
+        // timetables do not change a chat; a re-run that changed nothing queues nothing.
         let mut chat_syncs = 0;
         if rosters_changed {
             let mut schools = Vec::with_capacity(run.schools.len());
-            for s in &run.schools {
-                let id: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM schools WHERE external_id = $1")
-                        .bind(s)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                schools.extend(id);
+            for chunk in run.schools.chunks(crate::batch::MAX_ROWS) {
+                let sql = format!(
+                    "SELECT id FROM schools WHERE external_id IN ({})",
+                    crate::batch::list(chunk.len(), 1)
+                );
+                let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                for s in chunk {
+                    q = q.bind(s);
+                }
+                schools.extend(q.fetch_all(&mut *tx).await.map_err(map_err)?);
             }
             let on = chrono::DateTime::from_timestamp_micros(at)
                 .ok_or_else(|| StoreError::Other(format!("import time {at} out of range").into()))?

@@ -3,6 +3,8 @@
 //! rules (closed periods, future lessons, substitutes, reasons), then calls one store write
 //! that commits the change with its audit record.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -10,9 +12,9 @@ use zhurnal_domain::journal::{self, EntryKind};
 use zhurnal_domain::period::suggest_annual;
 use zhurnal_domain::policy::Resource;
 use zhurnal_domain::{
-    Action, Actor, AssignmentId, AttendanceKind, AverageExplanation, Grading, MarkId, MarkValue,
-    Period, PeriodId, PeriodMarkValue, PersonId, Role, RoleScope, WeightedMark, WorkTypeId,
-    authorize,
+    Action, Actor, AssignmentId, AttendanceKind, AverageExplanation, Grading, LessonId, MarkId,
+    MarkValue, Period, PeriodId, PeriodMarkValue, PersonId, Role, RoleScope, WeightedMark,
+    WorkTypeId, authorize,
 };
 use zhurnal_store::journal::*;
 use zhurnal_store::{
@@ -78,7 +80,7 @@ impl JournalContext {
 }
 
 /// One cell of the grid: a student's marks and attendance on one lesson, with its history.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Cell {
     pub marks: Vec<MarkRow>,
     pub attendance: Option<AttendanceKind>,
@@ -214,13 +216,18 @@ impl App {
         let (_, (lessons, roster, marks, attendance, history, attachments, finals)) =
             tokio::try_join!(self.audit_read(audit), reads)?;
         let rule = self.rules.rounding;
+        let cells = cells_by_lesson_and_student(marks, attendance, history);
         let students = roster
             .into_iter()
             .map(|student| {
                 let sid = student.person.id;
                 let cells: Vec<Cell> = lessons
                     .iter()
-                    .map(|l| cell_for(l.lesson_id, sid, &marks, &attendance, &history))
+                    .map(|l| {
+                        l.lesson_id
+                            .and_then(|lesson| cells.get(&(lesson, sid)).cloned())
+                            .unwrap_or_default()
+                    })
                     .collect();
                 let weighted: Vec<WeightedMark> = cells
                     .iter()
@@ -768,30 +775,23 @@ fn client_key(caller: &Caller<'_>, key: &str) -> Result<String, AppError> {
     Ok(format!("client:{}:{key}", caller.actor.person))
 }
 
-fn cell_for(
-    lesson: Option<zhurnal_domain::LessonId>,
-    student: PersonId,
-    marks: &[MarkRow],
-    attendance: &[AttendanceRow],
-    history: &[MarkHistoryRow],
-) -> Cell {
-    let Some(lesson) = lesson else {
-        return Cell { marks: Vec::new(), attendance: None, history: Vec::new() };
-    };
-    Cell {
-        marks: marks
-            .iter()
-            .filter(|m| m.lesson_id == lesson && m.student_id == student)
-            .cloned()
-            .collect(),
-        attendance: attendance
-            .iter()
-            .find(|a| a.lesson_id == lesson && a.student_id == student)
-            .map(|a| a.kind),
-        history: history
-            .iter()
-            .filter(|h| h.lesson_id == lesson && h.student_id == student)
-            .cloned()
-            .collect(),
+/// The cells of a journal by lesson and student, built in one pass over the period's rows
+/// (a quarter of a class holds ~1,000 cells and hundreds of marks: a scan of every row per
+/// cell was quadratic). Rows keep their order within a cell; the first attendance row counts.
+fn cells_by_lesson_and_student(
+    marks: Vec<MarkRow>,
+    attendance: Vec<AttendanceRow>,
+    history: Vec<MarkHistoryRow>,
+) -> HashMap<(LessonId, PersonId), Cell> {
+    let mut cells: HashMap<(LessonId, PersonId), Cell> = HashMap::new();
+    for m in marks {
+        cells.entry((m.lesson_id, m.student_id)).or_default().marks.push(m);
     }
+    for a in attendance {
+        cells.entry((a.lesson_id, a.student_id)).or_default().attendance.get_or_insert(a.kind);
+    }
+    for h in history {
+        cells.entry((h.lesson_id, h.student_id)).or_default().history.push(h);
+    }
+    cells
 }

@@ -39,6 +39,11 @@ pub struct BatchStats {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// Of `inserted` and `updated`: rows of the rosters (people, classes, groups, enrolments,
+    /// guardianships, staff roles, teaching assignments), which the class chats (Сферум)
+    /// follow. Marks, lessons and timetables are not in it.
+    #[serde(default)]
+    pub roster_changes: u64,
 }
 
 impl BatchStats {

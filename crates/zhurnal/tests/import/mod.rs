@@ -194,7 +194,49 @@ async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_chan
         weeks.push(v);
     }
     assert_eq!(weeks[0], weeks[1]);
+
+    // A corrected mark changes no class chat (Сферум): nothing more is queued. A renamed
+    // student changes the rosters: every class of the school is queued again.
+    let outbox_len = |app: Arc<App>| async move {
+        app.store.list_outbox(None, None, 100_000).await.expect("outbox").len()
+    };
+    let before = outbox_len(app2.clone()).await;
+    edit_first_plain_row(&exported.join("marks.csv"), 3, |v| if v == "5" { "4" } else { "5" });
+    let marks_only = applied(import(&app2, Format::ZhurnalCsv, &exported).await);
+    assert_eq!(marks_only.stats.updated, 1, "{:?}", marks_only.stats);
+    assert_eq!(marks_only.stats.roster_changes, 0, "{:?}", marks_only.stats);
+    assert_eq!(outbox_len(app2.clone()).await, before, "a mark queued chat syncs");
+    edit_first_plain_row(&exported.join("persons.csv"), 2, |_| "Переименованная");
+    let renamed = applied(import(&app2, Format::ZhurnalCsv, &exported).await);
+    assert_eq!(
+        (renamed.stats.updated, renamed.stats.roster_changes),
+        (1, 1),
+        "{:?}",
+        renamed.stats
+    );
+    assert_eq!(outbox_len(app2.clone()).await, before + queued.len());
     println!("import: round trip of the demo school, {rows} rows; re-run changed nothing");
+}
+
+/// Sets field `column` of the first data row without quotes in the CSV file at `path`.
+fn edit_first_plain_row(path: &Path, column: usize, new: impl Fn(&str) -> &'static str) {
+    let text = std::fs::read_to_string(path).expect("csv");
+    let mut done = false;
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if done || i == 0 || line.contains('"') {
+                return line.to_string();
+            }
+            done = true;
+            let mut fields: Vec<&str> = line.split(',').collect();
+            fields[column] = new(fields[column]);
+            fields.join(",")
+        })
+        .collect();
+    assert!(done, "{} has no plain row", path.display());
+    std::fs::write(path, lines.join("\n") + "\n").expect("write csv");
 }
 
 /// A period mark, an annual and a final mark of student-teen-1 (9А) in the first subject of
