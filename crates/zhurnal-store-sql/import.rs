@@ -997,6 +997,7 @@ impl ImportSession for Session {
                 "final_marks": { "inserted": finals.inserted, "updated": finals.updated, "unchanged": finals.unchanged },
                 "mark_history": { "inserted": history.inserted, "unchanged": history.unchanged },
                 "run_id": run_id,
+                "roster_changes": stats.roster_changes,
                 "chat_syncs": chat_syncs,
                 "extra": audit.details,
             }),
