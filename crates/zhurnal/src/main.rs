@@ -262,6 +262,12 @@ enum AuditCommand {
     },
 }
 
+/// The server's rows are built on SQLite's and sqlx's worker threads and freed on tokio's: glibc's
+/// allocator spent ~20 % of the journal page's CPU on that (docs/performance.md, fifth round).
+/// `override` gives the bundled SQLite the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
