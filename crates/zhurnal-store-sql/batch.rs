@@ -713,8 +713,10 @@ pub(crate) async fn apply(conn: &mut DbConn, b: &Batch) -> StoreResult<BatchStat
     cx.prefetch("academic_years", b.classes.iter().map(|c| c.year.as_str())).await?;
     cx.prefetch("persons", b.classes.iter().filter_map(|c| c.class_teacher.as_deref())).await?;
     let mut rows = Vec::with_capacity(b.classes.len());
+    let mut schools = Vec::with_capacity(b.classes.len());
     for c in &b.classes {
         let school = cx.id_of("schools", "школа", &c.school).await?;
+        schools.push(school);
         let year = cx.id_of("academic_years", "учебный год", &c.year).await?;
         let teacher = match &c.class_teacher {
             Some(t) => Some(cx.id_of("persons", "классный руководитель", t).await?),
@@ -735,11 +737,9 @@ pub(crate) async fn apply(conn: &mut DbConn, b: &Batch) -> StoreResult<BatchStat
         });
     }
     cx.upsert_many(&CLASSES, &rows).await?;
-    for (c, row) in b.classes.iter().zip(&rows) {
+    for (c, school) in b.classes.iter().zip(schools) {
         let id = cx.id_of("classes", "класс", &c.external_id).await?;
-        if let Some(V::I(school)) = row.set.first() {
-            cx.school_of_class.insert(id, *school);
-        }
+        cx.school_of_class.insert(id, school);
     }
 
     const GROUPS: Table = Table {

@@ -43,6 +43,15 @@ pub async fn import_a_school_exports_and_reloads_unchanged(store: Arc<dyn Store>
     assert!(!b.enrolments.is_empty() && !b.classes.is_empty() && !b.staff_roles.is_empty());
     let stats = store.apply_batch(&b, audit("import.apply")).await.expect("reload");
     assert!(stats.changed_nothing(), "{stats:?}");
+    // A renamed subject is no roster change; a renamed person is (class chats follow rosters).
+    let mut subject = b.clone();
+    subject.subjects[0].name.push_str(" (углублённый)");
+    let stats = store.apply_batch(&subject, audit("import.apply")).await.expect("subject");
+    assert_eq!((stats.updated, stats.roster_changes), (1, 0), "{stats:?}");
+    let mut person = subject;
+    person.persons[0].last_name.push_str("-Иванова");
+    let stats = store.apply_batch(&person, audit("import.apply")).await.expect("person");
+    assert_eq!((stats.updated, stats.roster_changes), (1, 1), "{stats:?}");
 }
 
 pub async fn import_retention_purges_departed_students_with_audit(store: Arc<dyn Store>) {

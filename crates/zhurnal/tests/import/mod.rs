@@ -201,7 +201,12 @@ async fn the_demo_school_round_trips_through_the_zhurnal_format_and_a_rerun_chan
         app.store.list_outbox(None, None, 100_000).await.expect("outbox").len()
     };
     let before = outbox_len(app2.clone()).await;
-    edit_first_plain_row(&exported.join("marks.csv"), 3, |v| if v == "5" { "4" } else { "5" });
+    edit_first_plain_row(&exported.join("marks.csv"), 3, |v| match v {
+        "pass" => "fail",
+        "fail" => "pass",
+        "5" => "4",
+        _ => "5",
+    });
     let marks_only = applied(import(&app2, Format::ZhurnalCsv, &exported).await);
     assert_eq!(marks_only.stats.updated, 1, "{:?}", marks_only.stats);
     assert_eq!(marks_only.stats.roster_changes, 0, "{:?}", marks_only.stats);
