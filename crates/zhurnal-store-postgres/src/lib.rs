@@ -187,6 +187,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// The default number of pooled connections (see [`PgStore::connect_with_pool_size`]).
 pub const DEFAULT_POOL_SIZE: u32 = 16;
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
+
 /// How long a caller waits for a pooled connection (and, at start, for the server to accept
 /// one) before the store reports [`StoreError::Unavailable`]; sqlx's default is 30 s, longer
 /// than anyone waits for a page.
@@ -223,6 +226,20 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(size.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // sqlx pings a pooled connection before every acquire by default: a round trip
+            // per statement, doubling the round trips of a page. A connection that has been
+            // idle a while is still pinged (and replaced if the server went away meanwhile);
+            // one in steady use is not, so after a server restart under load each pooled
+            // connection fails one statement and is then replaced.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(map_err)?;
