@@ -1,6 +1,7 @@
 //! The check's ids on disk: what validation remembers of persons, lessons, marks and the other
 //! kinds that grow with the region, kept in a private temporary SQLite file with a bounded page
 //! cache, so the import of a region holds a fixed amount of memory however large the set is.
+//! The OneRoster reader keeps its own tables in the same kind of scratch file ([`scratch`]).
 //!
 //! SQLite deletes the file when the connection closes (and unlinks it right after creating it,
 //! so a crash leaves nothing behind). No personal data goes in: СНИЛС are stored as a keyed
@@ -83,7 +84,7 @@ impl From<rusqlite::Error> for ScratchError {
 /// broken scratch file cannot add false "not found" errors.
 pub struct Keys {
     conn: Option<Connection>,
-    snils_key: [u8; 32],
+    snils_key: SnilsKey,
     ops: u32,
     error: Option<ScratchError>,
 }
@@ -95,12 +96,9 @@ impl Default for Keys {
 }
 
 impl Keys {
-    /// A fresh scratch file in SQLite's temporary directory (`SQLITE_TMPDIR`, `TMPDIR`, then
-    /// `/var/tmp`, which is on disk where `/tmp` may be memory).
+    /// A fresh scratch file (see [`scratch`]).
     pub fn open() -> Self {
-        let mut snils_key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut snils_key);
-        let mut keys = Self { conn: None, snils_key, ops: 0, error: None };
+        let mut keys = Self { conn: None, snils_key: SnilsKey::new(), ops: 0, error: None };
         match Self::connect() {
             Ok(conn) => keys.conn = Some(conn),
             Err(e) => keys.error = Some(e),
@@ -109,19 +107,10 @@ impl Keys {
     }
 
     fn connect() -> Result<Connection, ScratchError> {
-        let conn = Connection::open("")?;
-        // The file is private and thrown away: no journal, no fsync, one writer.
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode = OFF;
-             PRAGMA synchronous = OFF;
-             PRAGMA locking_mode = EXCLUSIVE;
-             PRAGMA temp_store = FILE;
-             PRAGMA cache_size = -{CACHE_KIB};
-             CREATE TABLE k (kind INTEGER NOT NULL, key BLOB NOT NULL, val BLOB NOT NULL,
-                             PRIMARY KEY (kind, key)) WITHOUT ROWID;
-             BEGIN;"
-        ))?;
-        Ok(conn)
+        scratch(
+            "CREATE TABLE k (kind INTEGER NOT NULL, key BLOB NOT NULL, val BLOB NOT NULL,
+                             PRIMARY KEY (kind, key)) WITHOUT ROWID;",
+        )
     }
 
     /// The first failure of the scratch file, if any (then the import must stop).
@@ -141,12 +130,8 @@ impl Keys {
         match added {
             Ok(0) => Some(self.get(kind, key).unwrap_or_default()),
             Ok(_) => {
-                self.ops += 1;
-                if self.ops >= OPS_PER_COMMIT {
-                    self.ops = 0;
-                    if let Err(e) = conn.execute_batch("COMMIT; BEGIN;") {
-                        fail(&mut self.error, e);
-                    }
+                if let Err(e) = tick(conn, &mut self.ops) {
+                    fail(&mut self.error, e);
                 }
                 None
             }
@@ -189,11 +174,56 @@ impl Keys {
 
     /// The key a СНИЛС is stored under: a keyed hash, so the file holds no СНИЛС.
     pub fn snils(&self, digits: &str) -> Key {
+        Key(self.snils_key.hash(digits))
+    }
+}
+
+/// A fresh private scratch database with the given tables, a transaction already open (the
+/// owner commits every so often, see [`OPS_PER_COMMIT`]). It lives in SQLite's temporary
+/// directory (`SQLITE_TMPDIR`, `TMPDIR`, then `/var/tmp`, which is on disk where `/tmp` may be
+/// memory) and is gone when the connection closes.
+pub(super) fn scratch(schema: &str) -> Result<Connection, ScratchError> {
+    let conn = Connection::open("")?;
+    // The file is private and thrown away: no journal, no fsync, one writer.
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = OFF;
+         PRAGMA synchronous = OFF;
+         PRAGMA locking_mode = EXCLUSIVE;
+         PRAGMA temp_store = FILE;
+         PRAGMA cache_size = -{CACHE_KIB};
+         {schema}
+         BEGIN;"
+    ))?;
+    Ok(conn)
+}
+
+/// Commits the scratch transaction after every [`OPS_PER_COMMIT`] counted writes.
+pub(super) fn tick(conn: &Connection, ops: &mut u32) -> Result<(), ScratchError> {
+    *ops += 1;
+    if *ops >= OPS_PER_COMMIT {
+        *ops = 0;
+        conn.execute_batch("COMMIT; BEGIN;")?;
+    }
+    Ok(())
+}
+
+/// The per-import key that hides СНИЛС in a scratch file: a keyed hash tells two numbers
+/// apart (a person entered twice) without storing them; the key lives only in this process.
+pub(super) struct SnilsKey([u8; 32]);
+
+impl SnilsKey {
+    pub(super) fn new() -> Self {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        Self(key)
+    }
+
+    pub(super) fn hash(&self, digits: &str) -> Vec<u8> {
         // A key of any length is accepted by HMAC.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.snils_key)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(digits.as_bytes());
-        Key(mac.finalize().into_bytes().to_vec())
+        mac.finalize().into_bytes().to_vec()
     }
 }
 

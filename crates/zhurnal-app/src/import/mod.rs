@@ -145,12 +145,10 @@ pub mod oneroster;
 /// is a few MB at most, large enough that the per-part lookups do not matter.
 pub const PART_ROWS: u64 = 2_000;
 
-/// The input of the load, part by part. OneRoster's files refer to each other in every
-/// direction (a class needs its course and term, a user's role comes from enrolments), so
-/// that format is mapped whole and written as one part.
+/// The input of the load, part by part, in either format.
 enum Parts<'s> {
-    Stream(Box<zcsv::Stream<'s>>),
-    Whole(Option<Box<zcsv::Parsed>>, Issues),
+    Zhurnal(Box<zcsv::Stream<'s>>),
+    Roster(Box<oneroster::Stream<'s>>),
 }
 
 impl Parts<'_> {
@@ -159,8 +157,8 @@ impl Parts<'_> {
         progress: &dyn Progress,
     ) -> Result<Option<zcsv::Parsed>, source::SourceError> {
         match self {
-            Self::Stream(s) => s.next_part(PART_ROWS, progress),
-            Self::Whole(whole, _) => Ok(whole.take().map(|w| *w)),
+            Self::Zhurnal(s) => s.next_part(PART_ROWS, progress),
+            Self::Roster(s) => s.next_part(PART_ROWS, progress),
         }
     }
 
@@ -168,15 +166,15 @@ impl Parts<'_> {
     /// here means the source changed between the two passes).
     fn clean(&self) -> bool {
         match self {
-            Self::Stream(s) => s.issues().is_empty(),
-            Self::Whole(_, issues) => issues.is_empty(),
+            Self::Zhurnal(s) => s.issues().is_empty(),
+            Self::Roster(s) => s.issues().is_empty(),
         }
     }
 
     fn finish(self) -> Issues {
         match self {
-            Self::Stream(s) => s.finish(),
-            Self::Whole(_, issues) => issues,
+            Self::Zhurnal(s) => s.finish(),
+            Self::Roster(s) => s.finish(),
         }
     }
 }
@@ -233,10 +231,9 @@ impl App {
         progress.phase("загрузка", None);
         let now = self.now_micros();
         let mut parts = match format {
-            Format::ZhurnalCsv => Parts::Stream(Box::new(zcsv::Stream::new(source, true))),
+            Format::ZhurnalCsv => Parts::Zhurnal(Box::new(zcsv::Stream::new(source, true))),
             Format::OneRoster => {
-                let (whole, issues) = oneroster::read(source, true, &NoProgress).map_err(fail)?;
-                Parts::Whole(Some(Box::new(whole)), issues)
+                Parts::Roster(Box::new(oneroster::Stream::new(source, true).map_err(fail)?))
             }
         };
         let mut session = self.store.begin_import(now).await?;
