@@ -52,6 +52,9 @@ pub const WORK_TYPE: &str = "oneroster";
 const ROLES: &[&str] =
     &["student", "teacher", "parent", "guardian", "relative", "administrator", "aide"];
 
+/// Lessons of a day, as the Zhurnal format allows (`lessons.csv`, `lesson_number`).
+const MAX_LESSONS_A_DAY: u8 = 20;
+
 /// Records written from one scratch query: bounds what a part without a row limit (the
 /// whole-set [`read`]) holds between queries.
 const PAGE: u64 = 2_000;
@@ -643,9 +646,6 @@ impl<'s> Stream<'s> {
                     dup(is);
                     return Ok(());
                 }
-                if !self.keep {
-                    return Ok(());
-                }
                 // Items of one class on one day become its lessons 1, 2, … in file order.
                 let n: i64 = db
                     .prepare_cached(
@@ -653,11 +653,25 @@ impl<'s> Stream<'s> {
                          ON CONFLICT (class, day) DO UPDATE SET n = n + 1 RETURNING n",
                     )?
                     .query_row(params![class, day_of(date)], |r| r.get(0))?;
+                let Some(number) = u8::try_from(n).ok().filter(|n| *n <= MAX_LESSONS_A_DAY) else {
+                    t.issue(
+                        is,
+                        "assignDate",
+                        format!(
+                            "у «{class}» больше {MAX_LESSONS_A_DAY} работ за {}: каждая работа — урок дня, а уроков в дне не больше {MAX_LESSONS_A_DAY}",
+                            date.format("%d.%m.%Y")
+                        ),
+                    );
+                    return Ok(());
+                };
+                if !self.keep {
+                    return Ok(());
+                }
                 out.batch.lessons.push(BLesson {
                     external_id: id,
                     assignment: class,
                     date,
-                    lesson_number: u8::try_from(n).unwrap_or(u8::MAX),
+                    lesson_number: number,
                     topic: None,
                     homework: None,
                 });

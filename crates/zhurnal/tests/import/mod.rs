@@ -468,10 +468,15 @@ async fn a_oneroster_sample_imports_and_a_broken_one_lists_every_error_and_chang
         "enrollments.csv",
         &format!("{enrol}e7,active,,hr-9z,or-school,u-s2,student,false,,\n"),
     );
+    // 21 works on one day: one more than the lessons of a day (line 23).
+    let crowded: String =
+        (0..21).map(|k| format!("lx{k},active,,Работа,,2026-11-17,,math-5a\n")).collect();
     write(
         &bad,
         "lineItems.csv",
-        "sourcedId,status,dateLastModified,title,description,assignDate,dueDate,classSourcedId\nli1,active,,Контрольная,,2025-01-10,,math-5a\n",
+        &format!(
+            "sourcedId,status,dateLastModified,title,description,assignDate,dueDate,classSourcedId\nli1,active,,Контрольная,,2025-01-10,,math-5a\n{crowded}"
+        ),
     );
     write(
         &bad,
@@ -491,6 +496,8 @@ async fn a_oneroster_sample_imports_and_a_broken_one_lists_every_error_and_chang
     assert!(has("enrollments.csv", 8, "classSourcedId", "hr-9z"), "{text:#?}");
     assert!(has("lineItems.csv", 2, "assignDate", "вне учебного года"), "{text:#?}");
     assert!(has("results.csv", 2, "score", "от 1 до 5"), "{text:#?}");
+    assert!(has("lineItems.csv", 23, "assignDate", "больше 20 работ"), "{text:#?}");
+    assert!(!has("lineItems.csv", 22, "assignDate", "больше 20 работ"), "{text:#?}");
     assert_eq!(
         env.app.store.list_audit(0, 1_000_000).await.expect("audit").len(),
         audit_before,
