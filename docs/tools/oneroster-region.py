@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 # Usage: python3 docs/tools/oneroster-region.py PUPILS SCHOOL_DAYS OUT_DIR  (docs/import-format.md)
 """A synthetic OneRoster 1.1 region: PUPILS pupils in schools of 1,000, homerooms of 25,
-1-2 parents each, 10 subject classes per homeroom taught by the school's teachers,
-DAYS graded works per subject class, about 1.7 marks per pupil per school day."""
+1-2 parents each, 10 subject classes per homeroom taught by the school's teachers, a graded
+work every second of SCHOOL_DAYS school days per subject class, a mark for every third pupil
+of each work (about 1.7 marks per pupil per school day)."""
 import csv, os, sys, datetime
+if len(sys.argv) != 4:
+    sys.exit(__doc__)
 pupils, days, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 os.makedirs(out, exist_ok=True)
 def snils(n):
