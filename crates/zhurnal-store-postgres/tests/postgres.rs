@@ -230,3 +230,30 @@ async fn concurrent_imports_and_grants_behave_as_if_serial() {
     store.close().await;
     db.drop_database().await;
 }
+
+/// A bulk load sets the foreign keys aside; re-creating them checks every loaded row, so a
+/// row that points nowhere stops the finish with the constraint's name, and what is left
+/// stays pending (the database is not passed off as whole).
+#[tokio::test]
+async fn a_bulk_load_that_breaks_a_reference_does_not_finish() {
+    use zhurnal_store::bulk::{BulkRows, BulkStore, BulkTable};
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store(2).await;
+    let set_aside = store.bulk_begin().await.expect("begin");
+    let mut rows = BulkRows::default();
+    rows.push(BulkTable::Regions, vec![1i64.into(), "r".into(), "Область".into()]);
+    // Municipality 2 of region 99, which does not exist.
+    rows.push(
+        BulkTable::Municipalities,
+        vec![2i64.into(), "m".into(), 99i64.into(), "Округ".into()],
+    );
+    assert_eq!(store.bulk_insert(&rows).await.expect("no per-row check while loading"), 2);
+    let err = store.bulk_finish().await.expect_err("the reference is checked at the end");
+    assert!(err.to_string().contains("municipalities"), "{err}");
+    let pending = store.bulk_pending().await.expect("pending");
+    assert!(pending > 0 && pending < set_aside, "{pending} of {set_aside} left");
+    store.close().await;
+    db.drop_database().await;
+}

@@ -39,6 +39,45 @@ impl BulkStore for SqliteStore {
         Ok(any == 0)
     }
 
+    async fn bulk_begin(&self) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        // Indexes written by CREATE INDEX (`sql` is NULL for those of primary keys and unique
+        // constraints, which stay). Foreign keys stay checked: SQLite checks one by a lookup
+        // of the parent's primary key, and cannot drop one without rebuilding the table.
+        let indexes: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT name, tbl_name, sql FROM sqlite_schema
+             WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let loaded: Vec<&str> = BulkTable::ALL.into_iter().map(BulkTable::name).collect();
+        let mut n = 0;
+        for (name, _, sql) in indexes.iter().filter(|(_, t, _)| loaded.contains(&t.as_str())) {
+            sqlx::query("INSERT INTO bulk_deferred (ddl) VALUES (?)")
+                .bind(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let quoted = name.replace('"', "\"\"");
+            sqlx::query(&format!("DROP INDEX \"{quoted}\""))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            n += 1;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(n)
+    }
+
+    async fn bulk_pending(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM bulk_deferred")
+            .fetch_one(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn bulk_insert(&self, rows: &BulkRows) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let mut written = 0u64;
@@ -58,6 +97,27 @@ impl BulkStore for SqliteStore {
     }
 
     async fn bulk_finish(&self) -> StoreResult<()> {
+        loop {
+            let mut tx = self.write_tx().await?;
+            let Some((seq, ddl)) = sqlx::query_as::<_, (i64, String)>(
+                "SELECT seq, ddl FROM bulk_deferred ORDER BY seq LIMIT 1",
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?
+            else {
+                break;
+            };
+            // Each re-creation leaves the table in the same transaction: a stop in between
+            // leaves exactly the rest pending.
+            sqlx::query(&ddl).execute(&mut *tx).await.map_err(map_err)?;
+            sqlx::query("DELETE FROM bulk_deferred WHERE seq = ?")
+                .bind(seq)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+        }
         // INTEGER PRIMARY KEY continues after the largest id by itself: only statistics.
         sqlx::query("ANALYZE").execute(&self.writer).await.map_err(map_err)?;
         // Keep the per-index row counts (sqlite_stat1), drop the samples (sqlite_stat4, the

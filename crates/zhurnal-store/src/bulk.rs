@@ -285,11 +285,26 @@ pub trait BulkStore: Send + Sync {
     /// No school, person or audit record yet: the only state bulk loading accepts.
     async fn bulk_is_empty(&self) -> StoreResult<bool>;
 
+    /// Before the first [`BulkStore::bulk_insert`] into an empty database: sets aside the
+    /// secondary indexes of the loaded tables (and on PostgreSQL their foreign keys), keeping
+    /// the statements that re-create them in the database, so that rows go in without index
+    /// maintenance and per-row reference checks. Returns how many were set aside. Primary keys
+    /// and unique constraints stay. Until [`BulkStore::bulk_finish`] the database is not fit
+    /// for anything else.
+    async fn bulk_begin(&self) -> StoreResult<u64>;
+
+    /// Indexes and foreign keys set aside by [`BulkStore::bulk_begin`] and not yet re-created
+    /// (more than 0 after a generation stopped halfway).
+    async fn bulk_pending(&self) -> StoreResult<u64>;
+
     /// Writes `rows` (all tables, in dependency order) in one transaction; returns the number
     /// of rows written. The ids in the rows are final.
     async fn bulk_insert(&self, rows: &BulkRows) -> StoreResult<u64>;
 
-    /// After the last [`BulkStore::bulk_insert`]: moves id sequences past the loaded ids (so
-    /// the application's own inserts do not collide) and refreshes the planner's statistics.
+    /// After the last [`BulkStore::bulk_insert`]: re-creates what [`BulkStore::bulk_begin`]
+    /// set aside (indexes first, then foreign keys, each checked over the whole table; a
+    /// violation is an error and leaves the rest pending), moves id sequences past the loaded
+    /// ids (so the application's own inserts do not collide) and refreshes the planner's
+    /// statistics.
     async fn bulk_finish(&self) -> StoreResult<()>;
 }

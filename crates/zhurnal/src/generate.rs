@@ -122,10 +122,17 @@ pub async fn run(file: Option<&std::path::Path>, args: GenerateArgs) -> anyhow::
     let keys = cfg.load_keys(true)?;
     let store = open_store(&cfg, Arc::new(keys.sealer()?), true).await?;
     if !store.bulk_is_empty().await? {
+        if store.bulk_pending().await? > 0 {
+            bail!(
+                "в этой базе осталась прерванная генерация: индексы и внешние ключи ещё не созданы заново, база непригодна — удалите её и запустите генерацию в новую базу"
+            );
+        }
         bail!(
             "база данных не пуста: `zhurnal generate` загружает регион только в новую базу (укажите другой --data-dir или DATABASE_URL)"
         );
     }
+    // Indexes (and PostgreSQL's foreign keys) are built once at the end, not row by row.
+    let set_aside = store.bulk_begin().await.context("подготовка к загрузке (индексы)")?;
     let app = build_app(&cfg, store.clone(), &keys)?;
     let today = app.today();
     let now = app.now_micros();
@@ -242,7 +249,10 @@ pub async fn run(file: Option<&std::path::Path>, args: GenerateArgs) -> anyhow::
         bail!("сгенерировано {index} школ из {schools}");
     }
     let load_secs = started.elapsed().as_secs_f64();
-    store.bulk_finish().await.context("завершение загрузки (последовательности, статистика)")?;
+    store
+        .bulk_finish()
+        .await
+        .context("завершение загрузки (индексы, внешние ключи, последовательности, статистика)")?;
     let secs = started.elapsed().as_secs_f64();
     let audit = NewAudit::new(app.now_micros(), "bench.generate", "ok").actor(0, "cli").details(
         serde_json::json!({ "students": args.students, "schools": schools, "rows": total }),
@@ -254,7 +264,7 @@ pub async fn run(file: Option<&std::path::Path>, args: GenerateArgs) -> anyhow::
     plan.rows_per_second = total as f64 / secs.max(0.001);
     write_simulator_files(&cfg, &sim, &plan)?;
     println!(
-        "готово: {total} строк за {secs:.1} с ({:.0} строк/с; загрузка {load_secs:.1} с, индексы и статистика {:.1} с)",
+        "готово: {total} строк за {secs:.1} с ({:.0} строк/с; загрузка {load_secs:.1} с, индексы и внешние ключи ({set_aside}) и статистика {:.1} с)",
         plan.rows_per_second,
         secs - load_secs
     );

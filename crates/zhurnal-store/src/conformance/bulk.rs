@@ -31,6 +31,12 @@ fn person_row(id: i64, uid: &str, last: &str, birth: NaiveDate, hmac: u8) -> Vec
 /// and newlines, bytes, dates, NULLs intact), and later ordinary inserts get fresh ids.
 pub async fn bulk_rows_load_and_ordinary_inserts_continue_after_them(store: Arc<dyn Store>) {
     assert!(store.bulk_is_empty().await.expect("empty"));
+    assert_eq!(store.bulk_pending().await.expect("pending"), 0);
+    let set_aside = store.bulk_begin().await.expect("begin");
+    // Every backend has secondary indexes on the loaded tables (persons by name, marks by
+    // student…), so something is set aside, and remembered until the end of the load.
+    assert!(set_aside > 5, "only {set_aside} indexes set aside");
+    assert_eq!(store.bulk_pending().await.expect("pending"), set_aside);
     let mut rows = BulkRows::default();
     rows.push(BulkTable::Regions, vec![500i64.into(), "bulk-region".into(), "Область".into()]);
     rows.push(
@@ -53,7 +59,12 @@ pub async fn bulk_rows_load_and_ordinary_inserts_continue_after_them(store: Arc<
     assert_eq!(rows.len(), 6);
     assert_eq!(store.bulk_insert(&rows).await.expect("bulk insert"), 6);
     store.bulk_finish().await.expect("finish");
+    assert_eq!(store.bulk_pending().await.expect("pending"), 0, "everything re-created");
     assert!(!store.bulk_is_empty().await.expect("not empty"));
+    // The second load of a database sets aside the same indexes: they were all re-created.
+    assert_eq!(store.bulk_begin().await.expect("begin again"), set_aside);
+    store.bulk_finish().await.expect("finish again");
+    assert_eq!(store.bulk_pending().await.expect("pending"), 0);
 
     let p = store.find_person_by_uid("bulk-parent").await.expect("q").expect("parent");
     assert_eq!(p.id, PersonId(900));
