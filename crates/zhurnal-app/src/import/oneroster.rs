@@ -790,6 +790,16 @@ impl<'s> Stream<'s> {
     /// Regions, municipalities, schools (each with the work type of OneRoster marks), the
     /// years and periods of every school, and subjects.
     fn write_territory_and_years(&self, b: &mut Batch) -> u64 {
+        let count = |b: &Batch| {
+            (b.regions.len()
+                + b.municipalities.len()
+                + b.schools.len()
+                + b.work_types.len()
+                + b.years.len()
+                + b.periods.len()
+                + b.subjects.len()) as u64
+        };
+        let before = count(b);
         for (id, o) in &self.orgs {
             match o.kind.as_str() {
                 "state" | "national" => {
@@ -857,13 +867,7 @@ impl<'s> Stream<'s> {
                 grading: "five_point".into(),
             });
         }
-        (b.regions.len()
-            + b.municipalities.len()
-            + b.schools.len()
-            + b.work_types.len()
-            + b.years.len()
-            + b.periods.len()
-            + b.subjects.len()) as u64
+        count(b) - before
     }
 
     /// Runs [`DERIVE`] and reports the subject classes it could not place: no pupil in a
