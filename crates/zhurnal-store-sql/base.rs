@@ -672,23 +672,45 @@ impl Store for DbStore {
 }
 
 /// Dated lessons as one statement instead of three (the diary's week and the class journal run
-/// it on every request): one row per timetable slot matching `slots_where` (`kind` 0), per
-/// lesson held between `from` and `to` matching `held_where` (1), and per substitution in the
-/// dates on a matching slot (2). Slot and held rows carry the assignment's columns
-/// (ASSIGNMENT_COLS); every row has the slot, held-lesson and substitution columns, NULL where
-/// its kind has no value (cast, so PostgreSQL types the union the same whatever comes first).
-/// `slots_where` sees `s` (slot) and `a` (its assignment), `held_where` sees `l` (lesson).
-fn lessons_sql(slots_where: &str, held_where: &str, from: &str, to: &str) -> String {
+/// it on every request): one row per timetable slot of the assignments matching `asg_where`
+/// (`kind` 0), per lesson of those assignments held between `from` and `to` (1; with
+/// `held_needs_slot`, only of the assignments that have a slot), and per substitution in the
+/// dates on one of their slots (2). Slot and held rows carry the assignment's columns (as
+/// ASSIGNMENT_COLS names them); every row has the slot, held-lesson and substitution columns,
+/// NULL where its kind has no value (cast, so PostgreSQL types the union the same whatever
+/// comes first). `asg_where` sees `a` (assignment).
+///
+/// Two texts, one per backend (docs/performance.md, seventh round). PostgreSQL runs a generic
+/// plan of a prepared statement; for the joins of the plain form it hashed the whole `subjects`
+/// table on every call and resolved the class's assignments three times, so there the
+/// assignments are resolved once (`asg`), their slots once (`sl`), and the subject's name is a
+/// lookup by key. SQLite plans every join as a loop over an index already, and the CTE form
+/// made SQLite 3.40 (Debian 12's system library) seventy times slower: SQLite keeps the plain
+/// form.
+fn lessons_sql(asg_where: &str, held_needs_slot: bool, from: &str, to: &str) -> String {
+    if BACKEND == zhurnal_store::Backend::Postgres {
+        lessons_sql_postgres(asg_where, held_needs_slot, from, to)
+    } else {
+        lessons_sql_plain(asg_where, held_needs_slot, from, to)
+    }
+}
+
+fn lessons_sql_plain(asg_where: &str, held_needs_slot: bool, from: &str, to: &str) -> String {
     let slots = format!(
-        "FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id WHERE {slots_where}"
+        "FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id WHERE {asg_where}"
     );
+    let held_where = if held_needs_slot {
+        format!("l.assignment_id IN (SELECT s.assignment_id {slots})")
+    } else {
+        format!("l.assignment_id IN (SELECT a.id FROM assignments a WHERE {asg_where})")
+    };
     format!(
         "SELECT CAST(0 AS BIGINT) AS kind, s.id AS slot_id, s.weekday, s.lesson_number, s.room, \
            {ASSIGNMENT_COLS}, CAST(NULL AS BIGINT) AS lesson_id, CAST(NULL AS DATE) AS on_date, \
            CAST(NULL AS TEXT) AS topic, CAST(NULL AS TEXT) AS homework, \
            CAST(NULL AS BIGINT) AS substitute_id \
          FROM timetable_slots s JOIN assignments a ON a.id = s.assignment_id {ASSIGNMENT_JOINS} \
-         WHERE {slots_where} \
+         WHERE {asg_where} \
          UNION ALL \
          SELECT 1, NULL, NULL, l.lesson_number, NULL, {ASSIGNMENT_COLS}, \
            l.id, l.on_date, l.topic, l.homework, NULL \
@@ -703,17 +725,48 @@ fn lessons_sql(slots_where: &str, held_where: &str, from: &str, to: &str) -> Str
     )
 }
 
+fn lessons_sql_postgres(asg_where: &str, held_needs_slot: bool, from: &str, to: &str) -> String {
+    let held_slot =
+        if held_needs_slot { "AND asg.id IN (SELECT sl.assignment_id FROM sl)" } else { "" };
+    format!(
+        "WITH asg AS (SELECT a.id, a.external_id, a.teacher_id, a.class_id, a.subject_id, \
+           (SELECT sj.name FROM subjects sj WHERE sj.id = a.subject_id) AS subject_name, \
+           c.grade, c.letter, tp.last_name AS t_last, tp.first_name AS t_first, \
+           tp.middle_name AS t_middle \
+           FROM assignments a JOIN classes c ON c.id = a.class_id \
+           JOIN persons tp ON tp.id = a.teacher_id WHERE {asg_where}), \
+         sl AS (SELECT s.id, s.weekday, s.lesson_number, s.room, s.assignment_id \
+           FROM timetable_slots s WHERE s.assignment_id IN (SELECT asg.id FROM asg)) \
+         SELECT CAST(0 AS BIGINT) AS kind, sl.id AS slot_id, sl.weekday, sl.lesson_number, sl.room, \
+           asg.id, asg.external_id, asg.teacher_id, asg.class_id, asg.subject_id, asg.subject_name, \
+           asg.grade, asg.letter, asg.t_last, asg.t_first, asg.t_middle, \
+           CAST(NULL AS BIGINT) AS lesson_id, CAST(NULL AS DATE) AS on_date, \
+           CAST(NULL AS TEXT) AS topic, CAST(NULL AS TEXT) AS homework, \
+           CAST(NULL AS BIGINT) AS substitute_id \
+         FROM sl JOIN asg ON asg.id = sl.assignment_id \
+         UNION ALL \
+         SELECT 1, NULL, NULL, l.lesson_number, NULL, \
+           asg.id, asg.external_id, asg.teacher_id, asg.class_id, asg.subject_id, asg.subject_name, \
+           asg.grade, asg.letter, asg.t_last, asg.t_first, asg.t_middle, \
+           l.id, l.on_date, l.topic, l.homework, NULL \
+         FROM asg JOIN lessons l ON l.assignment_id = asg.id \
+         WHERE l.on_date BETWEEN {from} AND {to} {held_slot} \
+         UNION ALL \
+         SELECT 2, su.slot_id, NULL, NULL, NULL, \
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+           NULL, su.on_date, NULL, NULL, su.substitute_id \
+         FROM sl JOIN substitutions su ON su.slot_id = sl.id \
+         WHERE su.on_date BETWEEN {from} AND {to}"
+    )
+}
+
 /// The student's week: `$1` class, `$2` student (groups: only their own), `$3`..`$4` dates.
 /// Held lessons count for the assignments that have a slot the student attends.
 static STUDENT_WEEK: LazyLock<String> = LazyLock::new(|| {
-    const SLOTS: &str = "a.class_id = $1 AND (a.group_id IS NULL OR EXISTS \
-        (SELECT 1 FROM group_members gm WHERE gm.group_id = a.group_id AND gm.student_id = $2))";
     lessons_sql(
-        SLOTS,
-        &format!(
-            "l.assignment_id IN (SELECT s.assignment_id FROM timetable_slots s \
-             JOIN assignments a ON a.id = s.assignment_id WHERE {SLOTS})"
-        ),
+        "a.class_id = $1 AND (a.group_id IS NULL OR EXISTS \
+         (SELECT 1 FROM group_members gm WHERE gm.group_id = a.group_id AND gm.student_id = $2))",
+        true,
         "$3",
         "$4",
     )
@@ -721,7 +774,7 @@ static STUDENT_WEEK: LazyLock<String> = LazyLock::new(|| {
 
 /// An assignment's lessons: `$1` assignment, `$2`..`$3` dates; every held lesson counts.
 pub(crate) static ASSIGNMENT_LESSONS: LazyLock<String> =
-    LazyLock::new(|| lessons_sql("s.assignment_id = $1", "l.assignment_id = $1", "$2", "$3"));
+    LazyLock::new(|| lessons_sql("a.id = $1", false, "$2", "$3"));
 
 /// The rows of a [`lessons_sql`] statement, sorted by kind.
 pub(crate) struct LessonRows {
@@ -825,4 +878,31 @@ pub(crate) fn scope_columns(scope: RoleScope) -> (Option<i64>, Option<i64>, Opti
         RoleScope::Municipality(m) => (None, Some(m.0), None),
         RoleScope::Region(r) => (None, None, Some(r.0)),
     }
+}
+
+/// [`PerfStore::find_session_with_person`], the same statement on both backends.
+pub(crate) async fn find_session_with_person(
+    store: &DbStore,
+    id_hash: &str,
+    notices_since: i64,
+) -> StoreResult<Option<SessionWithPerson>> {
+    let row = sqlx::query(&format!(
+        "SELECT s.id_hash, s.person_id, s.created_at, s.last_seen_at, s.csrf_token, s.source_ip, \
+         s.active_role, {PERSON_COLS}, EXISTS (SELECT 1 FROM security_notices n \
+         WHERE n.person_id = s.person_id AND n.created_at >= $2) AS has_notices \
+         FROM sessions s JOIN persons p ON p.id = s.person_id WHERE s.id_hash = $1"
+    ))
+    .bind(id_hash)
+    .bind(notices_since)
+    .fetch_optional(store.reader())
+    .await
+    .map_err(map_err)?;
+    row.map(|r| {
+        Ok::<_, StoreError>(SessionWithPerson {
+            session: session_from(&r)?,
+            person: person_from(&r)?,
+            has_notices: get(&r, "has_notices")?,
+        })
+    })
+    .transpose()
 }

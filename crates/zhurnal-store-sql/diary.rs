@@ -9,13 +9,38 @@ use zhurnal_domain::{
 use zhurnal_store::*;
 
 use crate::backend::{DbRow, DbStore};
-use crate::rows::{attendance_kind, class_from_as, corrupt, get, person_from, school_from_as};
+use crate::rows::{
+    attendance_from, attendance_kind, class_from_as, corrupt, get, person_from, school_from_as,
+};
 use crate::{PERSON_COLS, append_audit_in, map_err};
 
 const SUBJECT_MARK_SELECT: &str = "SELECT m.student_id, l.assignment_id, a.subject_id, sj.name AS subject_name, \
     m.lesson_id, l.on_date, m.value, m.work_type_id, m.weight, m.comment, m.created_at \
     FROM marks m JOIN lessons l ON l.id = m.lesson_id JOIN assignments a ON a.id = l.assignment_id \
     JOIN subjects sj ON sj.id = a.subject_id";
+
+/// [`DiaryStore::list_student_week_entries`]: `$1` student, `$2` class, `$3`..`$4` dates.
+/// `entry` 0 is a mark (the columns `subject_mark_from` reads), 1 an attendance entry (those of
+/// `attendance_from`). Both start from the class's assignments and their lessons of the days
+/// (`lessons_assignment_date_number_key`), then probe the student's row of each lesson
+/// (`marks_student_idx`, the attendance key): a search by student instead would read every
+/// mark and absence of the year to keep a week's. The subject's name is a lookup by key (see
+/// `lessons_sql` on PostgreSQL's generic plans).
+const WEEK_ENTRIES: &str = "\
+SELECT CAST(0 AS BIGINT) AS entry, m.student_id, l.assignment_id, a.subject_id, \
+  (SELECT sj.name FROM subjects sj WHERE sj.id = a.subject_id) AS subject_name, m.lesson_id, \
+  l.on_date, l.lesson_number, m.id AS mark_id, m.value, m.work_type_id, m.weight, m.comment, \
+  m.created_at, CAST(NULL AS TEXT) AS kind \
+  FROM assignments a JOIN lessons l ON l.assignment_id = a.id \
+  JOIN marks m ON m.lesson_id = l.id AND m.student_id = $1 \
+  WHERE a.class_id = $2 AND l.on_date BETWEEN $3 AND $4 AND m.deleted_at IS NULL \
+UNION ALL \
+SELECT 1, t.student_id, l.assignment_id, NULL, NULL, t.lesson_id, l.on_date, l.lesson_number, \
+  NULL, NULL, NULL, NULL, NULL, NULL, t.kind \
+  FROM assignments a JOIN lessons l ON l.assignment_id = a.id \
+  JOIN attendance t ON t.lesson_id = l.id AND t.student_id = $1 \
+  WHERE a.class_id = $2 AND l.on_date BETWEEN $3 AND $4 \
+ORDER BY entry, on_date, lesson_number, mark_id";
 
 fn subject_mark_from(r: &DbRow) -> StoreResult<SubjectMarkRow> {
     let value: String = get(r, "value")?;
@@ -171,6 +196,32 @@ impl DiaryStore for DbStore {
             None => None,
         };
         Ok(Some(DiaryStudent { person: person_from(&r)?, placement }))
+    }
+
+    async fn list_student_week_entries(
+        &self,
+        student: PersonId,
+        class: ClassId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<WeekEntries> {
+        let rows = sqlx::query(WEEK_ENTRIES)
+            .bind(student.0)
+            .bind(class.0)
+            .bind(from)
+            .bind(to)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        let mut out = WeekEntries::default();
+        for r in &rows {
+            if get::<i64>(r, "entry")? == 0 {
+                out.marks.push(subject_mark_from(r)?);
+            } else {
+                out.attendance.push(attendance_from(r)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn list_student_subject_marks(

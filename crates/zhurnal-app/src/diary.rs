@@ -14,7 +14,7 @@ use zhurnal_domain::{
 };
 use zhurnal_store::{
     AnnouncementRow, ClassRow, DiaryVisit, NewAudit, PeriodRow, PersonRow, SchoolRow,
-    SubjectMarkRow, WorkTypeRow,
+    SubjectMarkRow, WeekEntries, WorkTypeRow,
 };
 
 use crate::{App, AppError};
@@ -368,11 +368,10 @@ impl App {
         let to = access.cap(sunday);
         let (student, class) = (access.student.id, access.class.id);
         let reads = async {
-            let (lessons, marks, attendance, files) = if monday <= to {
+            let (lessons, WeekEntries { marks, attendance }, files) = if monday <= to {
                 (
                     self.store.list_student_lessons(student, class, monday, to).await?,
-                    self.store.list_student_subject_marks(student, monday, to).await?,
-                    self.store.list_student_attendance(student, monday, to).await?,
+                    self.store.list_student_week_entries(student, class, monday, to).await?,
                     self.store.list_class_attachments(class, monday, to).await?,
                 )
             } else {

@@ -509,8 +509,13 @@ impl App {
 
     /// Notices to show the person (the last two weeks).
     pub async fn recent_notices(&self, person: PersonId) -> Result<Vec<String>, AppError> {
-        let since = self.now_micros() - 14 * DAY;
+        let since = self.notices_since();
         Ok(self.store.list_notices(person, since).await?.into_iter().map(|n| n.body).collect())
+    }
+
+    /// Notices created since this moment are shown (the last 14 days).
+    pub fn notices_since(&self) -> i64 {
+        self.now_micros() - 14 * DAY
     }
 
     // ----- Detection rules -------------------------------------------------------------

@@ -9,8 +9,8 @@ use zhurnal_domain::policy::{ChildLink, Teaching};
 use zhurnal_domain::{AssignmentId, ClassId, PersonId, SchoolId};
 use zhurnal_store::*;
 
-use crate::rows::{grant_from, person_from, session_from};
-use crate::{AUDIT_CHAIN_LOCK, PERSON_COLS, PgStore, map_err};
+use crate::rows::grant_from;
+use crate::{AUDIT_CHAIN_LOCK, PgStore, map_err};
 
 #[async_trait]
 impl PerfStore for PgStore {
@@ -27,17 +27,9 @@ impl PerfStore for PgStore {
     async fn find_session_with_person(
         &self,
         id_hash: &str,
-    ) -> StoreResult<Option<(SessionRow, PersonRow)>> {
-        let row = sqlx::query(&format!(
-            "SELECT s.id_hash, s.person_id, s.created_at, s.last_seen_at, s.csrf_token, s.source_ip, \
-             s.active_role, {PERSON_COLS} FROM sessions s JOIN persons p ON p.id = s.person_id \
-             WHERE s.id_hash = $1"
-        ))
-        .bind(id_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| Ok::<_, StoreError>((session_from(&r)?, person_from(&r)?))).transpose()
+        notices_since: i64,
+    ) -> StoreResult<Option<SessionWithPerson>> {
+        crate::base::find_session_with_person(self, id_hash, notices_since).await
     }
 }
 
@@ -119,13 +111,16 @@ pub(crate) async fn append_audits_in(
 /// columns 2–5 positionally as commented where they are read. `k` keeps the order of the
 /// separate queries this replaced (by id). The first branch casts every column: PostgreSQL
 /// resolves the types of a UNION pairwise, and two bare NULLs would become `text`.
+/// The school of a taught class is a lookup by primary key, not a join: the generic plan of the
+/// join hashed the whole `classes` table on every request of a teacher (docs/performance.md,
+/// seventh round).
 const RELATIONS: &str = "\
 SELECT 0::bigint AS kind, role, school_id, municipality_id, region_id, NULL::date AS on_date, id AS k \
   FROM staff_roles WHERE person_id = $1 AND revoked_at IS NULL \
 UNION ALL \
 SELECT 1, NULL, t.id, t.class_id, t.school_id, NULL, t.id FROM ( \
-  SELECT a.id, a.class_id, c.school_id FROM assignments a JOIN classes c ON c.id = a.class_id \
-   WHERE a.teacher_id = $1 \
+  SELECT a.id, a.class_id, (SELECT c.school_id FROM classes c WHERE c.id = a.class_id) \
+   FROM assignments a WHERE a.teacher_id = $1 \
   UNION SELECT a.id, a.class_id, c.school_id FROM substitutions su \
    JOIN timetable_slots s ON s.id = su.slot_id JOIN assignments a ON a.id = s.assignment_id \
    JOIN classes c ON c.id = a.class_id WHERE su.substitute_id = $1 AND su.on_date = $2) t \

@@ -9,8 +9,8 @@ use zhurnal_domain::policy::{ChildLink, Teaching};
 use zhurnal_domain::{AssignmentId, ClassId, PersonId, SchoolId};
 use zhurnal_store::*;
 
-use crate::rows::{grant_from, person_from, session_from};
-use crate::{PERSON_COLS, SqliteStore, audit_head, insert_audit, map_err};
+use crate::rows::grant_from;
+use crate::{SqliteStore, audit_head, insert_audit, map_err};
 
 #[async_trait]
 impl PerfStore for SqliteStore {
@@ -27,17 +27,9 @@ impl PerfStore for SqliteStore {
     async fn find_session_with_person(
         &self,
         id_hash: &str,
-    ) -> StoreResult<Option<(SessionRow, PersonRow)>> {
-        let row = sqlx::query(&format!(
-            "SELECT s.id_hash, s.person_id, s.created_at, s.last_seen_at, s.csrf_token, s.source_ip, \
-             s.active_role, {PERSON_COLS} FROM sessions s JOIN persons p ON p.id = s.person_id \
-             WHERE s.id_hash = $1"
-        ))
-        .bind(id_hash)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(map_err)?;
-        row.map(|r| Ok::<_, StoreError>((session_from(&r)?, person_from(&r)?))).transpose()
+        notices_since: i64,
+    ) -> StoreResult<Option<SessionWithPerson>> {
+        crate::base::find_session_with_person(self, id_hash, notices_since).await
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use zhurnal_domain::{AnnouncementStatus, AttendanceKind, ClassId, LessonId, MarkValue, PersonId};
 
 use crate::conformance::{d, fixture};
+use crate::journal::{LessonKey, NewMark};
 use crate::*;
 
 /// Expands into one test per diary case; `$fresh` as in `conformance_suite!`.
@@ -19,7 +20,8 @@ macro_rules! diary_conformance_suite {
             class_guardians_are_the_parents_of_current_students,
             diary_visits_are_remembered_per_viewer_and_student,
             announcements_are_stored_counted_listed_and_reviewed,
-            a_diary_student_comes_with_the_school_and_class_shown
+            a_diary_student_comes_with_the_school_and_class_shown,
+            week_entries_are_the_students_marks_and_absences_on_the_class_lessons
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -40,6 +42,7 @@ pub const CASES: &[&str] = &[
     "diary_visits_are_remembered_per_viewer_and_student",
     "announcements_are_stored_counted_listed_and_reviewed",
     "a_diary_student_comes_with_the_school_and_class_shown",
+    "week_entries_are_the_students_marks_and_absences_on_the_class_lessons",
 ];
 
 fn audit(action: &str) -> NewAudit {
@@ -295,4 +298,81 @@ pub async fn a_diary_student_comes_with_the_school_and_class_shown(store: Arc<dy
     let parent = find("uid-parent").await.expect("parent");
     assert_eq!((parent.person.last_name.as_str(), parent.placement), ("Иванова", None));
     assert_eq!(find("uid-nobody").await, None);
+}
+
+/// The week's marks and attendance in one statement equal the separate reads by student,
+/// restricted to the class's lessons: nothing of another class, another student, a deleted mark
+/// or a day outside the dates.
+pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lessons(
+    store: Arc<dyn Store>,
+) {
+    loaded(&store).await;
+    let a = person_id(&store, "student-a").await;
+    let c = person_id(&store, "student-c").await;
+    let teacher = person_id(&store, "teacher").await;
+    let a5 = class_id(&store, "5А").await;
+    let b5 = class_id(&store, "5Б").await;
+    let math = store
+        .list_class_assignments(a5)
+        .await
+        .expect("assignments")
+        .into_iter()
+        .find(|x| x.subject_name == "Математика")
+        .expect("maths of 5А");
+    let work_type = store
+        .list_work_types(store.find_school_by_external_id("s1").await.expect("q").expect("s1").id)
+        .await
+        .expect("work types")[0]
+        .id;
+    let mark = |student, day, number, value, at| NewMark {
+        external_id: None,
+        lesson: LessonKey { assignment: math.id, date: d(2026, 11, day), lesson_number: number },
+        student,
+        value: MarkValue::Points(value),
+        work_type,
+        weight: 1,
+        comment: None,
+        author: teacher,
+        at,
+    };
+    // Two more marks of student-a in the week (one later deleted), one of student-c, one of
+    // student-a the week after.
+    let kept =
+        store.create_mark(&mark(a, 24, 2, 4, 2_000), audit("mark.create")).await.expect("kept");
+    let gone =
+        store.create_mark(&mark(a, 25, 1, 2, 2_100), audit("mark.create")).await.expect("gone");
+    store
+        .delete_mark(gone.id, teacher, 2_200, "ошибка", audit("mark.delete"))
+        .await
+        .expect("delete");
+    store
+        .create_mark(&mark(c, 24, 2, 5, 2_300), audit("mark.create"))
+        .await
+        .expect("other student");
+    store.create_mark(&mark(a, 30, 1, 3, 2_400), audit("mark.create")).await.expect("next week");
+
+    let week = (d(2026, 11, 23), d(2026, 11, 29));
+    let own = store.list_student_week_entries(a, a5, week.0, week.1).await.expect("a's week");
+    let by_student = store.list_student_subject_marks(a, week.0, week.1).await.expect("marks");
+    assert_eq!(own.marks, by_student, "the same marks as the read by student, in its order");
+    assert_eq!(own.marks.len(), 2, "the fixture's mark and the kept one");
+    assert!(
+        own.marks.iter().any(|m| m.lesson_id == kept.lesson_id && m.value == MarkValue::Points(4))
+    );
+    assert!(own.attendance.is_empty());
+
+    let ill = store.list_student_week_entries(c, a5, week.0, week.1).await.expect("c's week");
+    assert_eq!(
+        ill.attendance,
+        store.list_student_attendance(c, week.0, week.1).await.expect("att")
+    );
+    assert_eq!(ill.attendance.len(), 1);
+    assert_eq!(ill.attendance[0].kind, AttendanceKind::Ill);
+    assert_eq!(ill.marks.len(), 1, "student-c's own mark only");
+    assert_eq!(ill.marks[0].student_id, c);
+
+    let other_class = store.list_student_week_entries(a, b5, week.0, week.1).await.expect("5Б");
+    assert_eq!(other_class, WeekEntries::default(), "5Б's lessons carry none of a's marks");
+    let tuesday = store.list_student_week_entries(a, a5, d(2026, 11, 24), d(2026, 11, 24)).await;
+    assert_eq!(tuesday.expect("one day").marks.len(), 1, "only the days asked for");
 }

@@ -9,7 +9,7 @@ use zhurnal_domain::{
     PeriodMarkValue, PersonId, SchoolId, SubjectId, WorkTypeId,
 };
 
-use crate::{ClassRow, NewAudit, PersonRow, SchoolRow, StoreResult};
+use crate::{AttendanceRow, ClassRow, NewAudit, PersonRow, SchoolRow, StoreResult};
 
 /// A student found by public id, with the school and class of the enrolment their diary shows:
 /// the latest active one, else the latest (a child who left).
@@ -28,6 +28,16 @@ pub struct AttachmentMeta {
     pub file_name: String,
     pub content_type: String,
     pub size_bytes: i64,
+}
+
+/// A student's marks and attendance on the lessons of a class over some days: what the
+/// diary's week shows besides the lessons.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WeekEntries {
+    /// By date, lesson number and id.
+    pub marks: Vec<SubjectMarkRow>,
+    /// Пропуски и опоздания, by date and lesson number.
+    pub attendance: Vec<AttendanceRow>,
 }
 
 /// A mark with the subject and date it belongs to (diary by subject, class summary, feed).
@@ -128,6 +138,17 @@ pub trait DiaryStore: Send + Sync {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<AttachmentMeta>>;
+    /// The student's marks and attendance on lessons of `class`'s assignments held between
+    /// the dates (the diary's week, which shows the class's lessons), in one statement. It
+    /// starts from the class's lessons of those days, so its cost does not grow with the
+    /// marks of the year as a search by student would.
+    async fn list_student_week_entries(
+        &self,
+        student: PersonId,
+        class: ClassId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<WeekEntries>;
     /// A student's marks between the dates with subject and date, by date.
     async fn list_student_subject_marks(
         &self,

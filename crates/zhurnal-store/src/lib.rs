@@ -36,6 +36,6 @@ pub use import::ImportStore;
 pub use integration::IntegrationStore;
 pub use journal::JournalStore;
 pub use model::*;
-pub use perf::PerfStore;
+pub use perf::{PerfStore, SessionWithPerson};
 pub use security::SecurityStore;
 pub use store::{Backend, Store};

@@ -5,7 +5,8 @@
 //!   while the previous batch was committing, so one fsync (SQLite) or one commit under the
 //!   chain lock (PostgreSQL) serves them all.
 //! - [`PerfStore::find_session_with_person`] reads a session and its person in one statement:
-//!   both are needed by every authenticated request.
+//!   both are needed by every authenticated request. It also says whether the person has recent
+//!   security notices, so that the notices are read only for the few who have any.
 
 use async_trait::async_trait;
 
@@ -18,9 +19,21 @@ pub trait PerfStore: Send + Sync {
     /// All or nothing: on error no record of the batch is stored. An empty slice writes nothing.
     async fn append_audit_batch(&self, audits: &[NewAudit]) -> StoreResult<Vec<i64>>;
 
-    /// The session with this id hash and the person it belongs to, in one statement.
+    /// The session with this id hash and the person it belongs to, in one statement, with
+    /// whether the person has security notices created at or after `notices_since`.
     async fn find_session_with_person(
         &self,
         id_hash: &str,
-    ) -> StoreResult<Option<(SessionRow, PersonRow)>>;
+        notices_since: i64,
+    ) -> StoreResult<Option<SessionWithPerson>>;
+}
+
+/// A session as every authenticated request reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionWithPerson {
+    pub session: SessionRow,
+    pub person: PersonRow,
+    /// Whether [`crate::Store::list_notices`] has anything for this person since the time asked
+    /// (most people have no notices: their requests skip that read).
+    pub has_notices: bool,
 }

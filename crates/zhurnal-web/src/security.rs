@@ -22,8 +22,8 @@ use zhurnal_app::export::{to_pdf, to_xlsx};
 use zhurnal_app::security::{MinistryReport, ReactivationScope, format_instant, rule_title};
 use zhurnal_domain::policy::Resource;
 use zhurnal_domain::{Action, ClassId, RegionId, Role, RoleScope, SchoolId, authorize};
-use zhurnal_store::NewAudit;
 use zhurnal_store::security::{AuditFilter, IncidentRow, IncidentStatus, MeasureRow, NoticeKind};
+use zhurnal_store::{NewAudit, SessionWithPerson};
 
 use crate::pages::Nav;
 use crate::session::{CurrentUser, SessionLookup, client_ip_from_headers, cookie, hash_token};
@@ -776,7 +776,7 @@ pub async fn rate_limit(
     if let Some(token) = cookie(req.headers(), state.session_cookie_name())
         && let Ok(lookup) = SessionLookup::read(&state, hash_token(&token)).await
     {
-        if let Some((session, _)) = &lookup.found {
+        if let Some(SessionWithPerson { session, .. }) = &lookup.found {
             if limits.account.len() > 100_000 {
                 limits.account.retain_recent();
             }

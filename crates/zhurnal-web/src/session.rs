@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zhurnal_domain::Actor;
-use zhurnal_store::{PersonRow, SessionRow, StoreResult};
+use zhurnal_store::{PersonRow, SessionRow, SessionWithPerson, StoreResult};
 
 use crate::{AppState, WebError};
 
@@ -120,13 +120,14 @@ impl CurrentUser {
 #[derive(Clone)]
 pub(crate) struct SessionLookup {
     pub id_hash: String,
-    pub found: Option<(SessionRow, PersonRow)>,
+    pub found: Option<SessionWithPerson>,
 }
 
 impl SessionLookup {
     /// Reads the session of `id_hash` with its person, in one statement.
     pub(crate) async fn read(state: &AppState, id_hash: String) -> StoreResult<Self> {
-        let found = state.app.store.find_session_with_person(&id_hash).await?;
+        let since = state.app.notices_since();
+        let found = state.app.store.find_session_with_person(&id_hash, since).await?;
         Ok(Self { id_hash, found })
     }
 }
@@ -154,7 +155,8 @@ impl FromRequestParts<AppState> for CurrentUser {
             Some(l) if l.id_hash == id_hash => l,
             _ => SessionLookup::read(state, id_hash.clone()).await?,
         };
-        let (session, person) = lookup.found.ok_or(WebError::Unauthenticated { api })?;
+        let SessionWithPerson { session, person, has_notices } =
+            lookup.found.ok_or(WebError::Unauthenticated { api })?;
         let now = app.now_micros();
         let idle = state.config.session_idle_minutes * 60 * 1_000_000;
         let absolute = state.config.session_absolute_hours * 3600 * 1_000_000;
@@ -179,10 +181,12 @@ impl FromRequestParts<AppState> for CurrentUser {
             app.store.touch_session(&id_hash, now).await?;
         }
         // Both read fresh on every request (a revoked role or a block bites at once), side
-        // by side on the reader pool.
-        let (actor, notices) =
-            tokio::try_join!(app.actor(person.id), app.recent_notices(person.id))
-                .map_err(|e| WebError::from_app(e, api))?;
+        // by side on the reader pool; the notices only when the session's read found some.
+        let notices = async {
+            if has_notices { app.recent_notices(person.id).await } else { Ok(Vec::new()) }
+        };
+        let (actor, notices) = tokio::try_join!(app.actor(person.id), notices)
+            .map_err(|e| WebError::from_app(e, api))?;
         let user =
             CurrentUser { person, session, actor, source_ip: client_ip(state, parts), notices };
         parts.extensions.insert(user.clone());

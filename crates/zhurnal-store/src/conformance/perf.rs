@@ -83,11 +83,35 @@ pub async fn perf_a_session_is_found_with_its_person(store: Arc<dyn Store>) {
         active_role: Some("parent".into()),
     };
     store.create_session(&s, audit("login.success")).await.expect("create");
-    let (session, person) =
-        store.find_session_with_person("h-perf").await.expect("query").expect("found");
-    assert_eq!(session, s);
-    assert_eq!(person, store.get_person(p).await.expect("person"));
-    assert!(store.find_session_with_person("nope").await.expect("query").is_none());
+    let found = store.find_session_with_person("h-perf", 0).await.expect("query").expect("found");
+    assert_eq!(found.session, s);
+    assert_eq!(found.person, store.get_person(p).await.expect("person"));
+    assert!(!found.has_notices, "no notice yet");
+    assert!(store.find_session_with_person("nope", 0).await.expect("query").is_none());
+
+    // A notice counts from its creation time on, and only for its own person.
+    let other = person_id(&store, "teacher").await;
+    assert!(
+        store
+            .insert_notice(other, "reactivated", "k-other", "другому", 7_000)
+            .await
+            .expect("notice")
+    );
+    assert!(store.insert_notice(p, "reactivated", "k-own", "вам", 7_000).await.expect("notice"));
+    let has = |since| {
+        let store = store.clone();
+        async move {
+            store
+                .find_session_with_person("h-perf", since)
+                .await
+                .expect("query")
+                .expect("found")
+                .has_notices
+        }
+    };
+    assert!(has(7_000).await, "a notice created at the moment asked for counts");
+    assert!(!has(7_001).await, "an older notice does not");
+    assert_eq!(store.list_notices(p, 7_000).await.expect("notices").len(), 1);
 }
 
 /// Relations are read fresh on every call: a revoked role, a new class-teacher assignment
