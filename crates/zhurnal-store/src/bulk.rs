@@ -34,12 +34,14 @@ pub enum BulkTable {
     Substitutions,
     Lessons,
     Marks,
+    /// История отметки: the creation of each generated mark, as mark entry records it.
+    MarkHistory,
     Attendance,
 }
 
 impl BulkTable {
     /// Every table, parents before children (the order the generator writes them in).
-    pub const ALL: [BulkTable; 20] = [
+    pub const ALL: [BulkTable; 21] = [
         BulkTable::Regions,
         BulkTable::Municipalities,
         BulkTable::Schools,
@@ -59,6 +61,7 @@ impl BulkTable {
         BulkTable::Substitutions,
         BulkTable::Lessons,
         BulkTable::Marks,
+        BulkTable::MarkHistory,
         BulkTable::Attendance,
     ];
 
@@ -83,6 +86,7 @@ impl BulkTable {
             BulkTable::Substitutions => "substitutions",
             BulkTable::Lessons => "lessons",
             BulkTable::Marks => "marks",
+            BulkTable::MarkHistory => "mark_history",
             BulkTable::Attendance => "attendance",
         }
     }
@@ -184,6 +188,16 @@ impl BulkTable {
                 "author_id",
                 "created_at",
                 "updated_at",
+            ],
+            BulkTable::MarkHistory => &[
+                "mark_id",
+                "changed_at",
+                "changed_by",
+                "old_value",
+                "new_value",
+                "old_work_type_id",
+                "new_work_type_id",
+                "reason",
             ],
             BulkTable::Attendance => {
                 &["lesson_id", "student_id", "kind", "author_id", "updated_at"]

@@ -3,7 +3,8 @@
 //! Each school is the demo school's generator ([`crate::demo::region_school`]) at the wanted
 //! size, so the shapes and distributions are the demo's: classes of 22–26, about 1.7 parents per
 //! student, a teacher per ~12 students, the timetable, lessons since 1 September with topics and
-//! homework, marks (about one per student per school day) and attendance. Schools are generated
+//! homework, marks (about one per student per school day) with the history row mark entry
+//! writes for each, and attendance. Schools are generated
 //! on a thread of their own and loaded one by one through [`BulkStore`] (COPY on PostgreSQL,
 //! multi-row INSERTs on SQLite), so memory holds at most two schools whatever the region's size.
 //!
@@ -360,10 +361,14 @@ fn pick_bench_people(
     let by_ext: HashMap<&str, &zhurnal_store::batch::BPerson> =
         b.persons.iter().map(|p| (p.external_id.as_str(), p)).collect();
     let person = |ext: &str| by_ext.get(ext).copied();
-    // Parents: one per family.
+    // Parents: one per family, spread over the whole school. The guardianships come class by
+    // class from grade 1, and first-graders get no marks (безотметочное обучение): parents taken
+    // from the front would all open diaries without a mark in them. A second pass over all of
+    // them tops up what the stride skipped.
     let mut taken = 0;
     let mut seen = std::collections::HashSet::new();
-    for g in &b.guardianships {
+    let stride = (b.guardianships.len() / parents.max(1)).max(1);
+    for g in b.guardianships.iter().step_by(stride).chain(&b.guardianships) {
         if taken >= parents {
             break;
         }
@@ -801,6 +806,21 @@ fn convert(
                 look(&map.persons, "автора отметки", &m.author)?.into(),
                 m.created_at.into(),
                 m.created_at.into(),
+            ],
+        );
+        // Mark entry records every new mark in its history (the journal shows it); a region
+        // without those rows would leave the history table empty and unlike production.
+        rows.push(
+            T::MarkHistory,
+            vec![
+                id.into(),
+                m.created_at.into(),
+                look(&map.persons, "автора отметки", &m.author)?.into(),
+                null(),
+                m.value.as_str().into(),
+                null(),
+                work_type.into(),
+                null(),
             ],
         );
     }
