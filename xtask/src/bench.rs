@@ -25,6 +25,7 @@ use crate::sys;
 pub const HELP: &str = "\
 usage: cargo xtask bench [--backend sqlite|postgres] [--students N] [--duration S]
                          [--profile release|dev] [--connections C] [--sessions P] [--keep]
+                         [--statements]
 
   --backend      database of the run (default sqlite; postgres starts a throwaway cluster)
   --students     size of the generated region (default 20000)
@@ -33,7 +34,10 @@ usage: cargo xtask bench [--backend sqlite|postgres] [--students N] [--duration 
   --connections  concurrent connections of the load generator (default 32; the school
                  report at most 32)
   --sessions     parents logged in (default 200; teachers a quarter of that, admins ≤ 10)
-  --keep         keep the temp directory (database, logs) and print its path";
+  --keep         keep the temp directory (database, logs) and print its path
+  --statements   PostgreSQL only: load pg_stat_statements into the throwaway cluster and write,
+                 per scenario, the statements that took the database's time to
+                 target/bench/statements-<scenario>.tsv (calls, total ms, µs per call, rows, SQL)";
 
 #[derive(Debug)]
 pub struct Options {
@@ -44,6 +48,7 @@ pub struct Options {
     pub connections: usize,
     pub sessions: usize,
     pub keep: bool,
+    pub statements: bool,
 }
 
 impl Default for Options {
@@ -56,6 +61,7 @@ impl Default for Options {
             connections: 32,
             sessions: 200,
             keep: false,
+            statements: false,
         }
     }
 }
@@ -78,11 +84,15 @@ impl Options {
                 }
                 "--sessions" => o.sessions = value("--sessions")?.parse().context("--sessions")?,
                 "--keep" => o.keep = true,
+                "--statements" => o.statements = true,
                 other => bail!("unknown argument `{other}`\n\n{HELP}"),
             }
         }
         if !matches!(o.backend.as_str(), "sqlite" | "postgres") {
             bail!("--backend must be sqlite or postgres");
+        }
+        if o.statements && o.backend != "postgres" {
+            bail!("--statements needs --backend postgres (it reads pg_stat_statements)");
         }
         if !matches!(o.profile.as_str(), "release" | "dev") {
             bail!("--profile must be release or dev");
@@ -238,8 +248,17 @@ fn free_port() -> Result<u16> {
 }
 
 fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
-    let cluster =
-        if o.backend == "postgres" { Some(PgCluster::start(&pg::ensure_bins()?)?) } else { None };
+    let settings = if o.statements {
+        "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+    } else {
+        ""
+    };
+    let cluster = if o.backend == "postgres" {
+        Some(PgCluster::start_with(&pg::ensure_bins()?, settings)?)
+    } else {
+        None
+    };
+    let statements = cluster.as_ref().filter(|_| o.statements);
     let db_url = cluster.as_ref().map(PgCluster::url);
     let with_db = |cmd: &mut Command| {
         cmd.env_remove("DATABASE_URL").env_remove("ZHURNAL_DATABASE_URL");
@@ -385,9 +404,18 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
         max_connections: Some(REPORT_CONNECTIONS),
     });
 
+    if let Some(c) = statements {
+        c.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")?;
+    }
     let mut results = Vec::new();
     for s in &scenarios {
+        if let Some(c) = statements {
+            c.psql("SELECT pg_stat_statements_reset()")?;
+        }
         let r = drive(o, &base, s, &sessions, dir, server_pid)?;
+        if let Some(c) = statements {
+            write_statements(c, s.name)?;
+        }
         println!(
             "   {:<20} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  non-2xx {}",
             r.name,
@@ -728,6 +756,25 @@ fn vm_hwm(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// The 25 statements that took the most execution time since the last reset (the scenario
+/// just run), as `target/bench/statements-<scenario>.tsv`. Execution time only: planning is not
+/// tracked, and the time a statement spends in the protocol (parse, bind, transaction start
+/// and end) is not in it either.
+fn write_statements(cluster: &PgCluster, scenario: &str) -> Result<()> {
+    let rows = cluster.psql(
+        "SELECT calls, round(total_exec_time::numeric, 1), \
+         round((total_exec_time / calls * 1000)::numeric, 1), rows, \
+         regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements \
+         WHERE calls > 0 ORDER BY total_exec_time DESC LIMIT 25",
+    )?;
+    let dir = sys::repo_root().join("target").join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("statements-{scenario}.tsv"));
+    std::fs::write(&path, format!("calls\ttotal_ms\tus_per_call\trows\tquery\n{rows}"))?;
+    println!("   {:<20} statements: {}", scenario, path.display());
+    Ok(())
 }
 
 fn write_json(

@@ -112,6 +112,8 @@ impl RunAs {
 pub struct PgCluster {
     dir: PathBuf,
     pg_ctl: PathBuf,
+    /// Extra `-c name=value` options of the server (`cargo xtask bench --statements`).
+    settings: String,
     run_as: RunAs,
     port: u16,
     reaper: Option<Child>,
@@ -120,12 +122,18 @@ pub struct PgCluster {
 
 impl PgCluster {
     pub fn start(bins: &PgBins) -> Result<Self> {
+        Self::start_with(bins, "")
+    }
+
+    /// [`PgCluster::start`] with extra server options (`-c name=value …`).
+    pub fn start_with(bins: &PgBins, settings: &str) -> Result<Self> {
         let run_as = RunAs::detect()?;
         let dir = make_temp_dir()?;
         // From here on, `Drop` cleans up whatever happens.
         let mut cluster = Self {
             dir,
             pg_ctl: bins.pg_ctl.clone(),
+            settings: settings.to_string(),
             run_as,
             port: 0,
             reaper: None,
@@ -141,6 +149,22 @@ impl PgCluster {
         cluster.initdb(&bins.initdb)?;
         cluster.start_server()?;
         Ok(cluster)
+    }
+
+    /// Runs `sql` with `psql` (next to `pg_ctl`) in the `postgres` database and returns what
+    /// it printed: unaligned, tab-separated, no headers.
+    pub fn psql(&self, sql: &str) -> Result<String> {
+        let psql = self.pg_ctl.with_file_name("psql");
+        let out = sys::capture(
+            Command::new(&psql)
+                .args(["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d"])
+                .arg(self.url())
+                .args(["-c", sql]),
+        )?;
+        if !out.status.success() {
+            bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     pub fn url(&self) -> String {
@@ -215,8 +239,9 @@ impl PgCluster {
             let options = format!(
                 "-k {dir} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off \
                  -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
-                 -c wal_recycle=off",
-                dir = self.dir.display()
+                 -c wal_recycle=off {settings}",
+                dir = self.dir.display(),
+                settings = self.settings
             );
             let mut cmd = self.run_as.command(&self.pg_ctl, &self.dir);
             cmd.arg("-D")
