@@ -37,11 +37,14 @@ pub enum BulkTable {
     /// История отметки: the creation of each generated mark, as mark entry records it.
     MarkHistory,
     Attendance,
+    /// Объявления: class teachers' weekly notes and the school's notes to every class.
+    Announcements,
+    AnnouncementClasses,
 }
 
 impl BulkTable {
     /// Every table, parents before children (the order the generator writes them in).
-    pub const ALL: [BulkTable; 21] = [
+    pub const ALL: [BulkTable; 23] = [
         BulkTable::Regions,
         BulkTable::Municipalities,
         BulkTable::Schools,
@@ -63,6 +66,8 @@ impl BulkTable {
         BulkTable::Marks,
         BulkTable::MarkHistory,
         BulkTable::Attendance,
+        BulkTable::Announcements,
+        BulkTable::AnnouncementClasses,
     ];
 
     pub fn name(self) -> &'static str {
@@ -88,6 +93,8 @@ impl BulkTable {
             BulkTable::Marks => "marks",
             BulkTable::MarkHistory => "mark_history",
             BulkTable::Attendance => "attendance",
+            BulkTable::Announcements => "announcements",
+            BulkTable::AnnouncementClasses => "announcement_classes",
         }
     }
 
@@ -202,6 +209,17 @@ impl BulkTable {
             BulkTable::Attendance => {
                 &["lesson_id", "student_id", "kind", "author_id", "updated_at"]
             }
+            BulkTable::Announcements => &[
+                "id",
+                "uid",
+                "school_id",
+                "sender_id",
+                "body",
+                "status",
+                "recipient_count",
+                "created_at",
+            ],
+            BulkTable::AnnouncementClasses => &["announcement_id", "class_id"],
         }
     }
 

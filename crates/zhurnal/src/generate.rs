@@ -492,7 +492,6 @@ fn convert(
     today: NaiveDate,
 ) -> anyhow::Result<(BulkRows, IdMap)> {
     use BulkTable as T;
-    let _ = today;
     let mut rows = BulkRows::default();
     let mut map = IdMap::default();
     let null = || BulkValue::Null;
@@ -836,5 +835,94 @@ fn convert(
             ],
         );
     }
+    announcements(b, &mut rows, ids, &map, &classes, today)?;
     Ok((rows, map))
+}
+
+/// What class teachers and schools write in a term (the bodies rotate).
+const ANNOUNCEMENT_BODIES: [&str; 6] = [
+    "Уважаемые родители! В пятницу родительское собрание в 18:00, кабинет класса.",
+    "Напоминаю: на следующей неделе контрольные работы по математике и русскому языку.",
+    "Завтра экскурсия, сбор в 8:30 у школы. Форма одежды — по погоде.",
+    "Просьба сдать заявления на горячее питание классному руководителю до конца недели.",
+    "Внимание: в среду уроки сокращены до 30 минут, окончание в 12:40.",
+    "Проверьте, пожалуйста, подтверждённую учётную запись ЕСИА ребёнка на Госуслугах.",
+];
+
+/// Announcements of one school: its class teachers' weekly note to their class and, every
+/// other week, the school administrator's note to every class, from the first day of the year
+/// to `today`. Without them the diary's announcement read had nothing to do in the benchmark,
+/// and a school year has dozens per class.
+fn announcements(
+    b: &Batch,
+    rows: &mut BulkRows,
+    ids: &mut Ids,
+    map: &IdMap,
+    classes: &HashMap<String, i64>,
+    today: NaiveDate,
+) -> anyhow::Result<()> {
+    use BulkTable as T;
+    let Some(first_day) = b.years.iter().map(|y| y.starts_on).min() else {
+        return Ok(());
+    };
+    // Recipients: the class's students and their parents.
+    let mut recipients: HashMap<&str, i64> = HashMap::new();
+    let class_of: HashMap<&str, &str> =
+        b.enrolments.iter().map(|e| (e.student.as_str(), e.class.as_str())).collect();
+    for e in &b.enrolments {
+        *recipients.entry(e.class.as_str()).or_default() += 1;
+    }
+    for g in &b.guardianships {
+        if let Some(class) = class_of.get(g.child.as_str()) {
+            *recipients.entry(class).or_default() += 1;
+        }
+    }
+    let admin = b.staff_roles.iter().find(|r| r.role == "school-admin");
+    let mut announce = |ids: &mut Ids, sender: i64, at: NaiveDate, to: &[&str]| {
+        let id = ids.take(T::Announcements);
+        // 15:00 UTC+3, after lessons.
+        let created_at = at.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc().timestamp_micros();
+        let count: i64 = to.iter().map(|c| recipients.get(c).copied().unwrap_or(0)).sum();
+        rows.push(
+            T::Announcements,
+            vec![
+                id.into(),
+                format!("gen-announcement-{id}").into(),
+                map.school.into(),
+                sender.into(),
+                ANNOUNCEMENT_BODIES[usize::try_from(id).unwrap_or(0) % ANNOUNCEMENT_BODIES.len()]
+                    .into(),
+                "delivered".into(),
+                count.into(),
+                created_at.into(),
+            ],
+        );
+        for c in to {
+            rows.push(T::AnnouncementClasses, vec![id.into(), look(classes, "класса", c)?.into()]);
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let all: Vec<&str> = b.classes.iter().map(|c| c.external_id.as_str()).collect();
+    let mut day = first_day;
+    let mut week = 0;
+    while day <= today {
+        for c in &b.classes {
+            if let Some(t) = &c.class_teacher {
+                announce(
+                    ids,
+                    look(&map.persons, "классного руководителя", t)?,
+                    day,
+                    &[c.external_id.as_str()],
+                )?;
+            }
+        }
+        if let Some(a) = admin
+            && week % 2 == 0
+        {
+            announce(ids, look(&map.persons, "администратора", &a.person)?, day, &all)?;
+        }
+        day += chrono::Duration::days(7);
+        week += 1;
+    }
+    Ok(())
 }
