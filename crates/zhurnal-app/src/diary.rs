@@ -19,6 +19,9 @@ use zhurnal_store::{
 
 use crate::{App, AppError};
 
+/// Announcements the week view shows (the newest; read no more than that).
+const WEEK_ANNOUNCEMENTS: usize = 5;
+
 /// Whose diary, where, and up to which date the viewer may see it.
 #[derive(Clone, Debug)]
 pub struct DiaryAccess {
@@ -334,12 +337,19 @@ impl App {
         Ok(())
     }
 
-    /// Announcements of the student's class the viewer may see (before a departure only).
+    /// The newest `limit` announcements of the student's class the viewer may see (before a
+    /// departure only).
     async fn class_announcements(
         &self,
         access: &DiaryAccess,
+        limit: usize,
     ) -> Result<Vec<AnnouncementRow>, AppError> {
-        let mut list = self.store.list_class_announcements(access.class.id, 20).await?;
+        // A departed child's newest announcements are dropped below: read further back then.
+        let read = if access.visible_until.is_some() { limit.max(50) } else { limit };
+        let mut list = self
+            .store
+            .list_class_announcements(access.class.id, read.try_into().unwrap_or(50))
+            .await?;
         if let Some(until) = access.visible_until {
             let offset = self.offset();
             list.retain(|a| {
@@ -347,6 +357,7 @@ impl App {
                     .is_some_and(|t| t.with_timezone(&offset).date_naive() <= until)
             });
         }
+        list.truncate(limit);
         Ok(list)
     }
 
@@ -378,7 +389,7 @@ impl App {
                 Default::default()
             };
             let work_types = self.store.list_work_types(access.school.id).await?;
-            let announcements = self.class_announcements(access).await?;
+            let announcements = self.class_announcements(access, WEEK_ANNOUNCEMENTS).await?;
             Ok::<_, AppError>((lessons, marks, attendance, files, work_types, announcements))
         };
         // The audit record commits (group commit, see `audit_appender`) while the week is
@@ -429,7 +440,7 @@ impl App {
                 days.push(WeekDay { date, lessons: day });
             }
         }
-        let announcements = announcements.iter().take(5).map(Into::into).collect();
+        let announcements = announcements.iter().map(Into::into).collect();
         Ok(DiaryWeek {
             student: access.card(),
             monday,
@@ -651,7 +662,7 @@ impl App {
             }
         }
         let announcements = self
-            .class_announcements(access)
+            .class_announcements(access, 20)
             .await?
             .iter()
             // A held send reaches the recipients when the admin releases it.

@@ -207,7 +207,22 @@ pub async fn announcements_are_stored_counted_listed_and_reviewed(store: Arc<dyn
         .await
         .expect("release");
     assert_eq!(uids(store.list_class_announcements(b5, 10).await.expect("class")), ["an-2"]);
+    // Every listed announcement carries its own classes (ordered), and the limit counts
+    // announcements, not their rows per class.
+    let classes = |v: Vec<AnnouncementRow>| {
+        v.into_iter()
+            .map(|a| (a.uid, a.classes.into_iter().map(|(_, n)| n).collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
+    };
+    let both = vec![
+        ("an-2".to_string(), vec!["5А".to_string(), "5Б".to_string()]),
+        ("an-1".to_string(), vec!["5А".to_string()]),
+    ];
+    assert_eq!(classes(store.list_class_announcements(a5, 10).await.expect("a5")), both);
+    assert_eq!(classes(store.list_school_announcements(school, 10).await.expect("s")), both);
+    assert_eq!(classes(store.list_class_announcements(a5, 1).await.expect("one")), both[..1]);
     let released = store.get_announcement("an-2").await.expect("get");
+    assert_eq!(released.classes, [(a5, "5А".to_string()), (b5, "5Б".to_string())]);
     assert_eq!((released.reviewed_by, released.reviewed_at), (Some(admin), Some(40_000)));
     assert!(matches!(
         store
