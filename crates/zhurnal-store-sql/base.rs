@@ -8,8 +8,10 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::Row;
+use zhurnal_domain::policy::{ChildLink, Teaching};
 use zhurnal_domain::{
-    AcademicYearId, ClassId, MunicipalityId, PersonId, RegionId, Role, RoleScope, SchoolId,
+    AcademicYearId, AssignmentId, ClassId, MunicipalityId, PersonId, RegionId, Role, RoleScope,
+    SchoolId,
 };
 use zhurnal_store::schedule::{self, HeldLesson, SlotRow};
 use zhurnal_store::*;
@@ -336,7 +338,13 @@ impl Store for DbStore {
         person: PersonId,
         today: NaiveDate,
     ) -> StoreResult<ActorRelations> {
-        crate::perf::load_relations(self, person, today).await
+        let rows = sqlx::query(&RELATIONS_OF_PERSON)
+            .bind(person.0)
+            .bind(today)
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        relations_from(&rows, today)
     }
 
     async fn list_children(&self, parent: PersonId) -> StoreResult<Vec<ChildRow>> {
@@ -880,29 +888,95 @@ pub(crate) fn scope_columns(scope: RoleScope) -> (Option<i64>, Option<i64>, Opti
     }
 }
 
+/// [`Store::load_relations`]: the backend's relations statement (one instead of five: it runs
+/// on every login) for `$1` on `$2`.
+static RELATIONS_OF_PERSON: LazyLock<String> =
+    LazyLock::new(|| format!("{} ORDER BY kind, k", crate::perf::relations_sql("$1", "$2")));
+
+/// [`PerfStore::find_session_with_person`]: the session of `$1` with its person (whether they
+/// have notices since `$2`) and, one row each, the person's relations on `$3` (`kind` NULL when
+/// there are none). One statement, because every authenticated request needs all three
+/// (docs/performance.md, eighth round). `me` is materialized so the session is found once.
+static SESSION_WITH_PERSON: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH me AS MATERIALIZED (SELECT s.id_hash, s.person_id, s.created_at, s.last_seen_at, \
+         s.csrf_token, s.source_ip, s.active_role, {PERSON_COLS}, \
+         EXISTS (SELECT 1 FROM security_notices n \
+                 WHERE n.person_id = s.person_id AND n.created_at >= $2) AS has_notices \
+         FROM sessions s JOIN persons p ON p.id = s.person_id WHERE s.id_hash = $1) \
+         SELECT me.*, r.kind, r.role, r.school_id, r.municipality_id, r.region_id, r.on_date \
+         FROM me LEFT JOIN ({}) r ON 1 = 1 ORDER BY r.kind, r.k",
+        crate::perf::relations_sql("(SELECT person_id FROM me)", "$3")
+    )
+});
+
+/// The rows of the relations statement (the columns `kind`, `role`, `school_id`,
+/// `municipality_id`, `region_id`, `on_date`; `kind` NULL for none) as the policy's relations.
+pub(crate) fn relations_from(rows: &[DbRow], today: NaiveDate) -> StoreResult<ActorRelations> {
+    let mut rel = ActorRelations::default();
+    for r in rows {
+        let Some(kind) = get::<Option<i64>>(r, "kind")? else {
+            continue;
+        };
+        let req = |column: &str| {
+            get::<Option<i64>>(r, column)?
+                .ok_or_else(|| StoreError::Corrupt(format!("relations: пустой столбец {column}")))
+        };
+        match kind {
+            0 => rel.grants.push(grant_from(r)?),
+            // school_id the assignment, municipality_id its class, region_id its school.
+            1 => rel.teaching.push(Teaching {
+                assignment: AssignmentId(req("school_id")?),
+                class: ClassId(req("municipality_id")?),
+                school: SchoolId(req("region_id")?),
+            }),
+            // school_id the class.
+            2 => rel.class_teacher_of.push(ClassId(req("school_id")?)),
+            // school_id the child, municipality_id their active enrolments, on_date the last
+            // departure.
+            3 => {
+                let last: Option<NaiveDate> = get(r, "on_date")?;
+                rel.children.push(ChildLink {
+                    child: PersonId(req("school_id")?),
+                    visible_until: if req("municipality_id")? > 0 { None } else { last },
+                });
+            }
+            // school_id the school, municipality_id the class, on_date the departure.
+            4 => {
+                let school = SchoolId(req("school_id")?);
+                let departed: Option<NaiveDate> = get(r, "on_date")?;
+                match departed {
+                    Some(d) if d <= today => rel.departed_from.push((school, d)),
+                    _ => rel.enrolled_in.push((school, ClassId(req("municipality_id")?))),
+                }
+            }
+            other => return Err(corrupt("relations.kind", &other.to_string())),
+        }
+    }
+    Ok(rel)
+}
+
 /// [`PerfStore::find_session_with_person`], the same statement on both backends.
 pub(crate) async fn find_session_with_person(
     store: &DbStore,
     id_hash: &str,
     notices_since: i64,
+    today: NaiveDate,
 ) -> StoreResult<Option<SessionWithPerson>> {
-    let row = sqlx::query(&format!(
-        "SELECT s.id_hash, s.person_id, s.created_at, s.last_seen_at, s.csrf_token, s.source_ip, \
-         s.active_role, {PERSON_COLS}, EXISTS (SELECT 1 FROM security_notices n \
-         WHERE n.person_id = s.person_id AND n.created_at >= $2) AS has_notices \
-         FROM sessions s JOIN persons p ON p.id = s.person_id WHERE s.id_hash = $1"
-    ))
-    .bind(id_hash)
-    .bind(notices_since)
-    .fetch_optional(store.reader())
-    .await
-    .map_err(map_err)?;
-    row.map(|r| {
-        Ok::<_, StoreError>(SessionWithPerson {
-            session: session_from(&r)?,
-            person: person_from(&r)?,
-            has_notices: get(&r, "has_notices")?,
-        })
-    })
-    .transpose()
+    let rows = sqlx::query(&SESSION_WITH_PERSON)
+        .bind(id_hash)
+        .bind(notices_since)
+        .bind(today)
+        .fetch_all(store.reader())
+        .await
+        .map_err(map_err)?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(SessionWithPerson {
+        session: session_from(first)?,
+        person: person_from(first)?,
+        has_notices: get(first, "has_notices")?,
+        relations: relations_from(&rows, today)?,
+    }))
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use chrono::{FixedOffset, NaiveDate, Offset, Utc};
 use serde::Deserialize;
 use zhurnal_domain::{Actor, PersonId, RoundingRule};
-use zhurnal_store::{NewAudit, Store, StoreError};
+use zhurnal_store::{ActorRelations, NewAudit, Store, StoreError};
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use keys::{HmacSealer, Keys, KeysError, SnilsVault};
@@ -128,14 +128,20 @@ impl App {
     /// Loads everything the policy needs about a person for today.
     pub async fn actor(&self, person: PersonId) -> Result<Actor, AppError> {
         let rel = self.store.load_relations(person, self.today()).await?;
-        Ok(Actor {
+        Ok(Self::actor_from(person, rel))
+    }
+
+    /// The policy's view of a person from relations already read (with the session, by
+    /// `find_session_with_person`, for the day [`App::today`] gives).
+    pub fn actor_from(person: PersonId, rel: ActorRelations) -> Actor {
+        Actor {
             person,
             grants: rel.grants,
             teaching: rel.teaching,
             class_teacher_of: rel.class_teacher_of,
             children: rel.children,
             enrolled_in: rel.enrolled_in,
-        })
+        }
     }
 
     /// Appends the audit record of a read (a view of someone's diary, a journal, a report)

@@ -105,6 +105,7 @@ macro_rules! conformance_suite {
             perf_audit_batches_continue_the_chain,
             perf_concurrent_audit_batches_make_one_chain,
             perf_a_session_is_found_with_its_person,
+            perf_a_session_comes_with_the_relations_of_its_person,
             perf_relations_follow_every_change_at_once,
             import_final_marks_upsert_by_key_and_export,
             import_mark_history_is_added_once_and_exported,

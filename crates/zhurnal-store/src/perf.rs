@@ -4,13 +4,16 @@
 //!   commit): the application's audit appender hands it every read-audit record that queued
 //!   while the previous batch was committing, so one fsync (SQLite) or one commit under the
 //!   chain lock (PostgreSQL) serves them all.
-//! - [`PerfStore::find_session_with_person`] reads a session and its person in one statement:
-//!   both are needed by every authenticated request. It also says whether the person has recent
-//!   security notices, so that the notices are read only for the few who have any.
+//! - [`PerfStore::find_session_with_person`] reads a session, its person and the person's
+//!   relations (what the policy needs) in one statement: all are needed by every authenticated
+//!   request. It also says whether the person has recent security notices, so that the notices
+//!   are read only for the few who have any.
 
 use async_trait::async_trait;
 
-use crate::{NewAudit, PersonRow, SessionRow, StoreResult};
+use chrono::NaiveDate;
+
+use crate::{ActorRelations, NewAudit, PersonRow, SessionRow, StoreResult};
 
 #[async_trait]
 pub trait PerfStore: Send + Sync {
@@ -20,11 +23,13 @@ pub trait PerfStore: Send + Sync {
     async fn append_audit_batch(&self, audits: &[NewAudit]) -> StoreResult<Vec<i64>>;
 
     /// The session with this id hash and the person it belongs to, in one statement, with
-    /// whether the person has security notices created at or after `notices_since`.
+    /// whether the person has security notices created at or after `notices_since` and the
+    /// person's relations on `today` exactly as [`crate::Store::load_relations`] returns them.
     async fn find_session_with_person(
         &self,
         id_hash: &str,
         notices_since: i64,
+        today: NaiveDate,
     ) -> StoreResult<Option<SessionWithPerson>>;
 }
 
@@ -36,4 +41,6 @@ pub struct SessionWithPerson {
     /// Whether [`crate::Store::list_notices`] has anything for this person since the time asked
     /// (most people have no notices: their requests skip that read).
     pub has_notices: bool,
+    /// What the authorization policy needs about the person today.
+    pub relations: ActorRelations,
 }

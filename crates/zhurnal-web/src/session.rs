@@ -13,6 +13,7 @@ use zhurnal_domain::Actor;
 use zhurnal_store::{PersonRow, SessionRow, SessionWithPerson, StoreResult};
 
 use crate::{AppState, WebError};
+use zhurnal_app::App;
 
 /// A fresh 256-bit random token, URL-safe.
 pub fn random_token() -> String {
@@ -124,10 +125,11 @@ pub(crate) struct SessionLookup {
 }
 
 impl SessionLookup {
-    /// Reads the session of `id_hash` with its person, in one statement.
+    /// Reads the session of `id_hash` with its person and their relations, in one statement.
     pub(crate) async fn read(state: &AppState, id_hash: String) -> StoreResult<Self> {
-        let since = state.app.notices_since();
-        let found = state.app.store.find_session_with_person(&id_hash, since).await?;
+        let app = &state.app;
+        let found =
+            app.store.find_session_with_person(&id_hash, app.notices_since(), app.today()).await?;
         Ok(Self { id_hash, found })
     }
 }
@@ -155,7 +157,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             Some(l) if l.id_hash == id_hash => l,
             _ => SessionLookup::read(state, id_hash.clone()).await?,
         };
-        let SessionWithPerson { session, person, has_notices } =
+        let SessionWithPerson { session, person, has_notices, relations } =
             lookup.found.ok_or(WebError::Unauthenticated { api })?;
         let now = app.now_micros();
         let idle = state.config.session_idle_minutes * 60 * 1_000_000;
@@ -180,13 +182,14 @@ impl FromRequestParts<AppState> for CurrentUser {
         if now - session.last_seen_at > 60 * 1_000_000 {
             app.store.touch_session(&id_hash, now).await?;
         }
-        // Both read fresh on every request (a revoked role or a block bites at once), side
-        // by side on the reader pool; the notices only when the session's read found some.
-        let notices = async {
-            if has_notices { app.recent_notices(person.id).await } else { Ok(Vec::new()) }
+        // The relations were read with the session, fresh on every request (a revoked role or
+        // a block bites at once); the notices only when the session's read found some.
+        let actor = App::actor_from(person.id, relations);
+        let notices = if has_notices {
+            app.recent_notices(person.id).await.map_err(|e| WebError::from_app(e, api))?
+        } else {
+            Vec::new()
         };
-        let (actor, notices) = tokio::try_join!(app.actor(person.id), notices)
-            .map_err(|e| WebError::from_app(e, api))?;
         let user =
             CurrentUser { person, session, actor, source_ip: client_ip(state, parts), notices };
         parts.extensions.insert(user.clone());

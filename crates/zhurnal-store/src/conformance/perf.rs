@@ -83,11 +83,13 @@ pub async fn perf_a_session_is_found_with_its_person(store: Arc<dyn Store>) {
         active_role: Some("parent".into()),
     };
     store.create_session(&s, audit("login.success")).await.expect("create");
-    let found = store.find_session_with_person("h-perf", 0).await.expect("query").expect("found");
+    let today = d(2026, 11, 23);
+    let found =
+        store.find_session_with_person("h-perf", 0, today).await.expect("query").expect("found");
     assert_eq!(found.session, s);
     assert_eq!(found.person, store.get_person(p).await.expect("person"));
     assert!(!found.has_notices, "no notice yet");
-    assert!(store.find_session_with_person("nope", 0).await.expect("query").is_none());
+    assert!(store.find_session_with_person("nope", 0, today).await.expect("query").is_none());
 
     // A notice counts from its creation time on, and only for its own person.
     let other = person_id(&store, "teacher").await;
@@ -102,7 +104,7 @@ pub async fn perf_a_session_is_found_with_its_person(store: Arc<dyn Store>) {
         let store = store.clone();
         async move {
             store
-                .find_session_with_person("h-perf", since)
+                .find_session_with_person("h-perf", since, d(2026, 11, 23))
                 .await
                 .expect("query")
                 .expect("found")
@@ -112,6 +114,52 @@ pub async fn perf_a_session_is_found_with_its_person(store: Arc<dyn Store>) {
     assert!(has(7_000).await, "a notice created at the moment asked for counts");
     assert!(!has(7_001).await, "an older notice does not");
     assert_eq!(store.list_notices(p, 7_000).await.expect("notices").len(), 1);
+}
+
+/// The relations that come with a session are the person's relations as `load_relations`
+/// reads them, for every kind of person (several relation rows share one session), and a
+/// person with none still has their session.
+pub async fn perf_a_session_comes_with_the_relations_of_its_person(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let today = d(2026, 11, 23);
+    let officer = person_id(&store, "officer").await;
+    for grant in store.list_role_grants(officer).await.expect("grants") {
+        store.revoke_role(grant.id, audit("role.revoke")).await.expect("revoke");
+    }
+    let mut kinds = [false; 6];
+    for who in ["teacher", "class-teacher", "parent", "student-a", "admin", "regional", "officer"] {
+        let p = person_id(&store, who).await;
+        let hash = format!("h-{who}");
+        let s = SessionRow {
+            id_hash: hash.clone(),
+            person_id: p,
+            created_at: 5_000,
+            last_seen_at: 6_000,
+            csrf_token: "csrf".into(),
+            source_ip: None,
+            active_role: None,
+        };
+        store.create_session(&s, audit("login.success")).await.expect("create");
+        let found =
+            store.find_session_with_person(&hash, 0, today).await.expect("query").expect(who);
+        assert_eq!((found.session, &found.person.uid), (s, &format!("uid-{who}")), "{who}");
+        let rel = store.load_relations(p, today).await.expect("rel");
+        assert_eq!(found.relations, rel, "{who}: the same relations as load_relations");
+        for (i, present) in [
+            !rel.grants.is_empty(),
+            !rel.teaching.is_empty(),
+            !rel.class_teacher_of.is_empty(),
+            !rel.children.is_empty(),
+            !rel.enrolled_in.is_empty(),
+            rel == ActorRelations::default(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            kinds[i] |= present;
+        }
+    }
+    assert_eq!(kinds, [true; 6], "grants, teaching, class, children, enrolment and none all seen");
 }
 
 /// Relations are read fresh on every call: a revoked role, a new class-teacher assignment
