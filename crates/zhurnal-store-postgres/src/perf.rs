@@ -103,16 +103,15 @@ pub(crate) async fn append_audits_in(
     Ok(seqs)
 }
 
-/// Everything the policy needs about a person, as one statement (the person is `{person}`, the
-/// day `{today}`; `relations_sql` fills them in): one row per relation, `kind`
-/// says which (0 role grant, 1 teaching, 2 class teacher, 3 child, 4 enrolment). Every kind uses the
-/// columns `school_id`, `municipality_id`, `region_id` and `on_date` for its own values (see
-/// `relations_from`, which reads them). `k` keeps the order of the
-/// separate queries this replaced (by id). The first branch casts every column: PostgreSQL
-/// resolves the types of a UNION pairwise, and two bare NULLs would become `text`.
-/// The school of a taught class is a lookup by primary key, not a join: the generic plan of the
-/// join hashed the whole `classes` table on every request of a teacher (docs/performance.md,
-/// seventh round).
+/// Everything the policy needs about a person, as one statement (the person is `{person}`, the day
+/// `{today}`; `relations_sql` fills them in): one row per relation, `kind` says which (0 role
+/// grant, 1 teaching, 2 class teacher, 3 child, 4 enrolment). Every kind uses the columns
+/// `school_id`, `municipality_id`, `region_id` and `on_date` for its own values (see
+/// `relations_from`, which reads them). `k` keeps the order of the separate queries this replaced
+/// (by id). The first branch casts every column: PostgreSQL resolves the types of a UNION pairwise,
+/// and two bare NULLs would become `text`. The school of a taught class is a lookup by primary key,
+/// not a join: the generic plan of the join hashed the whole `classes` table on every request of a
+/// teacher (docs/performance.md, seventh round).
 const RELATIONS: &str = "\
 SELECT 0::bigint AS kind, role, school_id, municipality_id, region_id, NULL::date AS on_date, id AS k \
   FROM staff_roles WHERE person_id = {person} AND revoked_at IS NULL \

@@ -50,12 +50,12 @@ pub(crate) async fn append_audits_in(
     Ok(seqs)
 }
 
-/// Everything the policy needs about a person, as one statement (the person is `{person}`, the
-/// day `{today}`; `relations_sql` fills them in): one row per relation, `kind`
-/// says which (0 role grant, 1 teaching, 2 class teacher, 3 child, 4 enrolment). Every kind uses the
-/// columns `school_id`, `municipality_id`, `region_id` and `on_date` for its own values (see
-/// `relations_from`, which reads them). `k` keeps the order of the separate
-/// queries this replaced (by id).
+/// Everything the policy needs about a person, as one statement (the person is `{person}`, the day
+/// `{today}`; `relations_sql` fills them in): one row per relation, `kind` says which (0 role
+/// grant, 1 teaching, 2 class teacher, 3 child, 4 enrolment). Every kind uses the columns
+/// `school_id`, `municipality_id`, `region_id` and `on_date` for its own values (see
+/// `relations_from`, which reads them). `k` keeps the order of the separate queries this replaced
+/// (by id).
 const RELATIONS: &str = "\
 SELECT 0 AS kind, role, school_id, municipality_id, region_id, NULL AS on_date, id AS k \
   FROM staff_roles WHERE person_id = {person} AND revoked_at IS NULL \

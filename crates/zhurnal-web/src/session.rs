@@ -9,11 +9,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use zhurnal_app::App;
 use zhurnal_domain::Actor;
 use zhurnal_store::{PersonRow, SessionRow, SessionWithPerson, StoreResult};
 
 use crate::{AppState, WebError};
-use zhurnal_app::App;
 
 /// A fresh 256-bit random token, URL-safe.
 pub fn random_token() -> String {
