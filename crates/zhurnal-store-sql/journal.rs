@@ -20,7 +20,7 @@ fn small(what: &str, v: i64) -> StoreResult<u8> {
     u8::try_from(v).map_err(|_| corrupt(what, &v.to_string()))
 }
 
-const MARK_COLS: &str = "m.id, m.lesson_id, m.student_id, m.value, m.work_type_id, m.weight, m.comment, \
+pub(crate) const MARK_COLS: &str = "m.id, m.lesson_id, m.student_id, m.value, m.work_type_id, m.weight, m.comment, \
     m.author_id, m.created_at, m.updated_at";
 
 const ATTACHMENT_COLS: &str = "f.uid, f.lesson_id, f.file_name, f.content_type, f.size_bytes, f.sha256, \
@@ -166,7 +166,7 @@ fn final_mark_from(r: &DbRow) -> StoreResult<FinalMarkRow> {
 }
 
 /// The lesson's id, creating the lesson row on first write.
-async fn ensure_lesson(conn: &mut DbConn, key: LessonKey) -> StoreResult<i64> {
+pub(crate) async fn ensure_lesson(conn: &mut DbConn, key: LessonKey) -> StoreResult<i64> {
     sqlx::query(
         "INSERT INTO lessons (assignment_id, on_date, lesson_number) VALUES ($1, $2, $3) \
          ON CONFLICT (assignment_id, on_date, lesson_number) DO UPDATE SET lesson_number = excluded.lesson_number \
@@ -213,38 +213,54 @@ async fn create_mark_in(conn: &mut DbConn, m: &NewMark) -> StoreResult<MarkWrite
             return Ok(MarkWrite::Existing(mark_from(&row)?));
         }
     }
-    let lesson = ensure_lesson(conn, m.lesson).await?;
-    let id: i64 = sqlx::query(
-        "INSERT INTO marks (lesson_id, student_id, value, work_type_id, weight, comment, author_id, \
-         created_at, updated_at, external_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
-    )
-    .bind(lesson)
-    .bind(m.student.0)
-    .bind(m.value.code())
-    .bind(m.work_type.0)
-    .bind(i64::from(m.weight))
-    .bind(&m.comment)
-    .bind(m.author.0)
-    .bind(m.at)
-    .bind(&m.external_id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(map_err)?
-    .try_get(0)
-    .map_err(map_err)?;
-    sqlx::query(
-        "INSERT INTO mark_history (mark_id, changed_at, changed_by, old_value, new_value, \
-         old_work_type_id, new_work_type_id, reason) VALUES ($1, $2, $3, NULL, $4, NULL, $5, NULL)",
-    )
-    .bind(id)
-    .bind(m.at)
-    .bind(m.author.0)
-    .bind(m.value.code())
-    .bind(m.work_type.0)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    Ok(MarkWrite::Created(mark_in(conn, id).await?))
+    // The lesson, the mark and its history record: one statement on PostgreSQL, three on
+    // SQLite (no data-modifying CTEs there); see each backend's `perf::insert_mark`.
+    let row = crate::perf::insert_mark(conn, m).await?;
+    Ok(MarkWrite::Created(mark_from(&row)?))
+}
+
+/// Writes `marks` in the caller's transaction and returns an answer per mark written and the
+/// audit records of the created ones. With `savepoints`, a refused mark rolls back to its own
+/// savepoint and fails alone; without, the first refusal ends the batch (on PostgreSQL the
+/// transaction is then unusable and the caller rolls it back). A lost connection fails all.
+async fn write_marks(
+    conn: &mut DbConn,
+    marks: &[(NewMark, NewAudit)],
+    savepoints: bool,
+) -> StoreResult<(Vec<StoreResult<MarkRow>>, Vec<NewAudit>)> {
+    let mut results = Vec::with_capacity(marks.len());
+    let mut audits = Vec::with_capacity(marks.len());
+    for (m, audit) in marks {
+        let written = if savepoints {
+            let mut one = sqlx::Connection::begin(&mut *conn).await.map_err(map_err)?;
+            let written = create_mark_in(&mut one, m).await;
+            match &written {
+                Ok(_) => one.commit().await.map_err(map_err)?,
+                Err(StoreError::Unavailable(_)) => {}
+                Err(_) => one.rollback().await.map_err(map_err)?,
+            }
+            written
+        } else {
+            create_mark_in(conn, m).await
+        };
+        match written {
+            Ok(MarkWrite::Created(row)) => {
+                audits.push(audit_of(&row, audit.clone()));
+                results.push(Ok(row));
+            }
+            Ok(MarkWrite::Existing(row)) => results.push(Ok(row)),
+            // The connection is gone: no later mark can be written and the commit cannot
+            // happen, so the whole batch fails (every waiter gets the error).
+            Err(StoreError::Unavailable(why)) => return Err(StoreError::Unavailable(why)),
+            Err(e) => {
+                results.push(Err(e));
+                if !savepoints {
+                    break;
+                }
+            }
+        }
+    }
+    Ok((results, audits))
 }
 
 /// The audit record of a created mark names the mark (the use case does not know its id yet).
@@ -504,30 +520,16 @@ impl JournalStore for DbStore {
         if marks.is_empty() {
             return Ok(Vec::new());
         }
+        // First without savepoints: marks are validated before they are queued, so a refusal
+        // is rare, and a savepoint costs two round trips per mark on PostgreSQL. A refusal
+        // rolls this attempt back (nothing of it is kept) and the batch is written again, each
+        // mark in its own savepoint, so that the refused one fails alone.
         let mut tx = self.write_tx().await?;
-        let mut results = Vec::with_capacity(marks.len());
-        let mut audits = Vec::with_capacity(marks.len());
-        for (m, audit) in marks {
-            // SAVEPOINT: a refused mark rolls back to here and takes only itself with it.
-            let mut one = sqlx::Connection::begin(&mut *tx).await.map_err(map_err)?;
-            match create_mark_in(&mut one, m).await {
-                Ok(MarkWrite::Created(row)) => {
-                    one.commit().await.map_err(map_err)?;
-                    audits.push(audit_of(&row, audit.clone()));
-                    results.push(Ok(row));
-                }
-                Ok(MarkWrite::Existing(row)) => {
-                    one.commit().await.map_err(map_err)?;
-                    results.push(Ok(row));
-                }
-                // The connection is gone: no later mark can be written and the commit cannot
-                // happen, so the whole batch fails (every waiter gets the error).
-                Err(StoreError::Unavailable(why)) => return Err(StoreError::Unavailable(why)),
-                Err(e) => {
-                    one.rollback().await.map_err(map_err)?;
-                    results.push(Err(e));
-                }
-            }
+        let (mut results, mut audits) = write_marks(&mut tx, marks, false).await?;
+        if results.len() < marks.len() || results.iter().any(Result::is_err) {
+            tx.rollback().await.map_err(map_err)?;
+            tx = self.write_tx().await?;
+            (results, audits) = write_marks(&mut tx, marks, true).await?;
         }
         // The audit records go last, outside every savepoint: on PostgreSQL the chain lock is
         // taken here once and held to the commit (a lock taken inside a savepoint would be

@@ -4,6 +4,8 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+use zhurnal_store::journal::NewMark;
 use zhurnal_store::*;
 
 use crate::{SqliteStore, audit_head, insert_audit, map_err};
@@ -83,4 +85,46 @@ SELECT 4, NULL, school_id, class_id, NULL, departed_on, id FROM enrolments \
 /// unordered: callers order by `kind, k`.
 pub(crate) fn relations_sql(person: &str, today: &str) -> String {
     RELATIONS.replace("{person}", person).replace("{today}", today)
+}
+
+/// A new mark, its lesson (created by the lesson's first mark) and the history record of its
+/// creation. SQLite has no data-modifying CTEs, so these are three statements (PostgreSQL runs
+/// one); the mark comes back from its `INSERT … RETURNING` instead of a fourth.
+pub(crate) async fn insert_mark(
+    conn: &mut SqliteConnection,
+    m: &NewMark,
+) -> StoreResult<SqliteRow> {
+    let lesson = crate::journal::ensure_lesson(conn, m.lesson).await?;
+    let row = sqlx::query(
+        "INSERT INTO marks (lesson_id, student_id, value, work_type_id, weight, comment, author_id, \
+         created_at, updated_at, external_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
+         RETURNING id, lesson_id, student_id, value, work_type_id, weight, comment, author_id, \
+         created_at, updated_at",
+    )
+    .bind(lesson)
+    .bind(m.student.0)
+    .bind(m.value.code())
+    .bind(m.work_type.0)
+    .bind(i64::from(m.weight))
+    .bind(&m.comment)
+    .bind(m.author.0)
+    .bind(m.at)
+    .bind(&m.external_id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    let id: i64 = sqlx::Row::try_get(&row, "id").map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO mark_history (mark_id, changed_at, changed_by, old_value, new_value, \
+         old_work_type_id, new_work_type_id, reason) VALUES ($1, $2, $3, NULL, $4, NULL, $5, NULL)",
+    )
+    .bind(id)
+    .bind(m.at)
+    .bind(m.author.0)
+    .bind(m.value.code())
+    .bind(m.work_type.0)
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(row)
 }

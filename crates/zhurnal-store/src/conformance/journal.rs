@@ -423,6 +423,14 @@ pub async fn a_mark_batch_commits_all_but_the_refused_marks(store: Arc<dyn Store
     let history =
         store.list_assignment_mark_history(a, d(2026, 11, 24), d(2026, 11, 24)).await.expect("h");
     assert_eq!(history.iter().map(|h| h.mark_id).collect::<Vec<_>>(), created);
+    // Each creation record carries what its mark was created with, and nothing old.
+    for (h, m) in history.iter().zip(&ok) {
+        assert_eq!(
+            (h.changed_at, h.changed_by, h.new_value, h.new_work_type_id),
+            (m.created_at, m.author_id, Some(m.value), Some(m.work_type_id))
+        );
+        assert_eq!((h.old_value, h.old_work_type_id, h.reason.as_deref()), (None, None, None));
+    }
     // One audit record per created mark, naming it, chained in the order of the batch.
     assert_eq!(audit_count(&store).await, before + 3);
     let records = store.list_audit(0, 10_000).await.expect("audit");
