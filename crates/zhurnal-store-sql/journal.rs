@@ -414,11 +414,17 @@ impl JournalStore for DbStore {
         assignment: AssignmentId,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> StoreResult<Vec<MarkRow>> {
+    ) -> StoreResult<AssignmentMarks> {
+        // A row per history record (a mark without one, e.g. an imported mark, gives one row
+        // with NULL history columns): one walk of the lessons and their marks for both lists.
         let rows = sqlx::query(&format!(
-            "SELECT {MARK_COLS} FROM marks m JOIN lessons l ON l.id = m.lesson_id \
-             WHERE l.assignment_id = $1 AND l.on_date BETWEEN $2 AND $3 AND m.deleted_at IS NULL \
-             ORDER BY l.on_date, l.lesson_number, m.id"
+            "SELECT {MARK_COLS}, m.deleted_at, h.id AS history_id, h.mark_id, h.changed_at, \
+             h.changed_by, p.last_name, p.first_name, h.old_value, h.new_value, h.old_work_type_id, \
+             h.new_work_type_id, h.reason \
+             FROM lessons l JOIN marks m ON m.lesson_id = l.id \
+             LEFT JOIN mark_history h ON h.mark_id = m.id LEFT JOIN persons p ON p.id = h.changed_by \
+             WHERE l.assignment_id = $1 AND l.on_date BETWEEN $2 AND $3 \
+             ORDER BY l.on_date, l.lesson_number, m.id, h.changed_at, h.id"
         ))
         .bind(assignment.0)
         .bind(from)
@@ -426,7 +432,22 @@ impl JournalStore for DbStore {
         .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
-        rows.iter().map(mark_from).collect()
+        let mut out = AssignmentMarks::default();
+        let mut history = Vec::new();
+        for r in &rows {
+            let live = get::<Option<i64>>(r, "deleted_at")?.is_none();
+            let id: i64 = get(r, "id")?;
+            if live && out.marks.last().is_none_or(|m| m.id.0 != id) {
+                out.marks.push(mark_from(r)?);
+            }
+            if let Some(history_id) = get::<Option<i64>>(r, "history_id")? {
+                history.push((history_id, history_from(r)?));
+            }
+        }
+        // Oldest first across marks, as a cell with several marks shows its changes.
+        history.sort_by_key(|(id, h)| (h.changed_at, *id));
+        out.history = history.into_iter().map(|(_, h)| h).collect();
+        Ok(out)
     }
 
     async fn list_assignment_attendance(
@@ -446,28 +467,6 @@ impl JournalStore for DbStore {
         .await
         .map_err(map_err)?;
         rows.iter().map(attendance_from).collect()
-    }
-
-    async fn list_assignment_mark_history(
-        &self,
-        assignment: AssignmentId,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> StoreResult<Vec<MarkHistoryRow>> {
-        let rows = sqlx::query(
-            "SELECT h.mark_id, m.lesson_id, m.student_id, h.changed_at, h.changed_by, p.last_name, \
-             p.first_name, h.old_value, h.new_value, h.old_work_type_id, h.new_work_type_id, h.reason \
-             FROM mark_history h JOIN marks m ON m.id = h.mark_id JOIN lessons l ON l.id = m.lesson_id \
-             JOIN persons p ON p.id = h.changed_by \
-             WHERE l.assignment_id = $1 AND l.on_date BETWEEN $2 AND $3 ORDER BY h.changed_at, h.id",
-        )
-        .bind(assignment.0)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.reader())
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(history_from).collect()
     }
 
     async fn get_lesson(&self, id: LessonId) -> StoreResult<LessonRow> {

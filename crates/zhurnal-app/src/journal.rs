@@ -196,9 +196,9 @@ impl App {
             let lessons = store.list_assignment_lessons(id, from, to).await?;
             let roster_day = today.clamp(from, to);
             let roster = store.list_journal_students(id, roster_day).await?;
-            let marks = store.list_assignment_marks(id, from, to).await?;
+            let AssignmentMarks { marks, history } =
+                store.list_assignment_marks(id, from, to).await?;
             let attendance = store.list_assignment_attendance(id, from, to).await?;
-            let history = store.list_assignment_mark_history(id, from, to).await?;
             let attachments = store.list_assignment_attachments(id, from, to).await?;
             let finals = store.list_assignment_final_marks(id).await?;
             Ok::<_, zhurnal_store::StoreError>((

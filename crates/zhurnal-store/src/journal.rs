@@ -115,6 +115,15 @@ pub struct MarkHistoryRow {
     pub reason: Option<String>,
 }
 
+/// An assignment's marks over some days and their history: what the journal's cells show.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AssignmentMarks {
+    /// Live (not deleted) marks, by date, lesson number and id.
+    pub marks: Vec<MarkRow>,
+    /// Creations, corrections and deletions of the marks on those lessons, oldest first.
+    pub history: Vec<MarkHistoryRow>,
+}
+
 /// A homework file's metadata (the content is read only on download).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentRow {
@@ -225,25 +234,20 @@ pub trait JournalStore: Send + Sync {
         teacher: PersonId,
         date: NaiveDate,
     ) -> StoreResult<Vec<crate::ScheduledLesson>>;
+    /// The live marks on the assignment's lessons in the dates, with the history of every
+    /// mark on those lessons (deleted ones too), in one statement: the journal page shows both.
     async fn list_assignment_marks(
         &self,
         assignment: AssignmentId,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> StoreResult<Vec<MarkRow>>;
+    ) -> StoreResult<AssignmentMarks>;
     async fn list_assignment_attendance(
         &self,
         assignment: AssignmentId,
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<AttendanceRow>>;
-    /// Corrections and creations of the assignment's marks on lessons in the dates, oldest first.
-    async fn list_assignment_mark_history(
-        &self,
-        assignment: AssignmentId,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> StoreResult<Vec<MarkHistoryRow>>;
     async fn get_lesson(&self, id: LessonId) -> StoreResult<LessonRow>;
     /// A live (not deleted) mark with its lesson.
     async fn get_journal_mark(&self, id: MarkId) -> StoreResult<JournalMark>;

@@ -180,8 +180,11 @@ pub async fn marks_are_created_corrected_and_deleted_with_history(store: Arc<dyn
             .await,
         Err(StoreError::NotFound(_))
     ));
-    let marks =
-        store.list_assignment_marks(a, d(2026, 11, 23), d(2026, 11, 29)).await.expect("marks");
+    let marks = store
+        .list_assignment_marks(a, d(2026, 11, 23), d(2026, 11, 29))
+        .await
+        .expect("marks")
+        .marks;
     assert_eq!(
         marks.iter().map(|m| m.value).collect::<Vec<_>>(),
         [
@@ -190,9 +193,15 @@ pub async fn marks_are_created_corrected_and_deleted_with_history(store: Arc<dyn
         ]
     );
     let history = store
-        .list_assignment_mark_history(a, d(2026, 11, 24), d(2026, 11, 24))
+        .list_assignment_marks(a, d(2026, 11, 24), d(2026, 11, 24))
         .await
-        .expect("history");
+        .expect("history")
+        .history;
+    // Oldest first across the cell's marks (the deleted one's included), not mark by mark.
+    assert_eq!(
+        history.iter().map(|h| (h.mark_id, h.changed_at)).collect::<Vec<_>>(),
+        [(m.id, 2_000), (second.id, 2_000), (m.id, 3_000), (second.id, 4_000)]
+    );
     let of_first: Vec<_> = history.iter().filter(|h| h.mark_id == m.id).collect();
     assert_eq!(of_first.len(), 2);
     assert_eq!((of_first[0].old_value, of_first[0].new_value), (None, Some(MarkValue::Points(4))));
@@ -417,11 +426,9 @@ pub async fn a_mark_batch_commits_all_but_the_refused_marks(store: Arc<dyn Store
     assert_eq!(ok[2].id, ok[3].id, "a reused key answers with the mark it created");
     let created = [ok[0].id, ok[1].id, ok[2].id];
     // Committed: another connection reads the marks and their history.
-    let marks =
+    let AssignmentMarks { marks, history } =
         store.list_assignment_marks(a, d(2026, 11, 24), d(2026, 11, 24)).await.expect("marks");
     assert_eq!(marks.iter().map(|m| m.id).collect::<Vec<_>>(), created);
-    let history =
-        store.list_assignment_mark_history(a, d(2026, 11, 24), d(2026, 11, 24)).await.expect("h");
     assert_eq!(history.iter().map(|h| h.mark_id).collect::<Vec<_>>(), created);
     // Each creation record carries what its mark was created with, and nothing old.
     for (h, m) in history.iter().zip(&ok) {

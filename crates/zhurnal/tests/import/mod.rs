@@ -278,7 +278,8 @@ async fn set_final_marks(env: &Env) -> Vec<(String, String)> {
     }
     // And a correction of one of the pupil's marks in that subject (mark history).
     let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).expect("date");
-    let marks = store.list_assignment_marks(a.id, day(9, 1), day(12, 31)).await.expect("marks");
+    let marks =
+        store.list_assignment_marks(a.id, day(9, 1), day(12, 31)).await.expect("marks").marks;
     let m = marks.iter().find(|m| m.student_id == teen.id).expect("a mark of the pupil").clone();
     let value = if m.value == zhurnal_domain::MarkValue::Points(5) {
         zhurnal_domain::MarkValue::Points(4)

@@ -37,6 +37,7 @@ async fn a_teacher_enters_marks_with_the_keyboard_and_survives_a_network_drop() 
         .list_assignment_marks(a, today, today)
         .await
         .expect("marks")
+        .marks
         .iter()
         .map(|m| m.id)
         .collect();
@@ -47,6 +48,7 @@ async fn a_teacher_enters_marks_with_the_keyboard_and_survives_a_network_drop() 
                 .list_assignment_marks(a, today, today)
                 .await
                 .expect("marks")
+                .marks
                 .into_iter()
                 .filter(|m| m.student_id == student && !seen.contains(&m.id))
                 .map(|m| m.value)
@@ -84,7 +86,7 @@ async fn a_teacher_enters_marks_with_the_keyboard_and_survives_a_network_drop() 
     d.click("#jd-update").await;
     d.wait_until(SAVED, "the correction").await;
     assert_eq!(new_marks(s0).await, [MarkValue::Points(4), MarkValue::Points(4)]);
-    let history = store.list_assignment_mark_history(a, today, today).await.expect("history");
+    let history = store.list_assignment_marks(a, today, today).await.expect("history").history;
     assert!(history.iter().any(|h| h.student_id == s0
         && h.old_value == Some(MarkValue::Points(5))
         && h.new_value == Some(MarkValue::Points(4))

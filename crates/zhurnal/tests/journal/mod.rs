@@ -256,7 +256,7 @@ async fn keep_the_journal(env: Env) {
 
     // Stored history and audit, written with each change.
     let from = env.app.today();
-    let stored = env.app.store.list_assignment_mark_history(a, from, from).await.expect("history");
+    let stored = env.app.store.list_assignment_marks(a, from, from).await.expect("history").history;
     assert_eq!(stored.len(), 6, "{stored:?}");
     for (action, n) in [
         ("mark.create", 3),
