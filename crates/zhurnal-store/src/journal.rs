@@ -255,10 +255,10 @@ pub trait JournalStore: Send + Sync {
     /// with an `external_id` already used, returns that mark and writes nothing.
     async fn create_mark(&self, mark: &NewMark, audit: NewAudit) -> StoreResult<MarkRow>;
     /// Group commit of mark entry (area `bench`, issue 6): creates every mark as
-    /// [`JournalStore::create_mark`] would, in ONE transaction. Each mark is written under its
-    /// own savepoint, so a mark refused for a data reason (unknown student or lesson, a
-    /// conflict) gets its error in its slot of the answer and its neighbours are still
-    /// committed; each created mark's audit record is written in the same transaction, chained
+    /// [`JournalStore::create_mark`] would, in ONE transaction. A mark refused for a data
+    /// reason (unknown student or lesson, a conflict) gets its error in its slot of the answer
+    /// and its neighbours are still committed (the backends write the batch without savepoints
+    /// first and, on a refusal, again with one per mark); each created mark's audit record is written in the same transaction, chained
     /// in the order of `marks`. The outer `Err` means nothing of the batch was stored (the
     /// database is unreachable, or the commit failed). The answer has one slot per mark, in
     /// order; an empty slice writes nothing.
