@@ -73,7 +73,9 @@ const DIARY_STUDENT_SELECT: &str = "SELECT p.id, p.uid, p.external_id, p.last_na
     c.class_teacher_id AS c_class_teacher_id, c.period_scheme AS c_period_scheme, \
     c.newly_formed AS c_newly_formed, \
     (SELECT COUNT(*) FROM enrolments e3 WHERE e3.class_id = c.id AND e3.departed_on IS NULL) \
-      AS c_student_count \
+      AS c_student_count, \
+    COALESCE((SELECT ds.stamp FROM diary_stamps ds WHERE ds.scope_id = c.id), 0) AS class_stamp, \
+    COALESCE((SELECT ds.stamp FROM diary_stamps ds WHERE ds.scope_id = 0), 0) AS region_stamp \
     FROM persons p \
     LEFT JOIN enrolments e ON e.id = (SELECT e2.id FROM enrolments e2 WHERE e2.student_id = p.id \
        ORDER BY (e2.departed_on IS NULL) DESC, e2.admitted_on DESC, e2.id DESC LIMIT 1) \
@@ -202,7 +204,8 @@ impl DiaryStore for DbStore {
             Some(_) => Some((school_from_as(&r, "sc_")?, class_from_as(&r, "c_")?)),
             None => None,
         };
-        Ok(Some(DiaryStudent { person: person_from(&r)?, placement }))
+        let stamp = WeekStamp { class: get(&r, "class_stamp")?, region: get(&r, "region_stamp")? };
+        Ok(Some(DiaryStudent { person: person_from(&r)?, placement, stamp }))
     }
 
     async fn list_student_week_entries(

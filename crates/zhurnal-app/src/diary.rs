@@ -14,9 +14,10 @@ use zhurnal_domain::{
 };
 use zhurnal_store::{
     AnnouncementRow, ClassRow, DiaryVisit, NewAudit, PeriodRow, PersonRow, SchoolRow,
-    SubjectMarkRow, WeekEntries, WorkTypeRow,
+    SubjectMarkRow, WeekEntries, WeekStamp, WorkTypeRow,
 };
 
+use crate::week_cache::WeekKey;
 use crate::{App, AppError};
 
 /// Announcements the week view shows (the newest; read no more than that).
@@ -32,6 +33,8 @@ pub struct DiaryAccess {
     pub visible_until: Option<NaiveDate>,
     /// The viewer is not the student (a parent, the class teacher, the school admin).
     pub on_behalf: bool,
+    /// The class's change stamps, read with the student (see [`WeekStamp`]).
+    pub stamp: WeekStamp,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -309,7 +312,7 @@ impl App {
         // latest active one, else the latest). Read on every request, never cached, so a
         // transfer or a departure shows on the next click.
         let found = self.store.find_diary_student(uid).await?.ok_or_else(denied)?;
-        let student = found.person;
+        let (student, stamp) = (found.person, found.stamp);
         let (school, class) = found.placement.ok_or_else(denied)?;
         let resource =
             Resource::Student { place: school.place(), class: class.id, student: student.id };
@@ -317,7 +320,7 @@ impl App {
         let visible_until =
             actor.children.iter().find(|c| c.child == student.id).and_then(|c| c.visible_until);
         let on_behalf = actor.person != student.id;
-        Ok(DiaryAccess { student, school, class, visible_until, on_behalf })
+        Ok(DiaryAccess { student, school, class, visible_until, on_behalf, stamp })
     }
 
     async fn audit_view(
@@ -378,6 +381,12 @@ impl App {
         );
         let to = access.cap(sunday);
         let (student, class) = (access.student.id, access.class.id);
+        let key = WeekKey { student, class, monday, visible_until: access.visible_until };
+        if let Some(week) = self.diary_weeks.get(&key, access.stamp) {
+            audit.await?;
+            // The card (the school's name, the viewer's limit) is not part of the week's stamp.
+            return Ok(DiaryWeek { student: access.card(), ..(*week).clone() });
+        }
         let reads = async {
             let (lessons, WeekEntries { marks, attendance }, files) = if monday <= to {
                 (
@@ -441,7 +450,7 @@ impl App {
             }
         }
         let announcements = announcements.iter().map(Into::into).collect();
-        Ok(DiaryWeek {
+        let week = DiaryWeek {
             student: access.card(),
             monday,
             sunday,
@@ -449,7 +458,11 @@ impl App {
             next_week: monday + Duration::days(7),
             days,
             announcements,
-        })
+        };
+        // Stored under the stamp read before the week's reads: a change that committed in
+        // between is in the week already, and moves the stamp on for the next request.
+        self.diary_weeks.put(key, access.stamp, std::sync::Arc::new(week.clone()));
+        Ok(week)
     }
 
     /// The periods of the student's class (its scheme) this year.

@@ -16,6 +16,7 @@ pub mod mark_writer;
 pub mod purge;
 pub mod reports;
 pub mod security;
+mod week_cache;
 
 use std::sync::Arc;
 
@@ -78,6 +79,8 @@ pub struct App {
     audit_appender: audit_appender::AuditAppender,
     /// Group commit of new marks (area `bench`): see [`mark_writer`].
     mark_writer: mark_writer::MarkWriter,
+    /// Diary weeks built recently (area `bench`): see [`week_cache`].
+    diary_weeks: week_cache::WeekCache,
 }
 
 impl App {
@@ -90,6 +93,7 @@ impl App {
         Self {
             audit_appender: audit_appender::AuditAppender::new(store.clone()),
             mark_writer: mark_writer::MarkWriter::new(store.clone()),
+            diary_weeks: week_cache::WeekCache::new(week_cache::CAPACITY),
             store,
             clock,
             vault,

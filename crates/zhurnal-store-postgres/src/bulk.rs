@@ -88,12 +88,29 @@ impl BulkStore for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
+        // The diary's change stamps (migration 0011): a load into an empty database has no
+        // diary weeks built before it to invalidate, and a trigger per copied row would cost
+        // more than the load.
+        let triggers: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT g.tgrelid::regclass::text, quote_ident(g.tgname), pg_get_triggerdef(g.oid)
+             FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid
+             WHERE NOT g.tgisinternal AND t.relnamespace = current_schema()::regnamespace
+               AND t.relname = ANY($1)
+             ORDER BY 1, 2",
+        )
+        .bind(&tables)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
         // Re-created in this order: indexes, then the foreign keys (each checked in one pass
-        // over its table, which the indexes make cheaper).
-        let ddl =
-            indexes.iter().map(|(_, def)| def.clone()).chain(foreign_keys.iter().map(
-                |(table, name, def)| format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}"),
-            ));
+        // over its table, which the indexes make cheaper), then the triggers.
+        let ddl = indexes
+            .iter()
+            .map(|(_, def)| def.clone())
+            .chain(foreign_keys.iter().map(|(table, name, def)| {
+                format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}")
+            }))
+            .chain(triggers.iter().map(|(_, _, def)| def.clone()));
         for d in ddl {
             sqlx::query("INSERT INTO bulk_deferred (ddl) VALUES ($1)")
                 .bind(d)
@@ -110,8 +127,14 @@ impl BulkStore for PgStore {
         for (index, _) in &indexes {
             sqlx::query(&format!("DROP INDEX {index}")).execute(&mut *tx).await.map_err(map_err)?;
         }
+        for (table, name, _) in &triggers {
+            sqlx::query(&format!("DROP TRIGGER {name} ON {table}"))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
         tx.commit().await.map_err(map_err)?;
-        Ok((indexes.len() + foreign_keys.len()) as u64)
+        Ok((indexes.len() + foreign_keys.len() + triggers.len()) as u64)
     }
 
     async fn bulk_pending(&self) -> StoreResult<u64> {

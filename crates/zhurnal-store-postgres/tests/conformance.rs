@@ -160,5 +160,6 @@ mod diary {
         announcements_are_stored_counted_listed_and_reviewed,
         a_diary_student_comes_with_the_school_and_class_shown,
         week_entries_are_the_students_marks_and_absences_on_the_class_lessons,
+        every_change_a_week_shows_moves_its_stamp,
     );
 }

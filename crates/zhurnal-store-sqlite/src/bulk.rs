@@ -44,23 +44,28 @@ impl BulkStore for SqliteStore {
         // Indexes written by CREATE INDEX (`sql` is NULL for those of primary keys and unique
         // constraints, which stay). Foreign keys stay checked: SQLite checks one by a lookup
         // of the parent's primary key, and cannot drop one without rebuilding the table.
-        let indexes: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT name, tbl_name, sql FROM sqlite_schema
-             WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+        // And the triggers of the diary's change stamps (migration 0011): a load into an empty
+        // database has no diary weeks built before it to invalidate.
+        let indexes: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT type, name, tbl_name, sql FROM sqlite_schema
+             WHERE type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, name",
         )
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
         let loaded: Vec<&str> = BulkTable::ALL.into_iter().map(BulkTable::name).collect();
         let mut n = 0;
-        for (name, _, sql) in indexes.iter().filter(|(_, t, _)| loaded.contains(&t.as_str())) {
+        for (kind, name, _, sql) in
+            indexes.iter().filter(|(_, _, t, _)| loaded.contains(&t.as_str()))
+        {
             sqlx::query("INSERT INTO bulk_deferred (ddl) VALUES (?)")
                 .bind(sql)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
             let quoted = name.replace('"', "\"\"");
-            sqlx::query(&format!("DROP INDEX \"{quoted}\""))
+            let what = if kind == "trigger" { "TRIGGER" } else { "INDEX" };
+            sqlx::query(&format!("DROP {what} \"{quoted}\""))
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;

@@ -318,14 +318,16 @@ pub trait BulkStore: Send + Sync {
     async fn bulk_is_empty(&self) -> StoreResult<bool>;
 
     /// Before the first [`BulkStore::bulk_insert`] into an empty database: sets aside the
-    /// secondary indexes of the loaded tables (and on PostgreSQL their foreign keys), keeping
-    /// the statements that re-create them in the database, so that rows go in without index
-    /// maintenance and per-row reference checks. Returns how many were set aside. Primary keys
+    /// secondary indexes of the loaded tables (on PostgreSQL also their foreign keys) and
+    /// their triggers (the diary's change stamps), keeping the statements that re-create them
+    /// in the database, so that rows go in without index maintenance, per-row reference checks
+    /// and per-row triggers. Returns how many were set aside. Primary keys
     /// and unique constraints stay. Until [`BulkStore::bulk_finish`] the database is not fit
     /// for anything else.
     async fn bulk_begin(&self) -> StoreResult<u64>;
 
-    /// Indexes and foreign keys set aside by [`BulkStore::bulk_begin`] and not yet re-created
+    /// Indexes, foreign keys and triggers set aside by [`BulkStore::bulk_begin`] and not yet
+    /// re-created
     /// (more than 0 after a generation stopped halfway).
     async fn bulk_pending(&self) -> StoreResult<u64>;
 

@@ -5,10 +5,12 @@
 
 use std::sync::Arc;
 
-use zhurnal_domain::{AnnouncementStatus, AttendanceKind, ClassId, LessonId, MarkValue, PersonId};
+use zhurnal_domain::{
+    AnnouncementStatus, AttendanceKind, ClassId, Grading, LessonId, MarkValue, PersonId,
+};
 
 use crate::conformance::{d, fixture};
-use crate::journal::{LessonKey, NewMark};
+use crate::journal::{LessonKey, MarkChange, NewAttachment, NewMark};
 use crate::*;
 
 /// Expands into one test per diary case; `$fresh` as in `conformance_suite!`.
@@ -21,7 +23,8 @@ macro_rules! diary_conformance_suite {
             diary_visits_are_remembered_per_viewer_and_student,
             announcements_are_stored_counted_listed_and_reviewed,
             a_diary_student_comes_with_the_school_and_class_shown,
-            week_entries_are_the_students_marks_and_absences_on_the_class_lessons
+            week_entries_are_the_students_marks_and_absences_on_the_class_lessons,
+            every_change_a_week_shows_moves_its_stamp
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -43,6 +46,7 @@ pub const CASES: &[&str] = &[
     "announcements_are_stored_counted_listed_and_reviewed",
     "a_diary_student_comes_with_the_school_and_class_shown",
     "week_entries_are_the_students_marks_and_absences_on_the_class_lessons",
+    "every_change_a_week_shows_moves_its_stamp",
 ];
 
 fn audit(action: &str) -> NewAudit {
@@ -390,4 +394,142 @@ pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lesso
     assert_eq!(other_class, WeekEntries::default(), "5Б's lessons carry none of a's marks");
     let tuesday = store.list_student_week_entries(a, a5, d(2026, 11, 24), d(2026, 11, 24)).await;
     assert_eq!(tuesday.expect("one day").marks.len(), 1, "only the days asked for");
+}
+
+/// The diary's week cache trusts these stamps (migration 0011): each kind of change a week
+/// shows, made through the store as the server, the CLI or an import would make it, moves the
+/// stamp of the class it belongs to (and no other class's), or the region's for names and work
+/// types; reads move nothing.
+pub async fn every_change_a_week_shows_moves_its_stamp(store: Arc<dyn Store>) {
+    loaded(&store).await;
+    let stamp = |uid: &'static str| {
+        let store = store.clone();
+        async move { store.find_diary_student(uid).await.expect("query").expect("student").stamp }
+    };
+    let teacher = person_id(&store, "teacher").await;
+    let a = person_id(&store, "student-a").await;
+    let a5 = class_id(&store, "5А").await;
+    let b5 = class_id(&store, "5Б").await;
+    let school = store.find_school_by_external_id("s1").await.expect("q").expect("s1").id;
+    let assignments = store.list_class_assignments(a5).await.expect("assignments");
+    let math = assignments.iter().find(|x| x.subject_name == "Математика").expect("maths");
+    let work_type = store.list_work_types(school).await.expect("work types")[0].id;
+    let lesson = LessonKey { assignment: math.id, date: d(2026, 11, 26), lesson_number: 5 };
+
+    // Each step changes 5А's weeks (`true`) or every class's (`false`).
+    let mut before = stamp("uid-student-a").await;
+    let other_class = stamp("uid-student-c").await;
+    let mut step = async |what: &str, class_only: bool| {
+        let now = stamp("uid-student-a").await;
+        if class_only {
+            assert!(now.class > before.class, "{what}: the class's stamp stayed {before:?}");
+            assert_eq!(now.region, before.region, "{what}: the region's stamp moved");
+        } else {
+            assert!(now.region > before.region, "{what}: the region's stamp stayed {before:?}");
+        }
+        before = now;
+    };
+
+    let mark = store
+        .create_mark(
+            &NewMark {
+                external_id: None,
+                lesson,
+                student: a,
+                value: MarkValue::Points(4),
+                work_type,
+                weight: 1,
+                comment: None,
+                author: teacher,
+                at: 2_000,
+            },
+            audit("mark.create"),
+        )
+        .await
+        .expect("mark");
+    step("a new mark (and its lesson)", true).await;
+    let change = MarkChange {
+        id: mark.id,
+        value: MarkValue::Points(5),
+        work_type,
+        weight: 1,
+        comment: None,
+        by: teacher,
+        at: 2_100,
+        reason: "пересдача".into(),
+    };
+    store.update_mark(&change, audit("mark.update")).await.expect("update");
+    step("a corrected mark", true).await;
+    store.delete_mark(mark.id, teacher, 2_200, "ошибка", audit("mark.delete")).await.expect("del");
+    step("a deleted mark", true).await;
+    let kind = Some(AttendanceKind::Late);
+    store.set_attendance(lesson, a, kind, teacher, 2_300, audit("att")).await.expect("late");
+    step("an absence", true).await;
+    store
+        .update_lesson(lesson, Some("Дроби".into()), Some("№ 5".into()), audit("lesson"))
+        .await
+        .expect("topic");
+    step("a topic and homework", true).await;
+    let file = NewAttachment {
+        uid: "file-1".into(),
+        file_name: "задание.pdf".into(),
+        content_type: "application/pdf".into(),
+        sha256: "00".into(),
+        content: b"%PDF".to_vec(),
+        by: teacher,
+        at: 2_400,
+    };
+    store.add_attachment(lesson, &file, audit("file")).await.expect("file");
+    step("a homework file", true).await;
+    let slot = store.create_slot(math.id, 6, 7, Some("5"), audit("slot")).await.expect("slot");
+    step("a timetable slot", true).await;
+    let (sub_date, reason) = (d(2026, 11, 28), Some("болезнь"));
+    store.set_substitution(slot, sub_date, teacher, reason, audit("sub")).await.expect("sub");
+    step("a substitution", true).await;
+    let group = store.create_group(a5, "1 группа", audit("group")).await.expect("group");
+    step("a group", true).await;
+    store.set_group_members(group, &[a], audit("members")).await.expect("members");
+    step("a group's members", true).await;
+    let subject = math.subject_id;
+    store.create_assignment(teacher, a5, Some(group), subject, audit("asg")).await.expect("asg");
+    step("an assignment", true).await;
+    let new = |uid: &str, classes| NewAnnouncement {
+        uid: uid.into(),
+        school_id: school,
+        sender_id: teacher,
+        body: "Собрание".into(),
+        status: AnnouncementStatus::Delivered,
+        recipient_count: 1,
+        created_at: 3_000,
+        classes,
+    };
+    let sent = store.insert_announcement(&new("an-a", vec![a5]), audit("an")).await.expect("an");
+    step("an announcement", true).await;
+    let (delivered, recalled) = (AnnouncementStatus::Delivered, AnnouncementStatus::Recalled);
+    store
+        .review_announcement(sent.id, &[delivered], recalled, teacher, 3_100, audit("recall"))
+        .await
+        .expect("recall");
+    step("a recalled announcement", true).await;
+
+    store.upsert_work_type(school, "answer", "Устный ответ", 1, audit("wt")).await.expect("wt");
+    step("a renamed work type", false).await;
+    store.create_subject(school, "Черчение", Grading::FivePoint, audit("subj")).await.expect("s");
+    step("a subject", false).await;
+    store.update_class(b5, "В", None, audit("class")).await.expect("renamed 5Б");
+    step("another class's new name (announcements list classes)", false).await;
+    let mut renamed = fixture();
+    for p in renamed.persons.iter_mut().filter(|p| p.external_id == "teacher") {
+        p.last_name = "Сидоров".into();
+    }
+    store.apply_batch(&renamed, audit("import")).await.expect("rename by import");
+    step("a teacher's new name, by an import", false).await;
+
+    // Nothing of the above belonged to 5Б's weeks but the names and work types.
+    let c_now = stamp("uid-student-c").await;
+    assert_eq!(c_now.class, other_class.class, "5Б's own stamp moved");
+    assert_eq!(c_now.region, before.region, "one region stamp for every class");
+    // Reading moves nothing.
+    store.list_student_week_entries(a, a5, d(2026, 11, 23), d(2026, 11, 29)).await.expect("r");
+    assert_eq!(stamp("uid-student-a").await, before);
 }

@@ -18,6 +18,20 @@ pub struct DiaryStudent {
     pub person: PersonRow,
     /// `None` for a person never enrolled (a parent's or a teacher's id).
     pub placement: Option<(SchoolRow, ClassRow)>,
+    /// The change stamps of the class shown, read in the same statement.
+    pub stamp: WeekStamp,
+}
+
+/// Отметка изменений дневника: the change stamps a diary week of a class depends on
+/// (migration `0011_diary_stamps.sql`). Triggers in the database bump them in the transaction
+/// of every change a week shows, whoever writes: the class's stamp for its lessons, timetable,
+/// substitutions, files, marks, absences, groups and announcements; the region's for names of
+/// people, subjects and classes and for work types. A week built under a stamp is still what
+/// the database would return for as long as the stamp reads the same. Both only grow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WeekStamp {
+    pub class: i64,
+    pub region: i64,
 }
 
 /// A homework file of a lesson, without its content (the download route reads that).

@@ -125,14 +125,14 @@ pub async fn run(file: Option<&std::path::Path>, args: GenerateArgs) -> anyhow::
     if !store.bulk_is_empty().await? {
         if store.bulk_pending().await? > 0 {
             bail!(
-                "в этой базе осталась прерванная генерация: индексы и внешние ключи ещё не созданы заново, база непригодна — удалите её и запустите генерацию в новую базу"
+                "в этой базе осталась прерванная генерация: индексы, внешние ключи и триггеры ещё не созданы заново, база непригодна — удалите её и запустите генерацию в новую базу"
             );
         }
         bail!(
             "база данных не пуста: `zhurnal generate` загружает регион только в новую базу (укажите другой --data-dir или DATABASE_URL)"
         );
     }
-    // Indexes (and PostgreSQL's foreign keys) are built once at the end, not row by row.
+    // Indexes (PostgreSQL's foreign keys, the diary's triggers) are built once at the end.
     let set_aside = store.bulk_begin().await.context("подготовка к загрузке (индексы)")?;
     let app = build_app(&cfg, store.clone(), &keys)?;
     let today = app.today();
@@ -265,7 +265,7 @@ pub async fn run(file: Option<&std::path::Path>, args: GenerateArgs) -> anyhow::
     plan.rows_per_second = total as f64 / secs.max(0.001);
     write_simulator_files(&cfg, &sim, &plan)?;
     println!(
-        "готово: {total} строк за {secs:.1} с ({:.0} строк/с; загрузка {load_secs:.1} с, индексы и внешние ключи ({set_aside}) и статистика {:.1} с)",
+        "готово: {total} строк за {secs:.1} с ({:.0} строк/с; загрузка {load_secs:.1} с, индексы, внешние ключи и триггеры ({set_aside}) и статистика {:.1} с)",
         plan.rows_per_second,
         secs - load_secs
     );

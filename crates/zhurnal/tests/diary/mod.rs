@@ -417,6 +417,90 @@ async fn the_feed_shows_only_what_is_new_since_the_last_visit() {
     assert!(own["marks"].as_array().expect("marks").len() >= marks.len());
 }
 
+/// Every mark and every homework of `week`, as (lesson date, number, text) lines.
+fn week_lines(week: &serde_json::Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    for day in week["days"].as_array().into_iter().flatten() {
+        for l in day["lessons"].as_array().into_iter().flatten() {
+            for m in l["marks"].as_array().into_iter().flatten() {
+                lines.push(format!("{} {} mark {}", day["date"], l["number"], m["value"]));
+            }
+            if let Some(hw) = l["homework"].as_str() {
+                lines.push(format!("{} {} homework {hw}", day["date"], l["number"]));
+            }
+        }
+    }
+    lines
+}
+
+/// The server keeps the weeks it built (docs/performance.md, tenth round). A week asked for
+/// again shows what changed in between even when the change did not go through this server
+/// (here: the store directly, as the CLI or an import writes), and every view is audited,
+/// served from memory or not.
+#[tokio::test]
+async fn a_week_asked_for_again_shows_what_changed_meanwhile_whoever_wrote_it() {
+    let env = Env::start().await;
+    let mut b = Browser::new();
+    assert_eq!(login(&env, &mut b, "parent-1").await.status, 200);
+    let uid = env.persona_uid("student-teen-1");
+    let teen_ext = persona_ext(&env, "student-teen-1");
+    let class9 = env
+        .data
+        .batch
+        .classes
+        .iter()
+        .find(|c| c.grade == 9 && c.letter == "А" && c.school == env.data.school_external_id)
+        .expect("9А")
+        .external_id
+        .clone();
+    let lesson =
+        env.data
+            .batch
+            .lessons
+            .iter()
+            .find(|l| {
+                env.data.batch.assignments.iter().any(|a| {
+                    a.external_id == l.assignment && a.class == class9 && a.group.is_none()
+                })
+            })
+            .expect("a lesson of 9А")
+            .clone();
+    let url = env.url(&format!("/api/v1/diary/{uid}/week?date={}", lesson.date));
+    let views_before = week_views(&env, &uid).await;
+    let (status, first) = json(&mut b, &url).await;
+    assert_eq!(status, 200, "{first}");
+    let (_, again) = json(&mut b, &url).await;
+    assert_eq!(again, first, "nothing changed: the same week");
+
+    let at = env.app.now_micros();
+    add_mark(&env, "cache-mark", &lesson.external_id, &teen_ext, "2", at).await;
+    let (_, marked) = json(&mut b, &url).await;
+    let added: Vec<String> =
+        week_lines(&marked).into_iter().filter(|l| !week_lines(&first).contains(l)).collect();
+    let day = format!("\"{}\"", lesson.date);
+    assert_eq!(added, [format!("{day} {} mark \"2\"", lesson.lesson_number)], "{marked}");
+
+    let mut changed = lesson.clone();
+    changed.homework = Some("Параграф 12, вопросы 1–3".into());
+    let batch = Batch { lessons: vec![changed], ..Batch::default() };
+    env.app.store.apply_batch(&batch, NewAudit::new(at, "test.homework", "ok")).await.expect("hw");
+    let (_, homework) = json(&mut b, &url).await;
+    let hw = format!("{day} {} homework Параграф 12, вопросы 1–3", lesson.lesson_number);
+    assert!(week_lines(&homework).contains(&hw), "{homework}");
+    // The page shows the same week as the API.
+    let page = b.get(&env.url(&format!("/diary/{uid}?date={}", lesson.date))).await;
+    assert!(page.body.contains("Параграф 12, вопросы 1–3"), "{}", page.body);
+
+    assert_eq!(week_views(&env, &uid).await - views_before, 5, "every view is audited");
+}
+
+async fn week_views(env: &Env, uid: &str) -> usize {
+    let log = env.app.store.list_audit(0, 100_000).await.expect("audit");
+    log.iter()
+        .filter(|r| r.event.action == "diary.view" && r.event.target_id.as_deref() == Some(uid))
+        .count()
+}
+
 #[tokio::test]
 async fn the_class_teacher_sees_the_summary_and_audited_contacts_of_their_class_only() {
     let env = Env::start().await;
