@@ -124,6 +124,8 @@ struct Plan {
     teachers: Vec<Teacher>,
     admins: Vec<(String, String)>,
     uids: Vec<String>,
+    /// The Mondays of the school year (`YYYY-MM-DD`).
+    weeks: Vec<String>,
 }
 
 struct Teacher {
@@ -157,11 +159,16 @@ impl Plan {
                 }),
                 ["admin", p, school] => plan.admins.push((p.to_string(), school.to_string())),
                 ["uids", list] => plan.uids = list.split(',').map(str::to_string).collect(),
+                ["weeks", list] => plan.weeks = list.split(',').map(str::to_string).collect(),
                 _ => bail!("{}: unexpected line `{line}`", path.display()),
             }
         }
-        if plan.parents.is_empty() || plan.teachers.is_empty() || plan.admins.is_empty() {
-            bail!("{}: the plan has no parents, teachers or admins", path.display());
+        if plan.parents.is_empty()
+            || plan.teachers.is_empty()
+            || plan.admins.is_empty()
+            || plan.weeks.is_empty()
+        {
+            bail!("{}: the plan has no parents, teachers, admins or weeks", path.display());
         }
         Ok(plan)
     }
@@ -376,6 +383,24 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
             .iter()
             .enumerate()
             .map(|(i, p)| ("GET".into(), format!("/api/v1/diary/{}/week", p.1), Some(p0 + i), None))
+            .collect(),
+        max_connections: None,
+    });
+    // Every week of the school year for every parent, week by week: more weeks than the
+    // server keeps (week_cache::CAPACITY, 4,096), so nearly every request builds its week from
+    // the database, as a parent's first look at a week does. The scenarios above ask for the
+    // current week again and again, which the server serves from memory.
+    scenarios.push(Scenario {
+        name: "diary_week_first",
+        requests: plan
+            .weeks
+            .iter()
+            .flat_map(|w| {
+                parents.iter().enumerate().map(move |(i, p)| {
+                    let url = format!("/api/v1/diary/{}/week?date={w}", p.1);
+                    ("GET".to_string(), url, Some(p0 + i), None)
+                })
+            })
             .collect(),
         max_connections: None,
     });

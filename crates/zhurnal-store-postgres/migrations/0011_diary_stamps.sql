@@ -45,7 +45,8 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION diary_assignments_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A row of assignments, class_groups, announcement_classes: its class by `class_id`.
+CREATE FUNCTION diary_class_row_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.class_id IS DISTINCT FROM NEW.class_id) THEN
         INSERT INTO diary_touched (tx, scope_id) VALUES (txid_current(), OLD.class_id) ON CONFLICT DO NOTHING;
@@ -58,11 +59,12 @@ END
 $$;
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON assignments
-    FOR EACH ROW EXECUTE FUNCTION diary_assignments_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_class_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON assignments
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_assignments_changed();
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_class_row_changed();
 
-CREATE FUNCTION diary_timetable_slots_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A row of timetable_slots, lessons: its class by `assignment_id`.
+CREATE FUNCTION diary_assignment_row_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.assignment_id IS DISTINCT FROM NEW.assignment_id) THEN
         INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), class_id FROM assignments WHERE id = OLD.assignment_id
@@ -77,11 +79,12 @@ END
 $$;
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON timetable_slots
-    FOR EACH ROW EXECUTE FUNCTION diary_timetable_slots_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_assignment_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON timetable_slots
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_timetable_slots_changed();
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_assignment_row_changed();
 
-CREATE FUNCTION diary_substitutions_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A row of substitutions: its class by `slot_id`.
+CREATE FUNCTION diary_slot_row_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.slot_id IS DISTINCT FROM NEW.slot_id) THEN
         INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), a.class_id
@@ -98,30 +101,17 @@ END
 $$;
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON substitutions
-    FOR EACH ROW EXECUTE FUNCTION diary_substitutions_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_slot_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON substitutions
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_substitutions_changed();
-
-CREATE FUNCTION diary_lessons_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.assignment_id IS DISTINCT FROM NEW.assignment_id) THEN
-        INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), class_id FROM assignments WHERE id = OLD.assignment_id
-            ON CONFLICT DO NOTHING;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), class_id FROM assignments WHERE id = NEW.assignment_id
-            ON CONFLICT DO NOTHING;
-    END IF;
-    RETURN NULL;
-END
-$$;
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_slot_row_changed();
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON lessons
-    FOR EACH ROW EXECUTE FUNCTION diary_lessons_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_assignment_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON lessons
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_lessons_changed();
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_assignment_row_changed();
 
-CREATE FUNCTION diary_attachments_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A row of attachments, marks, attendance: its class by `lesson_id`.
+CREATE FUNCTION diary_lesson_row_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.lesson_id IS DISTINCT FROM NEW.lesson_id) THEN
         INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), a.class_id
@@ -138,70 +128,27 @@ END
 $$;
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON attachments
-    FOR EACH ROW EXECUTE FUNCTION diary_attachments_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_lesson_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON attachments
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_attachments_changed();
-
-CREATE FUNCTION diary_marks_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.lesson_id IS DISTINCT FROM NEW.lesson_id) THEN
-        INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), a.class_id
-            FROM lessons l JOIN assignments a ON a.id = l.assignment_id WHERE l.id = OLD.lesson_id
-            ON CONFLICT DO NOTHING;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), a.class_id
-            FROM lessons l JOIN assignments a ON a.id = l.assignment_id WHERE l.id = NEW.lesson_id
-            ON CONFLICT DO NOTHING;
-    END IF;
-    RETURN NULL;
-END
-$$;
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_lesson_row_changed();
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON marks
-    FOR EACH ROW EXECUTE FUNCTION diary_marks_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_lesson_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON marks
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_marks_changed();
-
-CREATE FUNCTION diary_attendance_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.lesson_id IS DISTINCT FROM NEW.lesson_id) THEN
-        INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), a.class_id
-            FROM lessons l JOIN assignments a ON a.id = l.assignment_id WHERE l.id = OLD.lesson_id
-            ON CONFLICT DO NOTHING;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), a.class_id
-            FROM lessons l JOIN assignments a ON a.id = l.assignment_id WHERE l.id = NEW.lesson_id
-            ON CONFLICT DO NOTHING;
-    END IF;
-    RETURN NULL;
-END
-$$;
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_lesson_row_changed();
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON attendance
-    FOR EACH ROW EXECUTE FUNCTION diary_attendance_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_lesson_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON attendance
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_attendance_changed();
-
-CREATE FUNCTION diary_class_groups_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.class_id IS DISTINCT FROM NEW.class_id) THEN
-        INSERT INTO diary_touched (tx, scope_id) VALUES (txid_current(), OLD.class_id) ON CONFLICT DO NOTHING;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        INSERT INTO diary_touched (tx, scope_id) VALUES (txid_current(), NEW.class_id) ON CONFLICT DO NOTHING;
-    END IF;
-    RETURN NULL;
-END
-$$;
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_lesson_row_changed();
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON class_groups
-    FOR EACH ROW EXECUTE FUNCTION diary_class_groups_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_class_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON class_groups
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_class_groups_changed();
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_class_row_changed();
 
-CREATE FUNCTION diary_group_members_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A row of group_members: its class by `group_id`.
+CREATE FUNCTION diary_group_row_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.group_id IS DISTINCT FROM NEW.group_id) THEN
         INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), class_id FROM class_groups WHERE id = OLD.group_id
@@ -216,28 +163,17 @@ END
 $$;
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON group_members
-    FOR EACH ROW EXECUTE FUNCTION diary_group_members_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_group_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON group_members
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_group_members_changed();
-
-CREATE FUNCTION diary_announcement_classes_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.class_id IS DISTINCT FROM NEW.class_id) THEN
-        INSERT INTO diary_touched (tx, scope_id) VALUES (txid_current(), OLD.class_id) ON CONFLICT DO NOTHING;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        INSERT INTO diary_touched (tx, scope_id) VALUES (txid_current(), NEW.class_id) ON CONFLICT DO NOTHING;
-    END IF;
-    RETURN NULL;
-END
-$$;
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_group_row_changed();
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON announcement_classes
-    FOR EACH ROW EXECUTE FUNCTION diary_announcement_classes_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_class_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON announcement_classes
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_announcement_classes_changed();
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_class_row_changed();
 
-CREATE FUNCTION diary_announcements_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A row of announcements: its class by `id`.
+CREATE FUNCTION diary_announcement_row_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.id IS DISTINCT FROM NEW.id) THEN
         INSERT INTO diary_touched (tx, scope_id) SELECT txid_current(), class_id FROM announcement_classes
@@ -252,21 +188,19 @@ END
 $$;
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON announcements
-    FOR EACH ROW EXECUTE FUNCTION diary_announcements_changed();
+    FOR EACH ROW EXECUTE FUNCTION diary_announcement_row_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON announcements
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_announcements_changed();
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_announcement_row_changed();
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON subjects
     FOR EACH ROW EXECUTE FUNCTION diary_region_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON subjects
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
-    EXECUTE FUNCTION diary_region_changed();
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_region_changed();
 
 CREATE TRIGGER diary_changed AFTER INSERT OR DELETE ON work_types
     FOR EACH ROW EXECUTE FUNCTION diary_region_changed();
 CREATE TRIGGER diary_updated AFTER UPDATE ON work_types
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
-    EXECUTE FUNCTION diary_region_changed();
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION diary_region_changed();
 
 CREATE TRIGGER diary_changed AFTER UPDATE OF grade, letter ON classes
     FOR EACH ROW WHEN (OLD.grade IS DISTINCT FROM NEW.grade OR OLD.letter IS DISTINCT FROM NEW.letter)

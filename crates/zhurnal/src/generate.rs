@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use zhurnal_app::SnilsVault;
 use zhurnal_domain::Snils;
@@ -69,6 +69,8 @@ pub struct BenchPlan {
     pub admins: Vec<BenchAdmin>,
     /// A person's uid for the baseline endpoint's point reads.
     pub baseline_uids: Vec<String>,
+    /// The Mondays of the school year's quarters, for diary weeks asked for the first time.
+    pub weeks: Vec<NaiveDate>,
 }
 
 #[derive(Debug, Serialize)]
@@ -318,6 +320,8 @@ fn plan_tsv(plan: &BenchPlan) -> String {
         out.push_str(&format!("admin\t{}\t{}\n", a.persona, a.school));
     }
     out.push_str(&format!("uids\t{}\n", plan.baseline_uids.join(",")));
+    let weeks: Vec<String> = plan.weeks.iter().map(NaiveDate::to_string).collect();
+    out.push_str(&format!("weeks\t{}\n", weeks.join(",")));
     out
 }
 
@@ -357,6 +361,19 @@ fn pick_bench_people(
     (plan, sim): (&mut BenchPlan, &mut Vec<SimPerson>),
 ) {
     let b = &school.batch;
+    // The weeks of the quarters (the summer has no lessons to read).
+    let quarters = b.periods.iter().filter(|p| p.scheme == "quarters");
+    let first = quarters.clone().map(|p| p.starts_on).min();
+    if let (true, Some(first), Some(last)) =
+        (plan.weeks.is_empty(), first, quarters.map(|p| p.ends_on).max())
+    {
+        let mut monday =
+            first - chrono::Duration::days(i64::from(first.weekday().num_days_from_monday()));
+        while monday <= last {
+            plan.weeks.push(monday);
+            monday += chrono::Duration::days(7);
+        }
+    }
     let snils: HashMap<&str, &Snils> = school.snils.iter().map(|(e, s)| (e.as_str(), s)).collect();
     let by_ext: HashMap<&str, &zhurnal_store::batch::BPerson> =
         b.persons.iter().map(|p| (p.external_id.as_str(), p)).collect();

@@ -36,6 +36,18 @@ fn generate_and_check(dir: &Path, url: Option<&str>) {
     for kind in ["load\t", "regional\t", "parent\t", "teacher\t", "admin\t", "uids\t"] {
         assert!(plan.lines().any(|l| l.starts_with(kind)), "plan has {kind:?} lines:\n{plan}");
     }
+    // The Mondays of the quarters, September to May, one week apart.
+    let weeks: Vec<&str> = plan
+        .lines()
+        .find_map(|l| l.strip_prefix("weeks\t"))
+        .expect("a weeks line")
+        .split(',')
+        .collect();
+    assert!((33..=40).contains(&weeks.len()), "{weeks:?}");
+    let mondays: Vec<chrono::NaiveDate> =
+        weeks.iter().map(|w| w.parse().expect("a date")).collect();
+    assert!(mondays.iter().all(|m| m.format("%a").to_string() == "Mon"), "{weeks:?}");
+    assert!(mondays.windows(2).all(|p| (p[1] - p[0]).num_days() == 7), "{weeks:?}");
     let persons = std::fs::read_to_string(dir.join("esia/persons.json")).expect("persons");
     let persons: serde_json::Value = serde_json::from_str(&persons).expect("json");
     assert!(persons.as_array().expect("array").len() > 20);

@@ -5,7 +5,7 @@
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use zhurnal_domain::mark::{format_average, plan_options};
 use zhurnal_domain::{AverageExplanation, ClassId, PersonId, WeightedMark};
-use zhurnal_store::batch::BMark;
+use zhurnal_store::batch::{BLesson, BMark};
 use zhurnal_store::{Batch, NewAudit};
 
 use crate::support::{Browser, Env, csrf, login};
@@ -92,6 +92,34 @@ fn persona_ext(env: &Env, persona: &str) -> String {
         .find(|p| p.id == persona)
         .and_then(|p| p.external_id.clone())
         .expect("registered persona")
+}
+
+/// The external id of 9А of the demo school (student-teen-1's class).
+fn class_9a(env: &Env) -> String {
+    env.data
+        .batch
+        .classes
+        .iter()
+        .find(|c| c.grade == 9 && c.letter == "А" && c.school == env.data.school_external_id)
+        .expect("9А")
+        .external_id
+        .clone()
+}
+
+/// The seeded lessons of `class`'s assignments that teach the whole class (no group), in the
+/// order seeded.
+fn lessons_of_whole_class<'a>(env: &'a Env, class: &str) -> Vec<&'a BLesson> {
+    let batch = &env.data.batch;
+    batch
+        .lessons
+        .iter()
+        .filter(|l| {
+            batch
+                .assignments
+                .iter()
+                .any(|a| a.external_id == l.assignment && a.class == class && a.group.is_none())
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -348,28 +376,8 @@ async fn the_feed_shows_only_what_is_new_since_the_last_visit() {
     assert!(second["homework"].as_array().expect("homework").is_empty(), "{second}");
     // A new mark entered after the visit appears once.
     let teen_ext = persona_ext(&env, "student-teen-1");
-    let class9 = env
-        .data
-        .batch
-        .classes
-        .iter()
-        .find(|c| c.grade == 9 && c.letter == "А" && c.school == env.data.school_external_id)
-        .expect("9А")
-        .external_id
-        .clone();
-    let lesson =
-        env.data
-            .batch
-            .lessons
-            .iter()
-            .rev()
-            .find(|l| {
-                env.data.batch.assignments.iter().any(|a| {
-                    a.external_id == l.assignment && a.class == class9 && a.group.is_none()
-                })
-            })
-            .expect("a lesson of 9А")
-            .clone();
+    let class9 = class_9a(&env);
+    let lesson = BLesson::clone(lessons_of_whole_class(&env, &class9).last().expect("9А's"));
     env.clock.advance(Duration::minutes(1));
     add_mark(&env, "feed-mark", &lesson.external_id, &teen_ext, "4", env.app.now_micros()).await;
     let (_, third) = json(&mut b, &url).await;
@@ -378,20 +386,10 @@ async fn the_feed_shows_only_what_is_new_since_the_last_visit() {
     assert_eq!(marks[0]["value"], "4");
     assert_eq!(marks[0]["date"], lesson.date.to_string());
     // Homework set later the same day on a lesson held today shows once too.
-    let today_lesson = env
-        .data
-        .batch
-        .lessons
-        .iter()
-        .find(|l| {
-            l.date == env.app.today()
-                && env.data.batch.assignments.iter().any(|a| {
-                    a.external_id == l.assignment && a.class == class9 && a.group.is_none()
-                })
-        })
-        .expect("a lesson of 9А today")
-        .clone();
-    let mut changed = today_lesson.clone();
+    let today = env.app.today();
+    let of_class = lessons_of_whole_class(&env, &class9);
+    let today_lesson = of_class.iter().find(|l| l.date == today).expect("a lesson of 9А today");
+    let mut changed = BLesson::clone(today_lesson);
     changed.homework = Some("Новое задание: № 101–105".into());
     let batch = Batch { lessons: vec![changed], ..Batch::default() };
     env.app
@@ -444,27 +442,8 @@ async fn a_week_asked_for_again_shows_what_changed_meanwhile_whoever_wrote_it() 
     assert_eq!(login(&env, &mut b, "parent-1").await.status, 200);
     let uid = env.persona_uid("student-teen-1");
     let teen_ext = persona_ext(&env, "student-teen-1");
-    let class9 = env
-        .data
-        .batch
-        .classes
-        .iter()
-        .find(|c| c.grade == 9 && c.letter == "А" && c.school == env.data.school_external_id)
-        .expect("9А")
-        .external_id
-        .clone();
-    let lesson =
-        env.data
-            .batch
-            .lessons
-            .iter()
-            .find(|l| {
-                env.data.batch.assignments.iter().any(|a| {
-                    a.external_id == l.assignment && a.class == class9 && a.group.is_none()
-                })
-            })
-            .expect("a lesson of 9А")
-            .clone();
+    let class9 = class_9a(&env);
+    let lesson = BLesson::clone(lessons_of_whole_class(&env, &class9).first().expect("9А's"));
     let url = env.url(&format!("/api/v1/diary/{uid}/week?date={}", lesson.date));
     let views_before = week_views(&env, &uid).await;
     let (status, first) = json(&mut b, &url).await;
