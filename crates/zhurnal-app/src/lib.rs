@@ -93,7 +93,7 @@ impl App {
         Self {
             audit_appender: audit_appender::AuditAppender::new(store.clone()),
             mark_writer: mark_writer::MarkWriter::new(store.clone()),
-            diary_weeks: week_cache::WeekCache::new(week_cache::CAPACITY),
+            diary_weeks: week_cache::WeekCache::new(week_cache::DEFAULT_CAPACITY),
             store,
             clock,
             vault,
@@ -112,6 +112,12 @@ impl App {
     /// Replaces the integrations settings (the binary passes the `[integrations]` section).
     pub fn with_integrations(mut self, integrations: integrations::IntegrationsConfig) -> Self {
         self.integrations = integrations;
+        self
+    }
+
+    /// How many diary weeks to keep in memory (`[web] diary_weeks_in_memory`; 0: none).
+    pub fn with_diary_weeks_in_memory(mut self, weeks: usize) -> Self {
+        self.diary_weeks = week_cache::WeekCache::new(weeks);
         self
     }
 

@@ -18,9 +18,9 @@ use zhurnal_store::WeekStamp;
 
 use crate::diary::DiaryWeek;
 
-/// Weeks kept; the oldest built goes first. A week of 30 lessons takes a few kilobytes, so
-/// the default costs the server some tens of megabytes at most.
-pub(crate) const CAPACITY: usize = 4096;
+/// Weeks kept unless configured (`[web] diary_weeks_in_memory`); the oldest built goes first.
+/// A week took ~16 KB of the server's memory in the benchmark, so 2,048 cost ~32 MB.
+pub(crate) const DEFAULT_CAPACITY: usize = 2048;
 
 /// Whose week, of which class, from which Monday, and up to which date the viewer may see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -56,6 +56,9 @@ pub struct WebConfig {
     /// Pass `login_hint` through to the identity provider (the simulator's shortcut). Refused
     /// by configuration validation when the real ESIA is configured.
     pub allow_login_hint: bool,
+    /// Diary weeks the server keeps in memory to serve again while nothing they show has
+    /// changed (about 16 KB each); 0 turns that off. See the README's "Benchmark".
+    pub diary_weeks_in_memory: usize,
 }
 
 impl Default for WebConfig {
@@ -68,6 +71,7 @@ impl Default for WebConfig {
             trusted_proxies: Vec::new(),
             public_origin: None,
             allow_login_hint: false,
+            diary_weeks_in_memory: 2048,
         }
     }
 }

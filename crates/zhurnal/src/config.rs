@@ -246,6 +246,7 @@ login_attempt_minutes = 10
 trusted_proxies = []                      # e.g. ["10.0.0.5"]; X-Forwarded-For is ignored otherwise
 # public_origin = "https://zhurnal.example.ru"
 allow_login_hint = false                  # simulator shortcut; refused with a real ESIA
+diary_weeks_in_memory = 2048              # served again until a change; ~16 KB each, 0 = off
 
 [rules]
 utc_offset_hours = 3                      # the region's time zone

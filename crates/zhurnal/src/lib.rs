@@ -63,7 +63,8 @@ pub fn build_app_with_clock(
     Ok(Arc::new(
         App::new(store, clock, keys.vault()?, cfg.rules.clone())
             .with_security(cfg.security.clone())
-            .with_integrations(cfg.integrations.clone()),
+            .with_integrations(cfg.integrations.clone())
+            .with_diary_weeks_in_memory(cfg.web.diary_weeks_in_memory),
     ))
 }
 
