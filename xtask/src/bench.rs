@@ -124,7 +124,7 @@ struct Plan {
     teachers: Vec<Teacher>,
     admins: Vec<(String, String)>,
     uids: Vec<String>,
-    /// The Mondays of the school year (`YYYY-MM-DD`).
+    /// The Mondays of the school year's quarters (`YYYY-MM-DD`).
     weeks: Vec<String>,
 }
 
@@ -389,10 +389,10 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
             .collect(),
         max_connections: None,
     });
-    // Every week of the school year for every parent, week by week: more weeks than the
-    // server keeps (`[web] diary_weeks_in_memory`, 2,048 by default), so nearly every request builds its week from
-    // the database, as a parent's first look at a week does. The scenarios above ask for the
-    // current week again and again, which the server serves from memory.
+    // Every week of the quarters for every parent, week by week: more weeks than the server
+    // keeps (`[web] diary_weeks_in_memory`, 2,048 by default), so nearly every request builds
+    // its week from the database, as a parent's first look at a week does. The scenarios
+    // above ask for the current week again and again, which the server serves from memory.
     // wrk's LuaJIT takes at most 65,536 constants in a script: with 1,000 parents, fewer
     // weeks (spread over the year), still more requests than the server keeps weeks.
     let week_step = (parents.len() * plan.weeks.len()).div_ceil(FIRST_VIEWS_MAX).max(1);
