@@ -178,6 +178,10 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
                 || msg.contains("CHECK constraint failed")
             {
                 StoreError::Conflict { constraint: msg }
+            } else if is_busy(db.code().as_deref()) {
+                // Another writer (an import, a purge, another process) held the file past the
+                // busy timeout: the request may be repeated, nothing is wrong with it or the data.
+                StoreError::Unavailable(format!("база данных занята другой записью: {msg}"))
             } else {
                 StoreError::Other(Box::new(sqlx::Error::Database(db)))
             }
@@ -187,6 +191,12 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         }
         other => StoreError::Other(Box::new(other)),
     }
+}
+
+/// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with any extended code (e.g. 517, BUSY_SNAPSHOT):
+/// sqlx reports the extended result code, whose low byte is the primary one.
+fn is_busy(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 /// Appends one audit record inside the caller's transaction, chaining it to the last one.
