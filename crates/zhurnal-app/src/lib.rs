@@ -14,11 +14,14 @@ pub mod keys;
 pub mod login;
 pub mod mark_writer;
 pub mod purge;
+pub mod report_places;
 pub mod reports;
 pub mod security;
 mod week_cache;
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{FixedOffset, NaiveDate, Offset, Utc};
 use serde::Deserialize;
@@ -41,6 +44,9 @@ pub enum AppError {
     /// A quota of the caller's is used up for now (HTTP 429): the message says when it frees.
     #[error("{0}")]
     RateLimited(String),
+    /// The server is doing as much of this as it may at once (HTTP 503): come back later.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Keys(#[from] KeysError),
 }
@@ -81,6 +87,8 @@ pub struct App {
     mark_writer: mark_writer::MarkWriter,
     /// Diary weeks built recently (area `bench`): see [`week_cache`].
     diary_weeks: week_cache::WeekCache,
+    /// Reports built at once (area `bench`): see [`report_places`].
+    report_places: report_places::ReportPlaces,
 }
 
 impl App {
@@ -94,6 +102,10 @@ impl App {
             audit_appender: audit_appender::AuditAppender::new(store.clone()),
             mark_writer: mark_writer::MarkWriter::new(store.clone()),
             diary_weeks: week_cache::WeekCache::new(week_cache::DEFAULT_CAPACITY),
+            report_places: report_places::ReportPlaces::new(
+                report_places::DEFAULT_AT_ONCE,
+                report_places::DEFAULT_WAIT,
+            ),
             store,
             clock,
             vault,
@@ -119,6 +131,19 @@ impl App {
     pub fn with_diary_weeks_in_memory(mut self, weeks: usize) -> Self {
         self.diary_weeks = week_cache::WeekCache::new(weeks);
         self
+    }
+
+    /// How many reports are built at once (`[web] reports_at_once`) and how long a request
+    /// waits for a place (`[web] report_wait_seconds`).
+    pub fn with_report_places(mut self, at_once: NonZeroUsize, wait: Duration) -> Self {
+        self.report_places = report_places::ReportPlaces::new(at_once, wait);
+        self
+    }
+
+    /// Waits for a place to build a report (an export, a report page, the class archive);
+    /// the report is built while the permit lives. [`AppError::Busy`] after the wait.
+    pub async fn report_place(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
+        self.report_places.enter().await
     }
 
     /// Microseconds since the epoch, the storage's instant.

@@ -26,6 +26,9 @@ pub enum WebError {
     Csrf(&'static str),
     #[error("база данных временно недоступна")]
     Unavailable(String),
+    /// The server is doing as much of this as it may at once; the message says to come back.
+    #[error("{0}")]
+    Busy(String, bool),
     #[error("внутренняя ошибка")]
     Internal(String, bool),
 }
@@ -43,6 +46,7 @@ impl WebError {
             AppError::Store(StoreError::Unavailable(why)) => Self::Unavailable(why),
             AppError::Invalid(msg) => Self::BadRequest(msg, api),
             AppError::RateLimited(msg) => Self::RateLimited(msg, api),
+            AppError::Busy(msg) => Self::Busy(msg, api),
             other => Self::Internal(format!("{other:?}"), api),
         }
     }
@@ -55,7 +59,7 @@ impl WebError {
             Self::BadRequest(..) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(..) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(..) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +74,7 @@ impl WebError {
             Self::RateLimited(..) => "rate_limited",
             Self::TooLarge(..) => "too_large",
             Self::Unavailable(_) => "unavailable",
+            Self::Busy(..) => "busy",
             Self::Internal(..) => "internal",
         }
     }
@@ -82,6 +87,7 @@ impl WebError {
             | Self::BadRequest(_, a)
             | Self::RateLimited(_, a)
             | Self::TooLarge(_, a)
+            | Self::Busy(_, a)
             | Self::Internal(_, a) => *a,
             Self::Csrf(_) | Self::Unavailable(_) => false,
         }
@@ -92,9 +98,10 @@ impl WebError {
             Self::Unauthenticated { .. } => "Войдите через Госуслуги, чтобы продолжить.".into(),
             Self::Denied(msg, _) => msg.clone(),
             Self::NotFound(..) => "Страница или запись не найдена.".into(),
-            Self::BadRequest(msg, _) | Self::RateLimited(msg, _) | Self::TooLarge(msg, _) => {
-                msg.clone()
-            }
+            Self::BadRequest(msg, _)
+            | Self::RateLimited(msg, _)
+            | Self::TooLarge(msg, _)
+            | Self::Busy(msg, _) => msg.clone(),
             Self::Csrf(why) => format!(
                 "Запрос отклонён защитой от подделки ({why}). Обновите страницу и повторите."
             ),

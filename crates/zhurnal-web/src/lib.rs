@@ -59,6 +59,11 @@ pub struct WebConfig {
     /// Diary weeks the server keeps in memory to serve again while nothing they show has
     /// changed (about 16 KB each); 0 turns that off. See the README's "Benchmark".
     pub diary_weeks_in_memory: usize,
+    /// Reports (pages, exports, class archives) built at once; more requests wait. Each reads
+    /// a term of a school's marks into memory, so more than the cores only adds memory.
+    pub reports_at_once: std::num::NonZeroUsize,
+    /// How long a report request waits for a place before it is told to come back (503).
+    pub report_wait_seconds: u64,
 }
 
 impl Default for WebConfig {
@@ -72,6 +77,8 @@ impl Default for WebConfig {
             public_origin: None,
             allow_login_hint: false,
             diary_weeks_in_memory: 2048,
+            reports_at_once: zhurnal_app::report_places::DEFAULT_AT_ONCE,
+            report_wait_seconds: zhurnal_app::report_places::DEFAULT_WAIT.as_secs(),
         }
     }
 }

@@ -95,6 +95,7 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let app = &state.app;
     let school = q.school.map(SchoolId).or_else(|| default_school(&user));
+    let _place = app.report_place().await?;
     let Some(school) = school else {
         let doc = app.territory_report(&user.actor).await?;
         let mut schools = Vec::new();
@@ -171,12 +172,17 @@ fn download(bytes: Vec<u8>, format: &str, name: &str) -> Response {
         .into_response()
 }
 
-fn encode(doc: &ReportDoc, format: &str) -> Result<Vec<u8>, WebError> {
-    match format {
-        "xlsx" => to_xlsx(doc).map_err(WebError::internal),
-        "pdf" => to_pdf(doc).map_err(WebError::internal),
+/// Builds the file on a blocking thread: a class archive's PDF takes long enough to hold up
+/// the other requests of an async worker.
+async fn encode(doc: ReportDoc, format: &str) -> Result<Vec<u8>, WebError> {
+    let format = format.to_owned();
+    tokio::task::spawn_blocking(move || match format.as_str() {
+        "xlsx" => to_xlsx(&doc).map_err(WebError::internal),
+        "pdf" => to_pdf(&doc).map_err(WebError::internal),
         other => Err(WebError::NotFound(format!("формат {other}"), false)),
-    }
+    })
+    .await
+    .map_err(WebError::internal)?
 }
 
 /// Personal data leaves the system: the purpose and the number of persons go to the audit
@@ -223,6 +229,7 @@ pub async fn export(
     }
     let kind = ReportKind::from_code(&report)
         .ok_or_else(|| WebError::NotFound(format!("отчёт {report}"), false))?;
+    let place = state.app.report_place().await?;
     let (_, doc, _) = prepare(&state, &user, SchoolId(school), kind, q.period).await?;
     let pd = if kind.names_students() {
         let reason = state.app.check_pd_export(user.session.created_at, q.reason.as_deref())?;
@@ -230,7 +237,8 @@ pub async fn export(
     } else {
         None
     };
-    let bytes = encode(&doc, &format)?;
+    let bytes = encode(doc, &format).await?;
+    drop(place);
     audit_export(&state, &user, school, kind.code(), &format, pd).await?;
     Ok(download(bytes, &format, &format!("zhurnal-{}-{school}", kind.code())))
 }
@@ -244,8 +252,10 @@ pub async fn territory_export(
     if format != "xlsx" && format != "pdf" {
         return Err(WebError::NotFound(format!("формат {format}"), false));
     }
+    let place = state.app.report_place().await?;
     let doc = state.app.territory_report(&user.actor).await?;
-    let bytes = encode(&doc, &format)?;
+    let bytes = encode(doc, &format).await?;
+    drop(place);
     let audit = user
         .audit_context()
         .event(state.app.now_micros(), "report.export", "ok")
@@ -263,10 +273,12 @@ pub async fn class_archive(
     Path(class): Path<i64>,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, WebError> {
+    let place = state.app.report_place().await?;
     let (school, doc) = state.app.class_archive(&user.actor, ClassId(class)).await?;
     let reason = state.app.check_pd_export(user.session.created_at, q.reason.as_deref())?;
     let pd = PdExport { reason, persons: persons_named(&doc) };
-    let bytes = encode(&doc, "pdf")?;
+    let bytes = encode(doc, "pdf").await?;
+    drop(place);
     audit_export(&state, &user, school.id.0, "class_archive", "pdf", Some(pd)).await?;
     Ok(download(bytes, "pdf", &format!("zhurnal-class-{class}-archive")))
 }

@@ -247,6 +247,8 @@ trusted_proxies = []                      # e.g. ["10.0.0.5"]; X-Forwarded-For i
 # public_origin = "https://zhurnal.example.ru"
 allow_login_hint = false                  # simulator shortcut; refused with a real ESIA
 diary_weeks_in_memory = 2048              # served again until a change; ~16 KB each, 0 = off
+reports_at_once = 4                       # reports built at once (1 or more; about twice the cores)
+report_wait_seconds = 60                  # others wait this long for a place, then get 503
 
 [rules]
 utc_offset_hours = 3                      # the region's time zone

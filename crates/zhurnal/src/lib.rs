@@ -64,7 +64,11 @@ pub fn build_app_with_clock(
         App::new(store, clock, keys.vault()?, cfg.rules.clone())
             .with_security(cfg.security.clone())
             .with_integrations(cfg.integrations.clone())
-            .with_diary_weeks_in_memory(cfg.web.diary_weeks_in_memory),
+            .with_diary_weeks_in_memory(cfg.web.diary_weeks_in_memory)
+            .with_report_places(
+                cfg.web.reports_at_once,
+                std::time::Duration::from_secs(cfg.web.report_wait_seconds),
+            ),
     ))
 }
 

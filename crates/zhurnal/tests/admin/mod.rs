@@ -514,3 +514,39 @@ async fn reports_render_download_and_refuse_outsiders() {
         assert_eq!(status, 403, "{persona}");
     }
 }
+
+#[tokio::test]
+async fn a_report_waits_for_a_free_place_and_then_is_told_to_come_back() {
+    let env = Env::start_with(Db::Sqlite, |cfg| {
+        cfg.web.reports_at_once = std::num::NonZeroUsize::MIN;
+        cfg.web.report_wait_seconds = 1;
+    })
+    .await
+    .expect("SQLite");
+    let s1 = school(&env, "demo-school-1").await;
+    let mut b = Browser::new();
+    login(&env, &mut b, "school-admin-1").await;
+    let export = format!("/reports/{s1}/progress/xlsx");
+
+    // The one place is taken (as by another admin's long report): a request waits for the
+    // configured second, then gets 503 and a message saying to come back, not an error page.
+    let place = env.app.report_place().await.expect("the free place");
+    let page = b.get(&env.url(&format!("/reports?school={s1}&kind=progress"))).await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.body.contains("Повторите запрос через минуту"), "{}", page.body);
+    let (status, _, body) = download(&env, &b, &export).await;
+    assert_eq!(status, 503);
+    assert!(String::from_utf8_lossy(&body).contains("не больше 1"));
+    assert!(env.audit("report.export").await.is_empty(), "nothing left the system");
+
+    // A request that arrives while the place is taken gets it as soon as it frees.
+    let waiting = download(&env, &b, &export);
+    let free_soon = async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        drop(place);
+    };
+    let ((status, mime, _), ()) = tokio::join!(waiting, free_soon);
+    assert_eq!(status, 200);
+    assert!(mime.contains("spreadsheetml"), "{mime}");
+    assert_eq!(env.audit("report.export").await.len(), 1);
+}
