@@ -3,6 +3,7 @@
 //! authorizes with the domain policy first and audits views of another person's data.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::Serialize;
@@ -349,10 +350,19 @@ impl App {
     ) -> Result<Vec<AnnouncementRow>, AppError> {
         // A departed child's newest announcements are dropped below: read further back then.
         let read = if access.visible_until.is_some() { limit.max(50) } else { limit };
-        let mut list = self
-            .store
-            .list_class_announcements(access.class.id, read.try_into().unwrap_or(50))
-            .await?;
+        let key = (access.class.id, read);
+        // The class's stamp covers its announcements, the region's their senders' names.
+        let mut list = match self.class_news.get(&key, access.stamp) {
+            Some(list) => (*list).clone(),
+            None => {
+                let list = self
+                    .store
+                    .list_class_announcements(access.class.id, read.try_into().unwrap_or(50))
+                    .await?;
+                self.class_news.put(key, access.stamp, Arc::new(list.clone()));
+                list
+            }
+        };
         if let Some(until) = access.visible_until {
             let offset = self.offset();
             list.retain(|a| {
@@ -362,6 +372,22 @@ impl App {
         }
         list.truncate(limit);
         Ok(list)
+    }
+
+    /// The school's work types (their names and weights), kept under the region's stamp,
+    /// which every change of a work type moves.
+    async fn school_work_types(
+        &self,
+        access: &DiaryAccess,
+    ) -> Result<Arc<Vec<WorkTypeRow>>, AppError> {
+        let stamp = WeekStamp { class: 0, region: access.stamp.region };
+        let school = access.school.id;
+        if let Some(types) = self.work_types.get(&school, stamp) {
+            return Ok(types);
+        }
+        let types = Arc::new(self.store.list_work_types(school).await?);
+        self.work_types.put(school, stamp, types.clone());
+        Ok(types)
     }
 
     /// The week containing `date` (today by default).
@@ -397,7 +423,7 @@ impl App {
             } else {
                 Default::default()
             };
-            let work_types = self.store.list_work_types(access.school.id).await?;
+            let work_types = self.school_work_types(access).await?;
             let announcements = self.class_announcements(access, WEEK_ANNOUNCEMENTS).await?;
             Ok::<_, AppError>((lessons, marks, attendance, files, work_types, announcements))
         };
@@ -461,7 +487,7 @@ impl App {
         };
         // Stored under the stamp read before the week's reads: a change that committed in
         // between is in the week already, and moves the stamp on for the next request.
-        self.diary_weeks.put(key, access.stamp, std::sync::Arc::new(week.clone()));
+        self.diary_weeks.put(key, access.stamp, Arc::new(week.clone()));
         Ok(week)
     }
 
@@ -529,7 +555,7 @@ impl App {
                 Vec::new()
             };
             let finals = self.store.list_student_final_marks(access.student.id).await?;
-            let work_types = self.store.list_work_types(access.school.id).await?;
+            let work_types = self.school_work_types(access).await?;
             let mut weights: Vec<u8> = work_types.iter().map(|w| w.weight).collect();
             weights.sort_unstable();
             weights.dedup();
@@ -626,7 +652,7 @@ impl App {
         self.audit_view(access, base, "diary.feed.view", serde_json::json!({})).await?;
         let today = self.today();
         let to = access.cap(today);
-        let work_types = self.store.list_work_types(access.school.id).await?;
+        let work_types = self.school_work_types(access).await?;
         let (mut marks, mut homework) = (Vec::new(), Vec::new());
         // Marks are new by when they were entered, whatever the lesson's date.
         let year_start = self

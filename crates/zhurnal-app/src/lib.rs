@@ -26,7 +26,8 @@ use std::time::Duration;
 use chrono::{FixedOffset, NaiveDate, Offset, Utc};
 use serde::Deserialize;
 use zhurnal_domain::{Actor, PersonId, RoundingRule};
-use zhurnal_store::{ActorRelations, NewAudit, Store, StoreError};
+use zhurnal_domain::{ClassId, SchoolId};
+use zhurnal_store::{ActorRelations, AnnouncementRow, NewAudit, Store, StoreError, WorkTypeRow};
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use keys::{HmacSealer, Keys, KeysError, SnilsVault};
@@ -87,6 +88,10 @@ pub struct App {
     mark_writer: mark_writer::MarkWriter,
     /// Diary weeks built recently (area `bench`): see [`week_cache`].
     diary_weeks: week_cache::WeekCache,
+    /// The newest announcements of a class (by how many were read), which its weeks share.
+    class_news: week_cache::StampedCache<(ClassId, usize), Vec<AnnouncementRow>>,
+    /// A school's work types, which its weeks and marks pages share (the region's stamp).
+    work_types: week_cache::StampedCache<SchoolId, Vec<WorkTypeRow>>,
     /// Reports built at once (area `bench`): see [`report_places`].
     report_places: report_places::ReportPlaces,
 }
@@ -102,6 +107,8 @@ impl App {
             audit_appender: audit_appender::AuditAppender::new(store.clone()),
             mark_writer: mark_writer::MarkWriter::new(store.clone()),
             diary_weeks: week_cache::WeekCache::new(week_cache::DEFAULT_CAPACITY),
+            class_news: week_cache::StampedCache::new(week_cache::DEFAULT_CAPACITY),
+            work_types: week_cache::StampedCache::new(week_cache::DEFAULT_CAPACITY),
             report_places: report_places::ReportPlaces::new(
                 report_places::DEFAULT_AT_ONCE,
                 report_places::DEFAULT_WAIT,
@@ -127,9 +134,12 @@ impl App {
         self
     }
 
-    /// How many diary weeks to keep in memory (`[web] diary_weeks_in_memory`; 0: none).
+    /// How many diary weeks to keep in memory (`[web] diary_weeks_in_memory`; 0: none), and
+    /// as many classes' announcements and schools' work types.
     pub fn with_diary_weeks_in_memory(mut self, weeks: usize) -> Self {
         self.diary_weeks = week_cache::WeekCache::new(weeks);
+        self.class_news = week_cache::StampedCache::new(weeks);
+        self.work_types = week_cache::StampedCache::new(weeks);
         self
     }
 

@@ -1,5 +1,6 @@
 //! Diary weeks built recently, kept while the database says nothing they show has changed
-//! (area `bench`, docs/performance.md, tenth round).
+//! (area `bench`, docs/performance.md, tenth round), and the parts of a week that a class or a
+//! school shares (eleventh round): the class's announcements and the school's work types.
 //!
 //! A week is read by five statements; serving it again costs none of them. An entry is used
 //! only under the [`WeekStamp`] it was built under, which the diary's access check reads on
@@ -10,6 +11,7 @@
 //! cached or not.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::NaiveDate;
@@ -31,40 +33,46 @@ pub(crate) struct WeekKey {
     pub visible_until: Option<NaiveDate>,
 }
 
-#[derive(Default)]
-struct Inner {
-    weeks: HashMap<WeekKey, (WeekStamp, Arc<DiaryWeek>)>,
+/// The diary weeks kept.
+pub(crate) type WeekCache = StampedCache<WeekKey, DiaryWeek>;
+
+struct Inner<K, V> {
+    weeks: HashMap<K, (WeekStamp, Arc<V>)>,
     /// Keys in the order they were first stored, for eviction.
-    order: VecDeque<WeekKey>,
+    order: VecDeque<K>,
 }
 
-pub(crate) struct WeekCache {
+/// Values kept under the stamp they were built under; the oldest stored goes first.
+pub(crate) struct StampedCache<K, V> {
     capacity: usize,
-    inner: Mutex<Inner>,
+    inner: Mutex<Inner<K, V>>,
 }
 
-impl WeekCache {
+impl<K: Copy + Eq + Hash, V> StampedCache<K, V> {
     /// `capacity` 0 keeps nothing.
     pub(crate) fn new(capacity: usize) -> Self {
-        Self { capacity, inner: Mutex::new(Inner::default()) }
+        Self {
+            capacity,
+            inner: Mutex::new(Inner { weeks: HashMap::new(), order: VecDeque::new() }),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K, V>> {
         // A panic elsewhere cannot leave the map half-changed: each method changes it in
         // steps that are each whole.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The week stored for `key`, if it was built under `stamp`.
-    pub(crate) fn get(&self, key: &WeekKey, stamp: WeekStamp) -> Option<Arc<DiaryWeek>> {
+    /// The value stored for `key`, if it was built under `stamp`.
+    pub(crate) fn get(&self, key: &K, stamp: WeekStamp) -> Option<Arc<V>> {
         let inner = self.lock();
         inner.weeks.get(key).filter(|(s, _)| *s == stamp).map(|(_, w)| w.clone())
     }
 
-    /// Stores a week built under `stamp`, replacing an older one of the same key. A week
+    /// Stores a value built under `stamp`, replacing an older one of the same key. A value
     /// built under an older stamp than the one stored (a slow request overtaken by a fast
     /// one) does not replace it.
-    pub(crate) fn put(&self, key: WeekKey, stamp: WeekStamp, week: Arc<DiaryWeek>) {
+    pub(crate) fn put(&self, key: K, stamp: WeekStamp, week: Arc<V>) {
         if self.capacity == 0 {
             return;
         }

@@ -473,6 +473,88 @@ async fn a_week_asked_for_again_shows_what_changed_meanwhile_whoever_wrote_it() 
     assert_eq!(week_views(&env, &uid).await - views_before, 5, "every view is audited");
 }
 
+/// What a class's weeks share is kept too (docs/performance.md, eleventh round): its newest
+/// announcements and the school's work types. A week never asked for before, built from them,
+/// still shows a change made meanwhile straight in the store (as the CLI or an import does).
+#[tokio::test]
+async fn a_new_week_shows_the_announcements_and_work_types_changed_meanwhile() {
+    let env = Env::start().await;
+    let mut b = Browser::new();
+    assert_eq!(login(&env, &mut b, "parent-1").await.status, 200);
+    let uid = env.persona_uid("student-teen-1");
+    let teen_ext = persona_ext(&env, "student-teen-1");
+    let lessons = lessons_of_whole_class(&env, &class_9a(&env));
+    let first = *lessons.first().expect("9А's lessons");
+    let later = |after: &BLesson| {
+        let l = lessons.iter().find(|l| l.date >= after.date + Duration::days(14));
+        BLesson::clone(l.expect("a lesson two weeks later"))
+    };
+    let (second, third) = (later(first), later(&later(first)));
+    let week = |l: &BLesson| env.url(&format!("/api/v1/diary/{uid}/week?date={}", l.date));
+    let at = env.app.now_micros();
+    add_mark(&env, "shared-parts-mark", &second.external_id, &teen_ext, "5", at).await;
+
+    // The first week fills what the class's weeks share.
+    let (status, a) = json(&mut b, &week(first)).await;
+    assert_eq!(status, 200, "{a}");
+    let school = env
+        .app
+        .store
+        .find_school_by_external_id(&env.data.school_external_id)
+        .await
+        .expect("q")
+        .expect("school");
+    let answer = env.app.store.list_work_types(school.id).await.expect("work types");
+    let answer = answer.iter().find(|w| w.code == "answer").expect("the answer work type");
+    env.app
+        .store
+        .upsert_work_type(
+            school.id,
+            "answer",
+            "Ответ у доски",
+            answer.weight,
+            NewAudit::new(at, "test.work_type", "ok"),
+        )
+        .await
+        .expect("renamed");
+    let (_, b2) = json(&mut b, &week(&second)).await;
+    let work_types: Vec<&str> = b2["days"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|d| d["lessons"].as_array().into_iter().flatten())
+        .flat_map(|l| l["marks"].as_array().into_iter().flatten())
+        .filter_map(|m| m["work_type"].as_str())
+        .collect();
+    assert!(work_types.contains(&"Ответ у доски"), "{b2}");
+    assert!(!work_types.contains(&answer.name.as_str()), "the old name: {b2}");
+    assert_eq!(b2["announcements"], a["announcements"], "nothing new for the class");
+
+    let announcement = zhurnal_store::NewAnnouncement {
+        uid: "shared-parts-news".into(),
+        school_id: school.id,
+        sender_id: person(&env, "class-teacher-1").await,
+        body: "Родительское собрание в четверг в 18:00".into(),
+        status: zhurnal_domain::AnnouncementStatus::Delivered,
+        recipient_count: 1,
+        created_at: at,
+        classes: vec![class_named(&env, "9А").await],
+    };
+    env.app
+        .store
+        .insert_announcement(&announcement, NewAudit::new(at, "test.announcement", "ok"))
+        .await
+        .expect("sent");
+    let (_, c) = json(&mut b, &week(&third)).await;
+    let bodies: Vec<&str> = c["announcements"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["body"].as_str())
+        .collect();
+    assert!(bodies.contains(&"Родительское собрание в четверг в 18:00"), "{c}");
+}
+
 async fn week_views(env: &Env, uid: &str) -> usize {
     let log = env.app.store.list_audit(0, 100_000).await.expect("audit");
     log.iter()
