@@ -842,10 +842,11 @@ impl AdminStore for DbStore {
         .bind(school.0)
         .bind(from)
         .bind(to)
-        // Each row is converted as it arrives: a school's term is tens of thousands of marks,
-        // and holding them all as sqlx rows first took ~15 MB per report being built.
-        .try_map(|r: DbRow| {
-            let report_mark = |r: &DbRow| {
+        .fetch_all(self.reader())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
                 let value: String = get(r, "value")?;
                 Ok(ReportMark {
                     class_id: ClassId(get(r, "class_id")?),
@@ -855,18 +856,8 @@ impl AdminStore for DbStore {
                     value: MarkValue::parse(&value).map_err(|_| corrupt("marks.value", &value))?,
                     weight: small(r, "weight")?,
                 })
-            };
-            report_mark(&r).map_err(|e: StoreError| sqlx::Error::Decode(Box::new(e)))
-        })
-        .fetch_all(self.reader())
-        .await;
-        rows.map_err(|e| match e {
-            sqlx::Error::Decode(cause) => match cause.downcast::<StoreError>() {
-                Ok(store) => *store,
-                Err(cause) => map_err(sqlx::Error::Decode(cause)),
-            },
-            other => map_err(other),
-        })
+            })
+            .collect()
     }
 
     async fn list_report_final_marks(
