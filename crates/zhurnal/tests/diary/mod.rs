@@ -25,13 +25,7 @@ async fn person(env: &Env, persona: &str) -> PersonId {
 }
 
 async fn class_named(env: &Env, name: &str) -> ClassId {
-    let school = env
-        .app
-        .store
-        .find_school_by_external_id(&env.data.school_external_id)
-        .await
-        .expect("q")
-        .expect("school");
+    let school = env.school().await;
     let year = env.app.store.list_academic_years(school.id).await.expect("years")[0].id;
     env.app
         .store
@@ -284,13 +278,7 @@ async fn averages_explanations_and_the_planner_match_the_domain() {
     assert!(from <= env.app.today() && env.app.today() <= to, "the current period by default");
     let marks = env.app.store.list_student_subject_marks(teen, from, to).await.expect("marks");
     let rule = &env.app.rules.rounding;
-    let school = env
-        .app
-        .store
-        .find_school_by_external_id(&env.data.school_external_id)
-        .await
-        .expect("q")
-        .expect("school");
+    let school = env.school().await;
     let weights: Vec<u8> = env
         .app
         .store
@@ -497,13 +485,7 @@ async fn a_new_week_shows_the_announcements_and_work_types_changed_meanwhile() {
     // The first week fills what the class's weeks share.
     let (status, a) = json(&mut b, &week(first)).await;
     assert_eq!(status, 200, "{a}");
-    let school = env
-        .app
-        .store
-        .find_school_by_external_id(&env.data.school_external_id)
-        .await
-        .expect("q")
-        .expect("school");
+    let school = env.school().await;
     let answer = env.app.store.list_work_types(school.id).await.expect("work types");
     let answer = answer.iter().find(|w| w.code == "answer").expect("the answer work type");
     env.app
@@ -698,13 +680,7 @@ async fn announcements_reach_the_class_and_the_admin_recalls_them() {
     assert!(list["received"].as_array().expect("received").is_empty());
     // A teacher cannot write to a class they neither teach nor lead; bad JSON is explained.
     let actor = env.app.actor(person(&env, "class-teacher-1").await).await.expect("actor");
-    let school = env
-        .app
-        .store
-        .find_school_by_external_id(&env.data.school_external_id)
-        .await
-        .expect("q")
-        .expect("school");
+    let school = env.school().await;
     let year = env.app.store.list_academic_years(school.id).await.expect("years")[0].id;
     let foreign = env
         .app

@@ -43,13 +43,7 @@ async fn private_pages_need_a_session() {
 #[tokio::test]
 async fn a_school_admin_sees_classes_and_rosters_of_the_school() {
     let env = Env::start().await;
-    let school = env
-        .app
-        .store
-        .find_school_by_external_id(&env.data.school_external_id)
-        .await
-        .expect("q")
-        .expect("school");
+    let school = env.school().await;
     let mut b = Browser::new();
     assert_eq!(login(&env, &mut b, "school-admin-1").await.status, 200);
     let page = b.get(&env.url(&format!("/schools/{}", school.id))).await;
@@ -70,13 +64,7 @@ async fn a_school_admin_sees_classes_and_rosters_of_the_school() {
 #[tokio::test]
 async fn a_parent_cannot_open_rosters_or_another_familys_diary() {
     let env = Env::start().await;
-    let school = env
-        .app
-        .store
-        .find_school_by_external_id(&env.data.school_external_id)
-        .await
-        .expect("q")
-        .expect("school");
+    let school = env.school().await;
     let mut b = Browser::new();
     let own = login(&env, &mut b, "parent-1").await;
     assert_eq!(own.status, 200);

@@ -117,6 +117,16 @@ impl Env {
         self._dir.path()
     }
 
+    /// The demo school (the one `data` describes).
+    pub async fn school(&self) -> zhurnal_store::SchoolRow {
+        self.app
+            .store
+            .find_school_by_external_id(&self.data.school_external_id)
+            .await
+            .expect("query")
+            .expect("the demo school")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
