@@ -1,9 +1,9 @@
 //! Места для построения отчётов (area `bench`): how many reports are built at once.
 //!
-//! A school report reads a term of the school's marks into memory and takes about two seconds
-//! of CPU; its XLSX or PDF is built in memory too. Building more at once than the machine has
-//! cores makes none of them faster and multiplies the memory: 32 concurrent XLSX reports took
-//! the SQLite server past 300 MB in the bench's tenth round. So a request waits for a place,
+//! A school report reads a term of the school's marks into memory, and its XLSX or PDF is
+//! built in memory too. Building many at once makes none of them faster and multiplies the
+//! memory: 32 concurrent XLSX reports (2 s each, waiting on one another) took the SQLite
+//! server past 300 MB in the bench's tenth round. So a request waits for a place,
 //! and after `wait` it is told to come back instead of piling up.
 
 use std::num::NonZeroUsize;
@@ -15,7 +15,7 @@ use crate::AppError;
 
 /// Places unless configured (`[web] reports_at_once`): twice the bench machine's cores. A
 /// report alternates between the database and computing, so with one per core the cores idle
-/// (SQLite, 20,000 students: 18 reports/s with 2 places, ~30 with 32).
+/// (SQLite, 20,000 students: 18 reports/s with 2 places, 16–23 with 4, ~30 with 32).
 pub const DEFAULT_AT_ONCE: NonZeroUsize = NonZeroUsize::new(4).expect("4 is not zero");
 /// How long a request waits for a place unless configured (`[web] report_wait_seconds`).
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
