@@ -780,6 +780,11 @@ static STUDENT_WEEK: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A class's week for all its students ([`DiaryStore::read_class_week`]): `$1` class, `$2`..`$3`
+/// dates. Held lessons count for the assignments that have a slot, the groups' included.
+pub(crate) static CLASS_WEEK_LESSONS: LazyLock<String> =
+    LazyLock::new(|| lessons_sql("a.class_id = $1", true, "$2", "$3"));
+
 /// An assignment's lessons: `$1` assignment, `$2`..`$3` dates; every held lesson counts.
 pub(crate) static ASSIGNMENT_LESSONS: LazyLock<String> =
     LazyLock::new(|| lessons_sql("a.id = $1", false, "$2", "$3"));

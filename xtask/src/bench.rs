@@ -115,12 +115,32 @@ impl Options {
     }
 }
 
+/// A request per week (every `step`-th) and parent kept by `keep`, week by week, each as the
+/// parent's session (`p0` + the parent's index).
+fn first_views(
+    weeks: &[String],
+    parents: &[&(String, String, String)],
+    step: usize,
+    p0: usize,
+    keep: impl Fn(&(String, String, String)) -> bool,
+) -> Vec<Request> {
+    let mut out = Vec::new();
+    for w in weeks.iter().step_by(step) {
+        for (i, p) in parents.iter().enumerate().filter(|(_, p)| keep(p)) {
+            let url = format!("/api/v1/diary/{}/week?date={w}", p.1);
+            out.push(("GET".to_string(), url, Some(p0 + i), None));
+        }
+    }
+    out
+}
+
 /// `bench-plan.tsv` as written by `zhurnal generate`.
 #[derive(Default)]
 struct Plan {
     load: Vec<String>,
     regional: String,
-    parents: Vec<(String, String)>,
+    /// Persona, the child's public id, the child's class.
+    parents: Vec<(String, String, String)>,
     teachers: Vec<Teacher>,
     admins: Vec<(String, String)>,
     uids: Vec<String>,
@@ -145,7 +165,9 @@ impl Plan {
             match f.as_slice() {
                 ["load", rest @ ..] => plan.load = rest.iter().map(|s| s.to_string()).collect(),
                 ["regional", p] => plan.regional = p.to_string(),
-                ["parent", p, uid] => plan.parents.push((p.to_string(), uid.to_string())),
+                ["parent", p, uid, class] => {
+                    plan.parents.push((p.to_string(), uid.to_string(), class.to_string()))
+                }
                 ["teacher", p, a, w, lessons, students] => plan.teachers.push(Teacher {
                     persona: p.to_string(),
                     assignment: a.to_string(),
@@ -193,10 +215,12 @@ impl Drop for Procs {
     }
 }
 
+/// (method, path, session index or none, JSON body).
+type Request = (String, String, Option<usize>, Option<String>);
+
 struct Scenario {
     name: &'static str,
-    /// (method, path, session index or none, JSON body).
-    requests: Vec<(String, String, Option<usize>, Option<String>)>,
+    requests: Vec<Request>,
     /// Connections of the load generator when fewer than `--connections`.
     max_connections: Option<usize>,
 }
@@ -342,7 +366,7 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
 
     println!("== logging in through the ESIA simulator");
     let t = Instant::now();
-    let parents: Vec<&(String, String)> = plan.parents.iter().take(o.sessions).collect();
+    let parents: Vec<&(String, String, String)> = plan.parents.iter().take(o.sessions).collect();
     let teachers: Vec<&Teacher> = plan.teachers.iter().take(o.sessions.div_ceil(4)).collect();
     let admins: Vec<&(String, String)> = plan.admins.iter().take(10).collect();
     if parents.len() < o.sessions {
@@ -390,25 +414,31 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
         max_connections: None,
     });
     // Every week of the quarters for every parent, week by week: more weeks than the server
-    // keeps (`[web] diary_weeks_in_memory`, 2,048 by default), so nearly every request builds
-    // its week from the database, as a parent's first look at a week does. The scenarios
+    // keeps (`[web] diary_weeks_in_memory`, 512 classes' weeks by default), so nearly every
+    // week is read from the database once, as on the evening a class's families first look at
+    // it. The plan lists the families of a class one after another, so the first request of a
+    // class's week reads it and the class's other families are served from it. The scenarios
     // above ask for the current week again and again, which the server serves from memory.
     // wrk's LuaJIT takes at most 65,536 constants in a script: with 1,000 parents, fewer
     // weeks (spread over the year), still more requests than the server keeps weeks.
     let week_step = (parents.len() * plan.weeks.len()).div_ceil(FIRST_VIEWS_MAX).max(1);
     scenarios.push(Scenario {
         name: "diary_week_first",
-        requests: plan
-            .weeks
-            .iter()
-            .step_by(week_step)
-            .flat_map(|w| {
-                parents.iter().enumerate().map(move |(i, p)| {
-                    let url = format!("/api/v1/diary/{}/week?date={w}", p.1);
-                    ("GET".to_string(), url, Some(p0 + i), None)
-                })
-            })
-            .collect(),
+        requests: first_views(&plan.weeks, &parents, week_step, p0, |_| true),
+        max_connections: None,
+    });
+    // The same with one family per class: every request reads a class's week that no one has
+    // asked for (while the server keeps fewer weeks than the classes have), the cost of the
+    // first look at a week.
+    let mut classes = std::collections::HashSet::new();
+    let firsts: Vec<&(String, String, String)> =
+        parents.iter().copied().filter(|p| classes.insert(p.2.clone())).collect();
+    let class_step = (firsts.len() * plan.weeks.len()).div_ceil(FIRST_VIEWS_MAX).max(1);
+    scenarios.push(Scenario {
+        name: "diary_week_first_in_class",
+        requests: first_views(&plan.weeks, &parents, class_step, p0, |p| {
+            firsts.iter().any(|f| std::ptr::eq(*f, p))
+        }),
         max_connections: None,
     });
     // The journal before mark entry: the marks that scenario writes land in these journals,
@@ -467,7 +497,7 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
             write_statements(c, s.name)?;
         }
         println!(
-            "   {:<20} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  non-2xx {}",
+            "   {:<25} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  non-2xx {}",
             r.name,
             r.rps(),
             r.p50_ms,
@@ -484,7 +514,7 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "\n{:<20} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9}",
+        "\n{:<25} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9}",
         "scenario",
         "req/s",
         "p50 ms",
@@ -498,7 +528,7 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
     for r in &results {
         let _ = writeln!(
             table,
-            "{:<20} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>8} {:>9.1} {:>9.2}",
+            "{:<25} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>8} {:>9.1} {:>9.2}",
             r.name,
             r.rps(),
             r.p50_ms,
@@ -828,7 +858,7 @@ fn write_statements(cluster: &PgCluster, scenario: &str) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("statements-{scenario}.tsv"));
     std::fs::write(&path, format!("calls\ttotal_ms\tus_per_call\trows\tquery\n{rows}"))?;
-    println!("   {:<20} statements: {}", scenario, path.display());
+    println!("   {:<25} statements: {}", scenario, path.display());
     Ok(())
 }
 

@@ -14,11 +14,11 @@ use zhurnal_domain::{
     PersonId, WeightedMark, authorize,
 };
 use zhurnal_store::{
-    AnnouncementRow, ClassRow, DiaryVisit, NewAudit, PeriodRow, PersonRow, SchoolRow,
-    SubjectMarkRow, WeekEntries, WeekStamp, WorkTypeRow,
+    AnnouncementRow, ClassRow, ClassWeek, DiaryVisit, NewAudit, PeriodRow, PersonRow,
+    ScheduledLesson, SchoolRow, SubjectMarkRow, WeekEntries, WeekStamp, WorkTypeRow,
 };
 
-use crate::week_cache::WeekKey;
+use crate::week_cache::ClassWeekKey;
 use crate::{App, AppError};
 
 /// Announcements the week view shows (the newest; read no more than that).
@@ -406,31 +406,23 @@ impl App {
             serde_json::json!({ "week": monday.to_string() }),
         );
         let to = access.cap(sunday);
-        let (student, class) = (access.student.id, access.class.id);
-        let key = WeekKey { student, class, monday, visible_until: access.visible_until };
-        if let Some(week) = self.diary_weeks.get(&key, access.stamp) {
-            audit.await?;
-            // The card (the school's name, the viewer's limit) is not part of the week's stamp.
-            return Ok(DiaryWeek { student: access.card(), ..(*week).clone() });
-        }
+        let student = access.student.id;
         let reads = async {
-            let (lessons, WeekEntries { marks, attendance }, files) = if monday <= to {
-                (
-                    self.store.list_student_lessons(student, class, monday, to).await?,
-                    self.store.list_student_week_entries(student, class, monday, to).await?,
-                    self.store.list_class_attachments(class, monday, to).await?,
-                )
+            let week = if monday <= to {
+                self.class_week(access, monday, to).await?
             } else {
-                Default::default()
+                Arc::default()
             };
             let work_types = self.school_work_types(access).await?;
             let announcements = self.class_announcements(access, WEEK_ANNOUNCEMENTS).await?;
-            Ok::<_, AppError>((lessons, marks, attendance, files, work_types, announcements))
+            Ok::<_, AppError>((week, work_types, announcements))
         };
         // The audit record commits (group commit, see `audit_appender`) while the week is
         // read; nothing is returned unless both succeeded.
-        let ((), (lessons, marks, attendance, files, work_types, announcements)) =
-            tokio::try_join!(audit, reads)?;
+        let ((), (class_week, work_types, announcements)) = tokio::try_join!(audit, reads)?;
+        let lessons: Vec<&ScheduledLesson> = class_week.lessons_of(student).collect();
+        let WeekEntries { marks, attendance } = class_week.entries_of(student);
+        let files = &class_week.files;
         let mut days = Vec::new();
         for offset in 0..7 {
             let date = monday + Duration::days(offset);
@@ -485,9 +477,24 @@ impl App {
             days,
             announcements,
         };
+        Ok(week)
+    }
+
+    /// The class's week (see [`week_cache`](crate::week_cache)), read from the database only
+    /// when no week of the class built under the access check's stamp is kept or being read.
+    async fn class_week(
+        &self,
+        access: &DiaryAccess,
+        monday: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Arc<ClassWeek>, AppError> {
+        let key = ClassWeekKey { class: access.class.id, monday, to };
         // Stored under the stamp read before the week's reads: a change that committed in
         // between is in the week already, and moves the stamp on for the next request.
-        self.diary_weeks.put(key, access.stamp, Arc::new(week.clone()));
+        let week = self
+            .class_weeks
+            .get_or_build(key, access.stamp, || self.store.read_class_week(key.class, monday, to))
+            .await?;
         Ok(week)
     }
 

@@ -86,8 +86,8 @@ pub struct App {
     audit_appender: audit_appender::AuditAppender,
     /// Group commit of new marks (area `bench`): see [`mark_writer`].
     mark_writer: mark_writer::MarkWriter,
-    /// Diary weeks built recently (area `bench`): see [`week_cache`].
-    diary_weeks: week_cache::WeekCache,
+    /// Classes' diary weeks read recently (area `bench`): see [`week_cache`].
+    class_weeks: week_cache::ClassWeekCache,
     /// The newest announcements of a class (by how many were read), which its weeks share.
     class_news: week_cache::StampedCache<(ClassId, usize), Vec<AnnouncementRow>>,
     /// A school's work types, which its weeks and marks pages share (the region's stamp).
@@ -106,7 +106,7 @@ impl App {
         Self {
             audit_appender: audit_appender::AuditAppender::new(store.clone()),
             mark_writer: mark_writer::MarkWriter::new(store.clone()),
-            diary_weeks: week_cache::WeekCache::new(week_cache::DEFAULT_CAPACITY),
+            class_weeks: week_cache::ClassWeekCache::new(week_cache::DEFAULT_CAPACITY),
             class_news: week_cache::StampedCache::new(week_cache::DEFAULT_CAPACITY),
             work_types: week_cache::StampedCache::new(week_cache::DEFAULT_CAPACITY),
             report_places: report_places::ReportPlaces::new(
@@ -134,10 +134,10 @@ impl App {
         self
     }
 
-    /// How many diary weeks to keep in memory (`[web] diary_weeks_in_memory`; 0: none), and
-    /// as many classes' announcements and schools' work types.
+    /// How many classes' diary weeks to keep in memory (`[web] diary_weeks_in_memory`; 0:
+    /// none), and as many classes' announcements and schools' work types.
     pub fn with_diary_weeks_in_memory(mut self, weeks: usize) -> Self {
-        self.diary_weeks = week_cache::WeekCache::new(weeks);
+        self.class_weeks = week_cache::ClassWeekCache::new(weeks);
         self.class_news = week_cache::StampedCache::new(weeks);
         self.work_types = week_cache::StampedCache::new(weeks);
         self

@@ -160,6 +160,7 @@ mod diary {
         announcements_are_stored_counted_listed_and_reviewed,
         a_diary_student_comes_with_the_school_and_class_shown,
         week_entries_are_the_students_marks_and_absences_on_the_class_lessons,
+        a_class_week_holds_every_students_week,
         every_change_a_week_shows_moves_its_stamp,
     );
 }

@@ -24,6 +24,7 @@ macro_rules! diary_conformance_suite {
             announcements_are_stored_counted_listed_and_reviewed,
             a_diary_student_comes_with_the_school_and_class_shown,
             week_entries_are_the_students_marks_and_absences_on_the_class_lessons,
+            a_class_week_holds_every_students_week,
             every_change_a_week_shows_moves_its_stamp
         );
     };
@@ -46,6 +47,7 @@ pub const CASES: &[&str] = &[
     "announcements_are_stored_counted_listed_and_reviewed",
     "a_diary_student_comes_with_the_school_and_class_shown",
     "week_entries_are_the_students_marks_and_absences_on_the_class_lessons",
+    "a_class_week_holds_every_students_week",
     "every_change_a_week_shows_moves_its_stamp",
 ];
 
@@ -319,9 +321,9 @@ pub async fn a_diary_student_comes_with_the_school_and_class_shown(store: Arc<dy
     assert_eq!(find("uid-nobody").await, None);
 }
 
-/// The week's marks and attendance in one statement equal the separate reads by student,
-/// restricted to the class's lessons: nothing of another class, another student, a deleted mark
-/// or a day outside the dates.
+/// A student's part of a class's week has the student's marks and attendance that the separate
+/// reads by student return, restricted to the class's lessons: nothing of another class,
+/// another student, a deleted mark or a day outside the dates.
 pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lessons(
     store: Arc<dyn Store>,
 ) {
@@ -371,7 +373,13 @@ pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lesso
     store.create_mark(&mark(a, 30, 1, 3, 2_400), audit("mark.create")).await.expect("next week");
 
     let week = (d(2026, 11, 23), d(2026, 11, 29));
-    let own = store.list_student_week_entries(a, a5, week.0, week.1).await.expect("a's week");
+    let entries = |student, class, from, to| {
+        let store = store.clone();
+        async move {
+            store.read_class_week(class, from, to).await.expect("class week").entries_of(student)
+        }
+    };
+    let own = entries(a, a5, week.0, week.1).await;
     let by_student = store.list_student_subject_marks(a, week.0, week.1).await.expect("marks");
     assert_eq!(own.marks, by_student, "the same marks as the read by student, in its order");
     assert_eq!(own.marks.len(), 2, "the fixture's mark and the kept one");
@@ -380,7 +388,7 @@ pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lesso
     );
     assert!(own.attendance.is_empty());
 
-    let ill = store.list_student_week_entries(c, a5, week.0, week.1).await.expect("c's week");
+    let ill = entries(c, a5, week.0, week.1).await;
     assert_eq!(
         ill.attendance,
         store.list_student_attendance(c, week.0, week.1).await.expect("att")
@@ -390,10 +398,117 @@ pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lesso
     assert_eq!(ill.marks.len(), 1, "student-c's own mark only");
     assert_eq!(ill.marks[0].student_id, c);
 
-    let other_class = store.list_student_week_entries(a, b5, week.0, week.1).await.expect("5Б");
+    let other_class = entries(a, b5, week.0, week.1).await;
     assert_eq!(other_class, WeekEntries::default(), "5Б's lessons carry none of a's marks");
-    let tuesday = store.list_student_week_entries(a, a5, d(2026, 11, 24), d(2026, 11, 24)).await;
-    assert_eq!(tuesday.expect("one day").marks.len(), 1, "only the days asked for");
+    let tuesday = entries(a, a5, d(2026, 11, 24), d(2026, 11, 24)).await;
+    assert_eq!(tuesday.marks.len(), 1, "only the days asked for");
+}
+
+/// The diary keeps a class's week and picks each student's part from it: that part must be
+/// what the student's own reads return, the lessons of a group only its members', and a group
+/// without members leaves its lessons to no one.
+pub async fn a_class_week_holds_every_students_week(store: Arc<dyn Store>) {
+    use crate::batch::*;
+    loaded(&store).await;
+    // 5А gets a group of student-a alone, taught on Wednesday (lesson 4, held with a mark and
+    // an absence), and an empty group taught on Thursday (lesson 5).
+    let mut b = Batch::default();
+    for (group, members, wd, n) in [("g-a", vec!["student-a"], 3, 4), ("g-none", vec![], 4, 5)] {
+        b.groups.push(BGroup {
+            external_id: group.into(),
+            class: "s1-5a".into(),
+            name: group.into(),
+            members: members.into_iter().map(str::to_string).collect(),
+        });
+        b.assignments.push(BAssignment {
+            external_id: format!("a-{group}"),
+            teacher: "teacher".into(),
+            class: "s1-5a".into(),
+            group: Some(group.into()),
+            subject: "s1-math".into(),
+        });
+        b.timetable.push(BSlot {
+            external_id: format!("slot-{group}"),
+            assignment: format!("a-{group}"),
+            weekday: wd,
+            lesson_number: n,
+            room: None,
+        });
+    }
+    b.lessons.push(BLesson {
+        external_id: "l-group".into(),
+        assignment: "a-g-a".into(),
+        date: d(2026, 11, 25),
+        lesson_number: 4,
+        topic: Some("Группа".into()),
+        homework: None,
+    });
+    b.marks.push(BMark {
+        external_id: "mk-group".into(),
+        lesson: "l-group".into(),
+        student: "student-a".into(),
+        value: "4".into(),
+        work_type: "answer".into(),
+        comment: Some("в группе".into()),
+        author: "teacher".into(),
+        created_at: 1_500,
+    });
+    b.attendance.push(BAttendance {
+        lesson: "l-mon".into(),
+        student: "student-a".into(),
+        kind: "late".into(),
+        author: "teacher".into(),
+    });
+    store.apply_batch(&b, audit("test.groups")).await.expect("groups apply");
+
+    let a = person_id(&store, "student-a").await;
+    let former = person_id(&store, "student-b").await;
+    let c = person_id(&store, "student-c").await;
+    let a5 = class_id(&store, "5А").await;
+    let (from, to) = (d(2026, 11, 23), d(2026, 11, 29));
+    let week = store.read_class_week(a5, from, to).await.expect("class week");
+    for (student, name) in [(a, "student-a"), (former, "student-b"), (c, "student-c")] {
+        let own = store.list_student_lessons(student, a5, from, to).await.expect("lessons");
+        let picked: Vec<ScheduledLesson> = week.lessons_of(student).cloned().collect();
+        assert_eq!(picked, own, "{name}'s lessons");
+        let marks = store.list_student_subject_marks(student, from, to).await.expect("marks");
+        let absences = store.list_student_attendance(student, from, to).await.expect("absences");
+        let own = week.entries_of(student);
+        assert_eq!(own.marks, marks, "{name}'s marks, all on 5А's lessons");
+        let ids: Vec<_> = own.attendance.iter().map(|x| (x.lesson_id, x.kind)).collect();
+        assert_eq!(
+            ids,
+            absences.iter().map(|x| (x.lesson_id, x.kind)).collect::<Vec<_>>(),
+            "{name}"
+        );
+    }
+    let slots = |lessons: Vec<&ScheduledLesson>| {
+        lessons.iter().map(|l| (l.date, l.lesson_number)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        slots(week.lessons.iter().collect()),
+        [
+            (d(2026, 11, 23), 1),
+            (d(2026, 11, 23), 3),
+            (d(2026, 11, 24), 2),
+            (d(2026, 11, 25), 4),
+            (d(2026, 11, 26), 5)
+        ],
+        "every lesson of the class, both groups' included"
+    );
+    assert_eq!(
+        slots(week.lessons_of(a).collect()),
+        [(d(2026, 11, 23), 1), (d(2026, 11, 23), 3), (d(2026, 11, 24), 2), (d(2026, 11, 25), 4)],
+        "the member has the group's lesson, and no one has the empty group's"
+    );
+    assert_eq!(week.lessons_of(former).count(), 3, "not a member: the whole class's only");
+    assert_eq!(week.entries_of(a).marks.len(), 2, "the fixture's mark and the group's");
+    assert_eq!(week.entries_of(a).attendance.len(), 1);
+    assert_eq!(week.entries.attendance.len(), 2, "a's and c's absences of 5А's lessons");
+    assert_eq!(week.files, store.list_class_attachments(a5, from, to).await.expect("files"));
+    let b5 = class_id(&store, "5Б").await;
+    let other = store.read_class_week(b5, from, to).await.expect("5Б");
+    assert_eq!(other, ClassWeek::default(), "5Б has no lessons");
 }
 
 /// The diary's week cache trusts these stamps (migration 0011): each kind of change a week
@@ -530,6 +645,6 @@ pub async fn every_change_a_week_shows_moves_its_stamp(store: Arc<dyn Store>) {
     assert_eq!(c_now.class, other_class.class, "5Б's own stamp moved");
     assert_eq!(c_now.region, before.region, "one region stamp for every class");
     // Reading moves nothing.
-    store.list_student_week_entries(a, a5, d(2026, 11, 23), d(2026, 11, 29)).await.expect("r");
+    store.read_class_week(a5, d(2026, 11, 23), d(2026, 11, 29)).await.expect("read");
     assert_eq!(stamp("uid-student-a").await, before);
 }

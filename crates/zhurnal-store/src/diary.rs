@@ -9,7 +9,9 @@ use zhurnal_domain::{
     PeriodMarkValue, PersonId, SchoolId, SubjectId, WorkTypeId,
 };
 
-use crate::{AttendanceRow, ClassRow, NewAudit, PersonRow, SchoolRow, StoreResult};
+use crate::{
+    AttendanceRow, ClassRow, NewAudit, PersonRow, ScheduledLesson, SchoolRow, StoreResult,
+};
 
 /// A student found by public id, with the school and class of the enrolment their diary shows:
 /// the latest active one, else the latest (a child who left).
@@ -52,6 +54,54 @@ pub struct WeekEntries {
     pub marks: Vec<SubjectMarkRow>,
     /// Пропуски и опоздания, by date and lesson number.
     pub attendance: Vec<AttendanceRow>,
+}
+
+/// Неделя класса: what the diary weeks of every student of a class show between two dates,
+/// read once for the whole class (the diary keeps it and picks each student's part in memory).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClassWeek {
+    /// Every lesson of the class's assignments, those taught to its groups included, by date
+    /// and lesson number (as [`crate::Store::list_student_lessons`] orders them).
+    pub lessons: Vec<ScheduledLesson>,
+    /// Подгруппы: each of the class's assignments taught to a group, with the group's
+    /// students, by assignment and student.
+    pub groups: Vec<(AssignmentId, Vec<PersonId>)>,
+    /// Every student's marks and absences on those lessons, each by date, lesson number and
+    /// (marks) id.
+    pub entries: WeekEntries,
+    /// The files of those lessons, by date.
+    pub files: Vec<AttachmentMeta>,
+}
+
+impl ClassWeek {
+    /// Whether the student attends the assignment's lessons: every student attends the whole
+    /// class's, and a group's members their group's.
+    pub fn attends(&self, student: PersonId, assignment: AssignmentId) -> bool {
+        match self.groups.binary_search_by_key(&assignment, |(a, _)| *a) {
+            Ok(i) => self.groups[i].1.binary_search(&student).is_ok(),
+            Err(_) => true,
+        }
+    }
+
+    /// The student's lessons: what [`crate::Store::list_student_lessons`] returns for the
+    /// class and dates.
+    pub fn lessons_of(&self, student: PersonId) -> impl Iterator<Item = &ScheduledLesson> {
+        self.lessons.iter().filter(move |l| self.attends(student, l.assignment.id))
+    }
+
+    /// The student's marks and absences on the class's lessons.
+    pub fn entries_of(&self, student: PersonId) -> WeekEntries {
+        WeekEntries {
+            marks: self.entries.marks.iter().filter(|m| m.student_id == student).cloned().collect(),
+            attendance: self
+                .entries
+                .attendance
+                .iter()
+                .filter(|a| a.student_id == student)
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 /// A mark with the subject and date it belongs to (diary by subject, class summary, feed).
@@ -152,17 +202,16 @@ pub trait DiaryStore: Send + Sync {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<AttachmentMeta>>;
-    /// The student's marks and attendance on lessons of `class`'s assignments held between
-    /// the dates (the diary's week, which shows the class's lessons), in one statement. It
-    /// starts from the class's lessons of those days, so its cost does not grow with the
-    /// marks of the year as a search by student would.
-    async fn list_student_week_entries(
+    /// Everything the diary weeks of the class's students show between the dates, for all of
+    /// them at once (see [`ClassWeek`]): the class's lessons with its groups' members, every
+    /// student's marks and absences on them, and their files. A few statements, each starting
+    /// from the class's lessons of those days.
+    async fn read_class_week(
         &self,
-        student: PersonId,
         class: ClassId,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> StoreResult<WeekEntries>;
+    ) -> StoreResult<ClassWeek>;
     /// A student's marks between the dates with subject and date, by date.
     async fn list_student_subject_marks(
         &self,

@@ -78,6 +78,8 @@ pub struct BenchParent {
     pub persona: String,
     /// The child whose diary the parent opens.
     pub student_uid: String,
+    /// The child's class (its external id).
+    pub class: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -303,7 +305,7 @@ fn plan_tsv(plan: &BenchPlan) -> String {
         plan.regional_admin
     );
     for p in &plan.parents {
-        out.push_str(&format!("parent\t{}\t{}\n", p.persona, p.student_uid));
+        out.push_str(&format!("parent\t{}\t{}\t{}\n", p.persona, p.student_uid, p.class));
     }
     for t in &plan.teachers {
         let lessons: Vec<String> = t.lessons.iter().map(|(d, n)| format!("{d}:{n}")).collect();
@@ -352,6 +354,11 @@ fn sim_person(
     }
 }
 
+/// Families of one class among the bench's parents: enough to share a class's week (a real
+/// class has ~25), few enough that the first views reach more classes' weeks than the server
+/// keeps.
+const FAMILIES_PER_CLASS: usize = 5;
+
 /// Picks parents, teachers and the administrator of one school as simulator accounts.
 fn pick_bench_people(
     school: &RegionSchool,
@@ -378,18 +385,42 @@ fn pick_bench_people(
     let by_ext: HashMap<&str, &zhurnal_store::batch::BPerson> =
         b.persons.iter().map(|p| (p.external_id.as_str(), p)).collect();
     let person = |ext: &str| by_ext.get(ext).copied();
-    // Parents: one per family, spread over the whole school. The guardianships come class by
-    // class from grade 1, and first-graders get no marks (безотметочное обучение): parents taken
-    // from the front would all open diaries without a mark in them. A second pass over all of
-    // them tops up what the stride skipped.
+    // Parents: one per family, [`FAMILIES_PER_CLASS`] families of a class one after another,
+    // the classes taken at a stride over the school: the families of a class read the same
+    // weeks, as on a real evening, and `cargo xtask bench` measures both a class's week read
+    // for the first time and the same week opened by the class's other families. The classes
+    // come by grade from grade 1, and first-graders get no marks (безотметочное обучение), so
+    // grade 1 is skipped. A second pass over all families tops up what the classes did not
+    // hold.
+    let class_of: HashMap<&str, &str> = b
+        .enrolments
+        .iter()
+        .filter(|e| e.departed_on.is_none())
+        .map(|e| (e.student.as_str(), e.class.as_str()))
+        .collect();
+    let marked: Vec<&str> =
+        b.classes.iter().filter(|c| c.grade > 1).map(|c| c.external_id.as_str()).collect();
+    let wanted = parents.div_ceil(FAMILIES_PER_CLASS).max(1);
+    let chosen = marked.iter().step_by((marked.len() / wanted).max(1));
+    let mut families: Vec<&zhurnal_store::batch::BGuardianship> = Vec::new();
+    for class in chosen {
+        let mut children = std::collections::HashSet::new();
+        families.extend(
+            b.guardianships
+                .iter()
+                .filter(|g| class_of.get(g.child.as_str()) == Some(class))
+                .filter(|g| children.insert(g.child.as_str()))
+                .take(FAMILIES_PER_CLASS),
+        );
+    }
     let mut taken = 0;
-    let mut seen = std::collections::HashSet::new();
-    let stride = (b.guardianships.len() / parents.max(1)).max(1);
-    for g in b.guardianships.iter().step_by(stride).chain(&b.guardianships) {
+    let (mut seen, mut children) =
+        (std::collections::HashSet::new(), std::collections::HashSet::new());
+    for g in families.into_iter().chain(&b.guardianships) {
         if taken >= parents {
             break;
         }
-        if !seen.insert(g.parent.as_str()) {
+        if !seen.insert(g.parent.as_str()) || !children.insert(g.child.as_str()) {
             continue;
         }
         let (Some(p), Some(c), Some(s)) =
@@ -398,9 +429,14 @@ fn pick_bench_people(
             continue;
         };
         let Some(pid) = map.persons.get(&g.parent) else { continue };
+        let Some(class) = class_of.get(g.child.as_str()) else { continue };
         let id = format!("parent-{pid}");
         sim.push(sim_person(&id, "Родитель (нагрузочный тест)", p, s));
-        plan.parents.push(BenchParent { persona: id, student_uid: c.uid.clone() });
+        plan.parents.push(BenchParent {
+            persona: id,
+            student_uid: c.uid.clone(),
+            class: class.to_string(),
+        });
         taken += 1;
     }
     // Teachers: subject journals of whole classes in grades 5–9 with lessons in the open quarter.

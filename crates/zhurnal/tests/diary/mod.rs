@@ -537,6 +537,87 @@ async fn a_new_week_shows_the_announcements_and_work_types_changed_meanwhile() {
     assert!(bodies.contains(&"Родительское собрание в четверг в 18:00"), "{c}");
 }
 
+/// A class's week is read once for all its students (docs/performance.md, twelfth round), and
+/// each student's is picked from it: a student's week shows only their own marks, and of the
+/// groups' lessons only their own group's (the demo teaches English in two groups at once).
+#[tokio::test]
+async fn a_week_read_for_the_whole_class_shows_each_student_only_their_own() {
+    let env = Env::start().await;
+    let mut b = Browser::new();
+    assert_eq!(login(&env, &mut b, "parent-1").await.status, 200);
+    let uid = env.persona_uid("student-teen-1");
+    let teen_ext = persona_ext(&env, "student-teen-1");
+    let teen = person(&env, "student-teen-1").await;
+    let class9 = class_9a(&env);
+    let batch = &env.data.batch;
+    let other_group = batch
+        .groups
+        .iter()
+        .find(|g| g.class == class9 && !g.members.contains(&teen_ext))
+        .expect("a group of 9А without the teen");
+    let classmate = other_group.members.first().expect("a member").clone();
+    let group_lesson = batch
+        .lessons
+        .iter()
+        .find(|l| {
+            batch.assignments.iter().any(|a| {
+                a.external_id == l.assignment && a.group.as_ref() == Some(&other_group.external_id)
+            })
+        })
+        .expect("a lesson of that group");
+    let lesson = lessons_of_whole_class(&env, &class9)
+        .into_iter()
+        .find(|l| monday_of(l.date) == monday_of(group_lesson.date))
+        .expect("a whole-class lesson that week");
+    let url = env.url(&format!("/api/v1/diary/{uid}/week?date={}", lesson.date));
+    let (status, first) = json(&mut b, &url).await;
+    assert_eq!(status, 200, "{first}");
+
+    // The week's lessons are the teen's own: the store's read for the teen alone.
+    let monday = monday_of(lesson.date);
+    let class = class_named(&env, "9А").await;
+    let own = env
+        .app
+        .store
+        .list_student_lessons(teen, class, monday, monday + Duration::days(6))
+        .await
+        .expect("the teen's lessons");
+    let expected: Vec<String> = own
+        .iter()
+        .map(|l| format!("{} {} {}", l.date, l.lesson_number, l.assignment.teacher_name))
+        .collect();
+    let shown: Vec<String> = first["days"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|d| {
+            d["lessons"].as_array().into_iter().flatten().map(move |l| {
+                format!(
+                    "{} {} {}",
+                    d["date"].as_str().unwrap_or(""),
+                    l["number"],
+                    l["teacher"].as_str().unwrap_or("")
+                )
+            })
+        })
+        .collect();
+    assert_eq!(shown, expected, "{first}");
+
+    // A classmate's new mark moves the class's stamp, so the class's week is read again with
+    // it; the teen's week does not show it.
+    let at = env.app.now_micros();
+    add_mark(&env, "classmates-mark", &lesson.external_id, &classmate, "2", at).await;
+    add_mark(&env, "classmates-group-mark", &group_lesson.external_id, &classmate, "3", at).await;
+    let (_, after) = json(&mut b, &url).await;
+    assert_eq!(week_lines(&after), week_lines(&first), "{after}");
+    assert_eq!(after["days"], first["days"], "the classmate's marks are not the teen's");
+}
+
+fn monday_of(date: NaiveDate) -> NaiveDate {
+    use chrono::Datelike;
+    date - Duration::days(i64::from(date.weekday().num_days_from_monday()))
+}
+
 async fn week_views(env: &Env, uid: &str) -> usize {
     let log = env.app.store.list_audit(0, 100_000).await.expect("audit");
     log.iter()
