@@ -20,34 +20,33 @@ const SUBJECT_MARK_SELECT: &str = "SELECT m.student_id, l.assignment_id, a.subje
     FROM marks m JOIN lessons l ON l.id = m.lesson_id JOIN assignments a ON a.id = l.assignment_id \
     JOIN subjects sj ON sj.id = a.subject_id";
 
-/// [`DiaryStore::read_class_week`]'s marks and absences: `$1` class, `$2`..`$3` dates.
+/// [`DiaryStore::list_student_week_entries`]: `$1` student, `$2` class, `$3`..`$4` dates.
 /// `entry` 0 is a mark (the columns `subject_mark_from` reads), 1 an attendance entry (those of
-/// `attendance_from`). Both start from the class's assignments and their lessons of the days
-/// (`lessons_assignment_date_number_key`), then read each lesson's rows (`marks_lesson_idx`,
-/// the attendance key). The subject's name is a lookup by key (see `lessons_sql` on
-/// PostgreSQL's generic plans).
-const CLASS_WEEK_ENTRIES: &str = "\
+/// `attendance_from`), 2 a group assignment of the class the student is not in (by
+/// `assignment_id`). The first two start from the class's assignments and their lessons of the
+/// days (`lessons_assignment_date_number_key`), then probe the student's row of each lesson
+/// (`marks_student_idx`, the attendance key): a search by student instead would read every
+/// mark and absence of the year to keep a week's. The subject's name is a lookup by key (see
+/// `lessons_sql` on PostgreSQL's generic plans).
+const WEEK_ENTRIES: &str = "\
 SELECT CAST(0 AS BIGINT) AS entry, m.student_id, l.assignment_id, a.subject_id, \
   (SELECT sj.name FROM subjects sj WHERE sj.id = a.subject_id) AS subject_name, m.lesson_id, \
   l.on_date, l.lesson_number, m.id AS mark_id, m.value, m.work_type_id, m.weight, m.comment, \
   m.created_at, CAST(NULL AS TEXT) AS kind \
   FROM assignments a JOIN lessons l ON l.assignment_id = a.id \
-  JOIN marks m ON m.lesson_id = l.id \
-  WHERE a.class_id = $1 AND l.on_date BETWEEN $2 AND $3 AND m.deleted_at IS NULL \
+  JOIN marks m ON m.lesson_id = l.id AND m.student_id = $1 \
+  WHERE a.class_id = $2 AND l.on_date BETWEEN $3 AND $4 AND m.deleted_at IS NULL \
 UNION ALL \
 SELECT 1, t.student_id, l.assignment_id, NULL, NULL, t.lesson_id, l.on_date, l.lesson_number, \
   NULL, NULL, NULL, NULL, NULL, NULL, t.kind \
   FROM assignments a JOIN lessons l ON l.assignment_id = a.id \
-  JOIN attendance t ON t.lesson_id = l.id \
-  WHERE a.class_id = $1 AND l.on_date BETWEEN $2 AND $3 \
-ORDER BY entry, on_date, lesson_number, mark_id";
-
-/// [`DiaryStore::read_class_week`]'s groups: `$1` class; one row per member of the group of
-/// each of its group assignments, and one with no student for a group without members (whose
-/// lessons then are no one's).
-const CLASS_WEEK_GROUPS: &str = "SELECT a.id AS assignment_id, gm.student_id \
-    FROM assignments a LEFT JOIN group_members gm ON gm.group_id = a.group_id \
-    WHERE a.class_id = $1 AND a.group_id IS NOT NULL ORDER BY a.id, gm.student_id";
+  JOIN attendance t ON t.lesson_id = l.id AND t.student_id = $1 \
+  WHERE a.class_id = $2 AND l.on_date BETWEEN $3 AND $4 \
+UNION ALL \
+SELECT 2, NULL, a.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
+  FROM assignments a WHERE a.class_id = $2 AND a.group_id IS NOT NULL AND NOT EXISTS \
+  (SELECT 1 FROM group_members gm WHERE gm.group_id = a.group_id AND gm.student_id = $1) \
+ORDER BY entry, on_date, lesson_number, mark_id, assignment_id";
 
 fn subject_mark_from(r: &DbRow) -> StoreResult<SubjectMarkRow> {
     let value: String = get(r, "value")?;
@@ -230,39 +229,34 @@ impl DiaryStore for DbStore {
             .map_err(map_err)?;
         let w = lesson_rows(&rows)?;
         let lessons = schedule::expand(&w.slots, &w.held, &w.subs, from, to);
-        let rows = sqlx::query(CLASS_WEEK_GROUPS)
-            .bind(class.0)
-            .fetch_all(self.reader())
-            .await
-            .map_err(map_err)?;
-        let mut groups: Vec<(AssignmentId, Vec<PersonId>)> = Vec::new();
-        for r in &rows {
-            let assignment = AssignmentId(get(r, "assignment_id")?);
-            let student: Option<i64> = get(r, "student_id")?;
-            if groups.last().is_none_or(|(a, _)| *a != assignment) {
-                groups.push((assignment, Vec::new()));
-            }
-            if let (Some(s), Some((_, members))) = (student, groups.last_mut()) {
-                members.push(PersonId(s));
-            }
-        }
-        let rows = sqlx::query(CLASS_WEEK_ENTRIES)
+        let files = self.list_class_attachments(class, from, to).await?;
+        Ok(ClassWeek { lessons, files })
+    }
+
+    async fn list_student_week_entries(
+        &self,
+        student: PersonId,
+        class: ClassId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<WeekEntries> {
+        let rows = sqlx::query(WEEK_ENTRIES)
+            .bind(student.0)
             .bind(class.0)
             .bind(from)
             .bind(to)
             .fetch_all(self.reader())
             .await
             .map_err(map_err)?;
-        let mut entries = WeekEntries::default();
+        let mut out = WeekEntries::default();
         for r in &rows {
-            if get::<i64>(r, "entry")? == 0 {
-                entries.marks.push(subject_mark_from(r)?);
-            } else {
-                entries.attendance.push(attendance_from(r)?);
+            match get::<i64>(r, "entry")? {
+                0 => out.marks.push(subject_mark_from(r)?),
+                1 => out.attendance.push(attendance_from(r)?),
+                _ => out.other_groups.push(AssignmentId(get(r, "assignment_id")?)),
             }
         }
-        let files = self.list_class_attachments(class, from, to).await?;
-        Ok(ClassWeek { lessons, groups, entries, files })
+        Ok(out)
     }
 
     async fn list_student_subject_marks(

@@ -414,13 +414,14 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
         max_connections: None,
     });
     // Every week of the quarters for every parent, week by week: more weeks than the server
-    // keeps (`[web] diary_weeks_in_memory`, 512 classes' weeks by default), so nearly every
-    // week is read from the database once, as on the evening a class's families first look at
-    // it. The plan lists the families of a class one after another, so the first request of a
-    // class's week reads it and the class's other families are served from it. The scenarios
-    // above ask for the current week again and again, which the server serves from memory.
-    // wrk's LuaJIT takes at most 65,536 constants in a script: with 1,000 parents, fewer
-    // weeks (spread over the year), still more requests than the server keeps weeks.
+    // keeps (`[web] diary_weeks_in_memory`: 2,048 students' weeks and 512 classes' parts by
+    // default), so nearly every week is built from the database once, as on the evening a
+    // class's families first look at it. The plan lists the families of a class one after
+    // another, so the first request of a class's week reads the class's part (lessons, groups,
+    // files) and the class's other families read only their child's marks and absences. The
+    // scenarios above ask for the current week again and again, which the server serves from
+    // memory. wrk's LuaJIT takes at most 65,536 constants in a script: with 1,000 parents,
+    // fewer weeks (spread over the year), still more requests than the server keeps weeks.
     let week_step = (parents.len() * plan.weeks.len()).div_ceil(FIRST_VIEWS_MAX).max(1);
     scenarios.push(Scenario {
         name: "diary_week_first",
@@ -428,8 +429,8 @@ fn run_in(o: &Options, bin: &Path, dir: &Path) -> Result<()> {
         max_connections: None,
     });
     // The same with one family per class: every request reads a class's week that no one has
-    // asked for (while the server keeps fewer weeks than the classes have), the cost of the
-    // first look at a week.
+    // asked for (while the server keeps fewer weeks than the classes have: `--sessions 1000`
+    // asks for 7,000), the cost of the first look at a week.
     let mut classes = std::collections::HashSet::new();
     let firsts: Vec<&(String, String, String)> =
         parents.iter().copied().filter(|p| classes.insert(p.2.clone())).collect();

@@ -18,7 +18,7 @@ use zhurnal_store::{
     ScheduledLesson, SchoolRow, SubjectMarkRow, WeekEntries, WeekStamp, WorkTypeRow,
 };
 
-use crate::week_cache::ClassWeekKey;
+use crate::week_cache::{ClassWeekKey, WeekKey};
 use crate::{App, AppError};
 
 /// Announcements the week view shows (the newest; read no more than that).
@@ -406,22 +406,38 @@ impl App {
             serde_json::json!({ "week": monday.to_string() }),
         );
         let to = access.cap(sunday);
-        let student = access.student.id;
+        let (student, class) = (access.student.id, access.class.id);
+        let key = WeekKey { student, class, monday, visible_until: access.visible_until };
+        if let Some(week) = self.diary_weeks.get(&key, access.stamp) {
+            audit.await?;
+            // The card (the school's name, the viewer's limit) is not part of the week's stamp.
+            return Ok(DiaryWeek { student: access.card(), ..(*week).clone() });
+        }
         let reads = async {
-            let week = if monday <= to {
-                self.class_week(access, monday, to).await?
+            let (class_week, WeekEntries { marks, attendance, other_groups }) = if monday <= to {
+                (
+                    self.class_week(access, monday, to).await?,
+                    self.store.list_student_week_entries(student, class, monday, to).await?,
+                )
             } else {
-                Arc::default()
+                Default::default()
             };
             let work_types = self.school_work_types(access).await?;
             let announcements = self.class_announcements(access, WEEK_ANNOUNCEMENTS).await?;
-            Ok::<_, AppError>((week, work_types, announcements))
+            Ok::<_, AppError>((
+                class_week,
+                marks,
+                attendance,
+                other_groups,
+                work_types,
+                announcements,
+            ))
         };
         // The audit record commits (group commit, see `audit_appender`) while the week is
         // read; nothing is returned unless both succeeded.
-        let ((), (class_week, work_types, announcements)) = tokio::try_join!(audit, reads)?;
-        let lessons: Vec<&ScheduledLesson> = class_week.lessons_of(student).collect();
-        let WeekEntries { marks, attendance } = class_week.entries_of(student);
+        let ((), (class_week, marks, attendance, other_groups, work_types, announcements)) =
+            tokio::try_join!(audit, reads)?;
+        let lessons: Vec<&ScheduledLesson> = class_week.lessons_of(&other_groups).collect();
         let files = &class_week.files;
         let mut days = Vec::new();
         for offset in 0..7 {
@@ -477,11 +493,14 @@ impl App {
             days,
             announcements,
         };
+        // Stored under the stamp read before the week's reads: a change that committed in
+        // between is in the week already, and moves the stamp on for the next request.
+        self.diary_weeks.put(key, access.stamp, Arc::new(week.clone()));
         Ok(week)
     }
 
-    /// The class's week (see [`week_cache`](crate::week_cache)), read from the database only
-    /// when no week of the class built under the access check's stamp is kept or being read.
+    /// The class's part of a week (see [`week_cache`](crate::week_cache)), read from the
+    /// database only when none built under the access check's stamp is kept or being read.
     async fn class_week(
         &self,
         access: &DiaryAccess,

@@ -86,7 +86,9 @@ pub struct App {
     audit_appender: audit_appender::AuditAppender,
     /// Group commit of new marks (area `bench`): see [`mark_writer`].
     mark_writer: mark_writer::MarkWriter,
-    /// Classes' diary weeks read recently (area `bench`): see [`week_cache`].
+    /// Diary weeks built recently (area `bench`): see [`week_cache`].
+    diary_weeks: week_cache::WeekCache,
+    /// The classes' parts of those weeks, which the class's students share.
     class_weeks: week_cache::ClassWeekCache,
     /// The newest announcements of a class (by how many were read), which its weeks share.
     class_news: week_cache::StampedCache<(ClassId, usize), Vec<AnnouncementRow>>,
@@ -106,7 +108,10 @@ impl App {
         Self {
             audit_appender: audit_appender::AuditAppender::new(store.clone()),
             mark_writer: mark_writer::MarkWriter::new(store.clone()),
-            class_weeks: week_cache::ClassWeekCache::new(week_cache::DEFAULT_CAPACITY),
+            diary_weeks: week_cache::WeekCache::new(week_cache::DEFAULT_CAPACITY),
+            class_weeks: week_cache::ClassWeekCache::new(week_cache::class_capacity(
+                week_cache::DEFAULT_CAPACITY,
+            )),
             class_news: week_cache::StampedCache::new(week_cache::DEFAULT_CAPACITY),
             work_types: week_cache::StampedCache::new(week_cache::DEFAULT_CAPACITY),
             report_places: report_places::ReportPlaces::new(
@@ -134,10 +139,12 @@ impl App {
         self
     }
 
-    /// How many classes' diary weeks to keep in memory (`[web] diary_weeks_in_memory`; 0:
-    /// none), and as many classes' announcements and schools' work types.
+    /// How many diary weeks to keep in memory (`[web] diary_weeks_in_memory`; 0: none), a
+    /// quarter as many classes' parts of them, and as many classes' announcements and schools'
+    /// work types.
     pub fn with_diary_weeks_in_memory(mut self, weeks: usize) -> Self {
-        self.class_weeks = week_cache::ClassWeekCache::new(weeks);
+        self.diary_weeks = week_cache::WeekCache::new(weeks);
+        self.class_weeks = week_cache::ClassWeekCache::new(week_cache::class_capacity(weeks));
         self.class_news = week_cache::StampedCache::new(weeks);
         self.work_types = week_cache::StampedCache::new(weeks);
         self

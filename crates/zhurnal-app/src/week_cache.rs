@@ -1,11 +1,11 @@
-//! The diary weeks of classes read recently, kept while the database says nothing they show
-//! has changed (area `bench`, docs/performance.md, tenth and twelfth rounds), and the parts of
-//! a week that a class or a school shares besides (eleventh round): the class's announcements
-//! and the school's work types.
+//! Diary weeks built recently, kept while the database says nothing they show has changed
+//! (area `bench`, docs/performance.md, tenth round), and the parts of a week that a class or a
+//! school shares (eleventh and twelfth rounds): the class's lessons with its groups and files,
+//! its announcements, and the school's work types.
 //!
-//! A class's week is read for all its students at once (four statements), and each student's
-//! week is picked from it in memory, so the ~25 students of a class and their parents share
-//! one read. An entry is used only under the [`WeekStamp`] it was built under, which the
+//! A student's week is built from the class's part (read once for the class, three
+//! statements, shared by its ~25 students) and the student's own marks and absences (one
+//! statement). An entry is used only under the [`WeekStamp`] it was built under, which the
 //! diary's access check reads on every request in the same statement as the student's class.
 //! The database's own triggers bump the stamp in the transaction of every change a week shows,
 //! whoever writes (this server, another instance, the CLI, an import), so an entry is never
@@ -19,13 +19,33 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::NaiveDate;
 use tokio::sync::OnceCell;
-use zhurnal_domain::ClassId;
+use zhurnal_domain::{ClassId, PersonId};
 use zhurnal_store::{ClassWeek, WeekStamp};
 
-/// Class weeks kept unless configured (`[web] diary_weeks_in_memory`); the oldest built goes
-/// first. A class's week took ~40 KB of the server's memory in the benchmark (25 students,
-/// their marks and absences), so 512 cost ~20 MB.
-pub(crate) const DEFAULT_CAPACITY: usize = 512;
+use crate::diary::DiaryWeek;
+
+/// Weeks kept unless configured (`[web] diary_weeks_in_memory`); the oldest built goes first.
+/// A week took ~16 KB of the server's memory in the benchmark, so 2,048 cost ~32 MB.
+pub(crate) const DEFAULT_CAPACITY: usize = 2048;
+
+/// Classes' weeks kept for as many students' weeks: a class has ~25 students, so a quarter
+/// as many is room for the classes of every kept student's week several times over. A
+/// class's part took ~20 KB.
+pub(crate) fn class_capacity(weeks: usize) -> usize {
+    weeks.div_ceil(4)
+}
+
+/// Whose week, of which class, from which Monday, and up to which date the viewer may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct WeekKey {
+    pub student: PersonId,
+    pub class: ClassId,
+    pub monday: NaiveDate,
+    pub visible_until: Option<NaiveDate>,
+}
+
+/// The diary weeks kept.
+pub(crate) type WeekCache = StampedCache<WeekKey, DiaryWeek>;
 
 /// Which class, from which Monday, up to which date (a viewer who may see less than the whole
 /// week, a former student's, reads up to the day they left).
@@ -36,7 +56,7 @@ pub(crate) struct ClassWeekKey {
     pub to: NaiveDate,
 }
 
-/// The class weeks kept.
+/// The classes' parts of weeks kept.
 pub(crate) type ClassWeekCache = StampedCache<ClassWeekKey, ClassWeek>;
 
 struct Inner<K, V> {

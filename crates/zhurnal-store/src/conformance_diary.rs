@@ -321,9 +321,9 @@ pub async fn a_diary_student_comes_with_the_school_and_class_shown(store: Arc<dy
     assert_eq!(find("uid-nobody").await, None);
 }
 
-/// A student's part of a class's week has the student's marks and attendance that the separate
-/// reads by student return, restricted to the class's lessons: nothing of another class,
-/// another student, a deleted mark or a day outside the dates.
+/// The week's marks and attendance in one statement equal the separate reads by student,
+/// restricted to the class's lessons: nothing of another class, another student, a deleted mark
+/// or a day outside the dates.
 pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lessons(
     store: Arc<dyn Store>,
 ) {
@@ -373,13 +373,7 @@ pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lesso
     store.create_mark(&mark(a, 30, 1, 3, 2_400), audit("mark.create")).await.expect("next week");
 
     let week = (d(2026, 11, 23), d(2026, 11, 29));
-    let entries = |student, class, from, to| {
-        let store = store.clone();
-        async move {
-            store.read_class_week(class, from, to).await.expect("class week").entries_of(student)
-        }
-    };
-    let own = entries(a, a5, week.0, week.1).await;
+    let own = store.list_student_week_entries(a, a5, week.0, week.1).await.expect("a's week");
     let by_student = store.list_student_subject_marks(a, week.0, week.1).await.expect("marks");
     assert_eq!(own.marks, by_student, "the same marks as the read by student, in its order");
     assert_eq!(own.marks.len(), 2, "the fixture's mark and the kept one");
@@ -388,7 +382,7 @@ pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lesso
     );
     assert!(own.attendance.is_empty());
 
-    let ill = entries(c, a5, week.0, week.1).await;
+    let ill = store.list_student_week_entries(c, a5, week.0, week.1).await.expect("c's week");
     assert_eq!(
         ill.attendance,
         store.list_student_attendance(c, week.0, week.1).await.expect("att")
@@ -398,20 +392,20 @@ pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lesso
     assert_eq!(ill.marks.len(), 1, "student-c's own mark only");
     assert_eq!(ill.marks[0].student_id, c);
 
-    let other_class = entries(a, b5, week.0, week.1).await;
+    let other_class = store.list_student_week_entries(a, b5, week.0, week.1).await.expect("5Б");
     assert_eq!(other_class, WeekEntries::default(), "5Б's lessons carry none of a's marks");
-    let tuesday = entries(a, a5, d(2026, 11, 24), d(2026, 11, 24)).await;
-    assert_eq!(tuesday.marks.len(), 1, "only the days asked for");
+    let tuesday = store.list_student_week_entries(a, a5, d(2026, 11, 24), d(2026, 11, 24)).await;
+    assert_eq!(tuesday.expect("one day").marks.len(), 1, "only the days asked for");
 }
 
-/// The diary keeps a class's week and picks each student's part from it: that part must be
-/// what the student's own reads return, the lessons of a group only its members', and a group
+/// The diary keeps a class's week and picks each student's lessons from it: they must be what
+/// the student's own read returns, the lessons of a group only its members', and a group
 /// without members leaves its lessons to no one.
 pub async fn a_class_week_holds_every_students_week(store: Arc<dyn Store>) {
     use crate::batch::*;
     loaded(&store).await;
-    // 5А gets a group of student-a alone, taught on Wednesday (lesson 4, held with a mark and
-    // an absence), and an empty group taught on Thursday (lesson 5).
+    // 5А gets a group of student-a alone, taught on Wednesday (lesson 4, held), and an empty
+    // group taught on Thursday (lesson 5).
     let mut b = Batch::default();
     for (group, members, wd, n) in [("g-a", vec!["student-a"], 3, 4), ("g-none", vec![], 4, 5)] {
         b.groups.push(BGroup {
@@ -443,23 +437,30 @@ pub async fn a_class_week_holds_every_students_week(store: Arc<dyn Store>) {
         topic: Some("Группа".into()),
         homework: None,
     });
-    b.marks.push(BMark {
-        external_id: "mk-group".into(),
-        lesson: "l-group".into(),
-        student: "student-a".into(),
-        value: "4".into(),
-        work_type: "answer".into(),
-        comment: Some("в группе".into()),
-        author: "teacher".into(),
-        created_at: 1_500,
-    });
-    b.attendance.push(BAttendance {
-        lesson: "l-mon".into(),
-        student: "student-a".into(),
-        kind: "late".into(),
-        author: "teacher".into(),
-    });
     store.apply_batch(&b, audit("test.groups")).await.expect("groups apply");
+    let teacher = person_id(&store, "teacher").await;
+    let group_lesson = LessonKey {
+        assignment: store
+            .list_class_assignments(class_id(&store, "5А").await)
+            .await
+            .expect("assignments")
+            .into_iter()
+            .find(|x| x.external_id == "a-g-a")
+            .expect("the group's assignment")
+            .id,
+        date: d(2026, 11, 25),
+        lesson_number: 4,
+    };
+    let file = NewAttachment {
+        uid: "group-file".into(),
+        file_name: "группа.pdf".into(),
+        content_type: "application/pdf".into(),
+        sha256: "00".into(),
+        content: b"%PDF".to_vec(),
+        by: teacher,
+        at: 2_500,
+    };
+    store.add_attachment(group_lesson, &file, audit("file")).await.expect("file");
 
     let a = person_id(&store, "student-a").await;
     let former = person_id(&store, "student-b").await;
@@ -467,21 +468,26 @@ pub async fn a_class_week_holds_every_students_week(store: Arc<dyn Store>) {
     let a5 = class_id(&store, "5А").await;
     let (from, to) = (d(2026, 11, 23), d(2026, 11, 29));
     let week = store.read_class_week(a5, from, to).await.expect("class week");
+    let mut not_theirs = Vec::new();
     for (student, name) in [(a, "student-a"), (former, "student-b"), (c, "student-c")] {
         let own = store.list_student_lessons(student, a5, from, to).await.expect("lessons");
-        let picked: Vec<ScheduledLesson> = week.lessons_of(student).cloned().collect();
+        let groups = store.list_student_week_entries(student, a5, from, to).await.expect("own");
+        let picked: Vec<ScheduledLesson> = week.lessons_of(&groups.other_groups).cloned().collect();
         assert_eq!(picked, own, "{name}'s lessons");
-        let marks = store.list_student_subject_marks(student, from, to).await.expect("marks");
-        let absences = store.list_student_attendance(student, from, to).await.expect("absences");
-        let own = week.entries_of(student);
-        assert_eq!(own.marks, marks, "{name}'s marks, all on 5А's lessons");
-        let ids: Vec<_> = own.attendance.iter().map(|x| (x.lesson_id, x.kind)).collect();
-        assert_eq!(
-            ids,
-            absences.iter().map(|x| (x.lesson_id, x.kind)).collect::<Vec<_>>(),
-            "{name}"
-        );
+        not_theirs.push(groups.other_groups);
     }
+    let group = |ext: &str| {
+        let store = store.clone();
+        let ext = ext.to_string();
+        async move {
+            let all = store.list_class_assignments(a5).await.expect("assignments");
+            all.into_iter().find(|x| x.external_id == ext).expect("assignment").id
+        }
+    };
+    let (only_a, empty) = (group("a-g-a").await, group("a-g-none").await);
+    let mut both = vec![only_a, empty];
+    both.sort();
+    assert_eq!(not_theirs, [vec![empty], both.clone(), both], "a is in one group only");
     let slots = |lessons: Vec<&ScheduledLesson>| {
         lessons.iter().map(|l| (l.date, l.lesson_number)).collect::<Vec<_>>()
     };
@@ -497,15 +503,13 @@ pub async fn a_class_week_holds_every_students_week(store: Arc<dyn Store>) {
         "every lesson of the class, both groups' included"
     );
     assert_eq!(
-        slots(week.lessons_of(a).collect()),
+        slots(week.lessons_of(&not_theirs[0]).collect()),
         [(d(2026, 11, 23), 1), (d(2026, 11, 23), 3), (d(2026, 11, 24), 2), (d(2026, 11, 25), 4)],
         "the member has the group's lesson, and no one has the empty group's"
     );
-    assert_eq!(week.lessons_of(former).count(), 3, "not a member: the whole class's only");
-    assert_eq!(week.entries_of(a).marks.len(), 2, "the fixture's mark and the group's");
-    assert_eq!(week.entries_of(a).attendance.len(), 1);
-    assert_eq!(week.entries.attendance.len(), 2, "a's and c's absences of 5А's lessons");
+    assert_eq!(week.lessons_of(&not_theirs[1]).count(), 3, "not a member: the whole class's");
     assert_eq!(week.files, store.list_class_attachments(a5, from, to).await.expect("files"));
+    assert_eq!(week.files.iter().map(|f| f.uid.as_str()).collect::<Vec<_>>(), ["group-file"]);
     let b5 = class_id(&store, "5Б").await;
     let other = store.read_class_week(b5, from, to).await.expect("5Б");
     assert_eq!(other, ClassWeek::default(), "5Б has no lessons");

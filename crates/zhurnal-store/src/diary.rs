@@ -54,53 +54,33 @@ pub struct WeekEntries {
     pub marks: Vec<SubjectMarkRow>,
     /// Пропуски и опоздания, by date and lesson number.
     pub attendance: Vec<AttendanceRow>,
+    /// The class's assignments taught to a group the student is not in (чужая подгруппа),
+    /// by id: their lessons are not the student's (see [`ClassWeek::lessons_of`]).
+    pub other_groups: Vec<AssignmentId>,
 }
 
-/// Неделя класса: what the diary weeks of every student of a class show between two dates,
-/// read once for the whole class (the diary keeps it and picks each student's part in memory).
+/// Неделя класса: what the diary weeks of every student of a class share between two dates,
+/// read once for the whole class (the diary keeps it and picks each student's lessons in
+/// memory); each student's marks, absences and groups are read apart
+/// ([`DiaryStore::list_student_week_entries`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClassWeek {
     /// Every lesson of the class's assignments, those taught to its groups included, by date
     /// and lesson number (as [`crate::Store::list_student_lessons`] orders them).
     pub lessons: Vec<ScheduledLesson>,
-    /// Подгруппы: each of the class's assignments taught to a group, with the group's
-    /// students, by assignment and student.
-    pub groups: Vec<(AssignmentId, Vec<PersonId>)>,
-    /// Every student's marks and absences on those lessons, each by date, lesson number and
-    /// (marks) id.
-    pub entries: WeekEntries,
     /// The files of those lessons, by date.
     pub files: Vec<AttachmentMeta>,
 }
 
 impl ClassWeek {
-    /// Whether the student attends the assignment's lessons: every student attends the whole
-    /// class's, and a group's members their group's.
-    pub fn attends(&self, student: PersonId, assignment: AssignmentId) -> bool {
-        match self.groups.binary_search_by_key(&assignment, |(a, _)| *a) {
-            Ok(i) => self.groups[i].1.binary_search(&student).is_ok(),
-            Err(_) => true,
-        }
-    }
-
-    /// The student's lessons: what [`crate::Store::list_student_lessons`] returns for the
-    /// class and dates.
-    pub fn lessons_of(&self, student: PersonId) -> impl Iterator<Item = &ScheduledLesson> {
-        self.lessons.iter().filter(move |l| self.attends(student, l.assignment.id))
-    }
-
-    /// The student's marks and absences on the class's lessons.
-    pub fn entries_of(&self, student: PersonId) -> WeekEntries {
-        WeekEntries {
-            marks: self.entries.marks.iter().filter(|m| m.student_id == student).cloned().collect(),
-            attendance: self
-                .entries
-                .attendance
-                .iter()
-                .filter(|a| a.student_id == student)
-                .cloned()
-                .collect(),
-        }
+    /// A student's lessons, given the class's assignments taught to groups the student is not
+    /// in ([`WeekEntries::other_groups`], sorted): what [`crate::Store::list_student_lessons`]
+    /// returns for the class and dates.
+    pub fn lessons_of<'a>(
+        &'a self,
+        other_groups: &'a [AssignmentId],
+    ) -> impl Iterator<Item = &'a ScheduledLesson> {
+        self.lessons.iter().filter(|l| other_groups.binary_search(&l.assignment.id).is_err())
     }
 }
 
@@ -202,16 +182,27 @@ pub trait DiaryStore: Send + Sync {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<AttachmentMeta>>;
-    /// Everything the diary weeks of the class's students show between the dates, for all of
-    /// them at once (see [`ClassWeek`]): the class's lessons with its groups' members, every
-    /// student's marks and absences on them, and their files. A few statements, each starting
-    /// from the class's lessons of those days.
+    /// What the diary weeks of the class's students share between the dates (see
+    /// [`ClassWeek`]): the class's lessons, its groups' included, and their files. Two
+    /// statements, each starting from the class's lessons of those days.
     async fn read_class_week(
         &self,
         class: ClassId,
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<ClassWeek>;
+    /// The student's marks and attendance on lessons of `class`'s assignments held between
+    /// the dates (the diary's week, which shows the class's lessons), and the class's group
+    /// assignments the student is not in, in one statement. It starts from the class's lessons
+    /// of those days, so its cost does not grow with the marks of the year as a search by
+    /// student would.
+    async fn list_student_week_entries(
+        &self,
+        student: PersonId,
+        class: ClassId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<WeekEntries>;
     /// A student's marks between the dates with subject and date, by date.
     async fn list_student_subject_marks(
         &self,

@@ -56,9 +56,9 @@ pub struct WebConfig {
     /// Pass `login_hint` through to the identity provider (the simulator's shortcut). Refused
     /// by configuration validation when the real ESIA is configured.
     pub allow_login_hint: bool,
-    /// Classes' diary weeks the server keeps in memory to serve again, to every student of the
-    /// class, while nothing they show has changed (about 40 KB each); 0 turns that off. See
-    /// the README's "Benchmark".
+    /// Diary weeks the server keeps in memory to serve again while nothing they show has
+    /// changed (about 16 KB each), and a quarter as many classes' parts of them (about 20 KB
+    /// each), which a class's students share; 0 turns both off. See the README's "Benchmark".
     pub diary_weeks_in_memory: usize,
     /// Reports (pages, exports, class archives) built at once; more requests wait. Each reads
     /// a term of a school's marks into memory, so more than the cores only adds memory.
@@ -77,7 +77,7 @@ impl Default for WebConfig {
             trusted_proxies: Vec::new(),
             public_origin: None,
             allow_login_hint: false,
-            diary_weeks_in_memory: 512,
+            diary_weeks_in_memory: 2048,
             reports_at_once: zhurnal_app::report_places::DEFAULT_AT_ONCE,
             report_wait_seconds: zhurnal_app::report_places::DEFAULT_WAIT.as_secs(),
         }

@@ -246,7 +246,7 @@ login_attempt_minutes = 10
 trusted_proxies = []                      # e.g. ["10.0.0.5"]; X-Forwarded-For is ignored otherwise
 # public_origin = "https://zhurnal.example.ru"
 allow_login_hint = false                  # simulator shortcut; refused with a real ESIA
-diary_weeks_in_memory = 512               # classes' weeks, served again until a change; ~40 KB each, 0 = off
+diary_weeks_in_memory = 2048              # ~16 KB each, + a quarter as many classes' parts; 0 = off
 reports_at_once = 4                       # reports built at once (1 or more; about twice the cores)
 report_wait_seconds = 60                  # others wait this long for a place, then get 503
 
