@@ -1,11 +1,11 @@
 //! Diary weeks built recently, kept while the database says nothing they show has changed
 //! (area `bench`, docs/performance.md, tenth round), and the parts of a week that a class or a
-//! school shares (eleventh and twelfth rounds): the class's lessons with its groups and files,
+//! school shares (eleventh and twelfth rounds): the class's lessons (every group's) and files,
 //! its announcements, and the school's work types.
 //!
-//! A student's week is built from the class's part (read once for the class, three
-//! statements, shared by its ~25 students) and the student's own marks and absences (one
-//! statement). An entry is used only under the [`WeekStamp`] it was built under, which the
+//! A student's week is built from the class's part (two statements, read once for the class
+//! and shared by its ~25 students) and the student's own statement (marks, absences, and the
+//! class's groups the student is not in, whose lessons are dropped). An entry is used only under the [`WeekStamp`] it was built under, which the
 //! diary's access check reads on every request in the same statement as the student's class.
 //! The database's own triggers bump the stamp in the transaction of every change a week shows,
 //! whoever writes (this server, another instance, the CLI, an import), so an entry is never
@@ -28,8 +28,8 @@ use crate::diary::DiaryWeek;
 /// A week took ~16 KB of the server's memory in the benchmark, so 2,048 cost ~32 MB.
 pub(crate) const DEFAULT_CAPACITY: usize = 2048;
 
-/// Classes' weeks kept for as many students' weeks: a class has ~25 students, so a quarter
-/// as many is room for the classes of every kept student's week several times over. A
+/// Classes' parts kept for `weeks` students' weeks: a class has ~25 students, so a quarter as
+/// many leaves room for the classes of every kept student's week several times over. A
 /// class's part took ~20 KB.
 pub(crate) fn class_capacity(weeks: usize) -> usize {
     weeks.div_ceil(4)

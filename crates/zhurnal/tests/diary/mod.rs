@@ -537,9 +537,10 @@ async fn a_new_week_shows_the_announcements_and_work_types_changed_meanwhile() {
     assert!(bodies.contains(&"Родительское собрание в четверг в 18:00"), "{c}");
 }
 
-/// A class's week is read once for all its students (docs/performance.md, twelfth round), and
-/// each student's is picked from it: a student's week shows only their own marks, and of the
-/// groups' lessons only their own group's (the demo teaches English in two groups at once).
+/// A class's lessons and files of a week are read once for all its students
+/// (docs/performance.md, twelfth round), and each student's lessons are picked from them: a
+/// student's week shows only their own marks, and of the groups' lessons only their own
+/// group's (the demo teaches English in two groups at once).
 #[tokio::test]
 async fn a_week_read_for_the_whole_class_shows_each_student_only_their_own() {
     let env = Env::start().await;
@@ -603,8 +604,8 @@ async fn a_week_read_for_the_whole_class_shows_each_student_only_their_own() {
         .collect();
     assert_eq!(shown, expected, "{first}");
 
-    // A classmate's new mark moves the class's stamp, so the class's week is read again with
-    // it; the teen's week does not show it.
+    // A classmate's new marks move the class's stamp, so the teen's week is built again, from
+    // the class's part read again; it does not show them.
     let at = env.app.now_micros();
     add_mark(&env, "classmates-mark", &lesson.external_id, &classmate, "2", at).await;
     add_mark(&env, "classmates-group-mark", &group_lesson.external_id, &classmate, "3", at).await;
