@@ -352,17 +352,13 @@ impl App {
         let read = if access.visible_until.is_some() { limit.max(50) } else { limit };
         let key = (access.class.id, read);
         // The class's stamp covers its announcements, the region's their senders' names.
-        let mut list = match self.class_news.get(&key, access.stamp) {
-            Some(list) => (*list).clone(),
-            None => {
-                let list = self
-                    .store
-                    .list_class_announcements(access.class.id, read.try_into().unwrap_or(50))
-                    .await?;
-                self.class_news.put(key, access.stamp, Arc::new(list.clone()));
-                list
-            }
-        };
+        let kept = self
+            .class_news
+            .get_or_build(key, access.stamp, || {
+                self.store.list_class_announcements(access.class.id, read.try_into().unwrap_or(50))
+            })
+            .await?;
+        let mut list = (*kept).clone();
         if let Some(until) = access.visible_until {
             let offset = self.offset();
             list.retain(|a| {
@@ -382,12 +378,10 @@ impl App {
     ) -> Result<Arc<Vec<WorkTypeRow>>, AppError> {
         let stamp = WeekStamp { class: 0, region: access.stamp.region };
         let school = access.school.id;
-        if let Some(types) = self.work_types.get(&school, stamp) {
-            return Ok(types);
-        }
-        let types = Arc::new(self.store.list_work_types(school).await?);
-        self.work_types.put(school, stamp, types.clone());
-        Ok(types)
+        Ok(self
+            .work_types
+            .get_or_build(school, stamp, || self.store.list_work_types(school))
+            .await?)
     }
 
     /// The week containing `date` (today by default).
