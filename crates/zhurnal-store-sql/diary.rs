@@ -1,5 +1,8 @@
 //! [`DiaryStore`] on both backends: diary reads, the class summary, feed visits and announcements.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use zhurnal_domain::{
@@ -8,11 +11,9 @@ use zhurnal_domain::{
 };
 use zhurnal_store::*;
 
-use crate::backend::{BACKEND, DbRow, DbStore};
+use crate::backend::{ANY_OF_1, BACKEND, DbRow, DbStore, id_list};
 use crate::base::{CLASS_WEEK_LESSONS, lesson_rows};
-use crate::rows::{
-    attendance_from, attendance_kind, class_from_as, corrupt, get, person_from, school_from_as,
-};
+use crate::rows::{attendance_kind, class_from_as, corrupt, get, person_from, school_from_as};
 use crate::{PERSON_COLS, append_audit_in, map_err};
 
 const SUBJECT_MARK_SELECT: &str = "SELECT m.student_id, l.assignment_id, a.subject_id, sj.name AS subject_name, \
@@ -20,37 +21,45 @@ const SUBJECT_MARK_SELECT: &str = "SELECT m.student_id, l.assignment_id, a.subje
     FROM marks m JOIN lessons l ON l.id = m.lesson_id JOIN assignments a ON a.id = l.assignment_id \
     JOIN subjects sj ON sj.id = a.subject_id";
 
-/// [`DiaryStore::list_student_week_entries`]: `$1` student, `$2` class, `$3`..`$4` dates.
-/// `entry` 0 is a mark (the columns `subject_mark_from` reads), 1 an attendance entry (those of
-/// `attendance_from`), 2 a group assignment of the class the student is not in (by
-/// `assignment_id`). The first two start from the class's assignments and their lessons of the
-/// days (`lessons_assignment_date_number_key`), then probe the student's row of each lesson
-/// (`marks_student_idx`, the attendance key): a search by student instead would read every
-/// mark and absence of the year to keep a week's. The subject's name is a lookup by key (see
-/// `lessons_sql` on PostgreSQL's generic plans).
-const WEEK_ENTRIES: &str = "\
-SELECT CAST(0 AS BIGINT) AS entry, m.student_id, l.assignment_id, a.subject_id, \
-  (SELECT sj.name FROM subjects sj WHERE sj.id = a.subject_id) AS subject_name, m.lesson_id, \
-  l.on_date, l.lesson_number, m.id AS mark_id, m.value, m.work_type_id, m.weight, m.comment, \
-  m.created_at, CAST(NULL AS TEXT) AS kind \
-  FROM assignments a JOIN lessons l ON l.assignment_id = a.id \
-  JOIN marks m ON m.lesson_id = l.id AND m.student_id = $1 \
-  WHERE a.class_id = $2 AND l.on_date BETWEEN $3 AND $4 AND m.deleted_at IS NULL \
-UNION ALL \
-SELECT 1, t.student_id, l.assignment_id, NULL, NULL, t.lesson_id, l.on_date, l.lesson_number, \
-  NULL, NULL, NULL, NULL, NULL, NULL, t.kind \
-  FROM assignments a JOIN lessons l ON l.assignment_id = a.id \
-  JOIN attendance t ON t.lesson_id = l.id AND t.student_id = $1 \
-  WHERE a.class_id = $2 AND l.on_date BETWEEN $3 AND $4 \
-UNION ALL \
-SELECT 2, NULL, a.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-  FROM assignments a WHERE a.class_id = $2 AND a.group_id IS NOT NULL AND NOT EXISTS \
-  (SELECT 1 FROM group_members gm WHERE gm.group_id = a.group_id AND gm.student_id = $1) \
-ORDER BY entry, on_date, lesson_number, mark_id, assignment_id";
+/// [`DiaryStore::list_student_week_entries`]: `$1` the ids of the week's held lessons (a list,
+/// see `ANY_OF_1`), `$2` student, `$3` class. `entry` 0 is a mark, 1 an attendance entry (both
+/// by `lesson_id`), 2 a group assignment of the class the student is not in (by
+/// `assignment_id`). The lessons come from the class's part of the week the diary read or
+/// kept before, so the marks and absences are probes of the student's rows of those lessons
+/// (`marks_student_idx`, the attendance indexes), with nothing joined: what a lesson is and
+/// what it teaches is in the class's part already. Starting from the class's assignments and
+/// their lessons instead cost PostgreSQL twice as much (docs/performance.md, thirteenth
+/// round), and a search by student alone would read every mark of the year to keep a week's.
+static WEEK_ENTRIES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT CAST(0 AS BIGINT) AS entry, m.lesson_id, m.id AS mark_id, m.value, \
+           m.work_type_id, m.weight, m.comment, m.created_at, CAST(NULL AS TEXT) AS kind, \
+           CAST(NULL AS BIGINT) AS assignment_id \
+           FROM marks m \
+           WHERE m.student_id = $2 AND m.lesson_id {ANY_OF_1} AND m.deleted_at IS NULL \
+         UNION ALL \
+         SELECT 1, t.lesson_id, NULL, NULL, NULL, NULL, NULL, NULL, t.kind, NULL \
+           FROM attendance t WHERE t.student_id = $2 AND t.lesson_id {ANY_OF_1} \
+         UNION ALL \
+         SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, a.id \
+           FROM assignments a WHERE a.class_id = $3 AND a.group_id IS NOT NULL AND NOT EXISTS \
+           (SELECT 1 FROM group_members gm WHERE gm.group_id = a.group_id AND gm.student_id = $2) \
+         ORDER BY entry, lesson_id, mark_id, assignment_id"
+    )
+});
 
-fn subject_mark_from(r: &DbRow) -> StoreResult<SubjectMarkRow> {
+/// The value and weight of a mark row, checked.
+fn mark_value_weight(r: &DbRow) -> StoreResult<(MarkValue, u8)> {
     let value: String = get(r, "value")?;
     let weight: i64 = get(r, "weight")?;
+    Ok((
+        MarkValue::parse(&value).map_err(|_| corrupt("marks.value", &value))?,
+        u8::try_from(weight).map_err(|_| corrupt("marks.weight", &weight.to_string()))?,
+    ))
+}
+
+fn subject_mark_from(r: &DbRow) -> StoreResult<SubjectMarkRow> {
+    let (value, weight) = mark_value_weight(r)?;
     Ok(SubjectMarkRow {
         student_id: PersonId(get(r, "student_id")?),
         assignment_id: AssignmentId(get(r, "assignment_id")?),
@@ -58,9 +67,9 @@ fn subject_mark_from(r: &DbRow) -> StoreResult<SubjectMarkRow> {
         subject_name: get(r, "subject_name")?,
         lesson_id: LessonId(get(r, "lesson_id")?),
         date: get(r, "on_date")?,
-        value: MarkValue::parse(&value).map_err(|_| corrupt("marks.value", &value))?,
+        value,
         work_type_id: WorkTypeId(get(r, "work_type_id")?),
-        weight: u8::try_from(weight).map_err(|_| corrupt("marks.weight", &weight.to_string()))?,
+        weight,
         comment: get(r, "comment")?,
         created_at: get(r, "created_at")?,
     })
@@ -237,26 +246,64 @@ impl DiaryStore for DbStore {
         &self,
         student: PersonId,
         class: ClassId,
-        from: NaiveDate,
-        to: NaiveDate,
+        week: &ClassWeek,
     ) -> StoreResult<WeekEntries> {
-        let rows = sqlx::query(WEEK_ENTRIES)
+        let held: HashMap<LessonId, &ScheduledLesson> =
+            week.lessons.iter().filter_map(|l| Some((l.lesson_id?, l))).collect();
+        let ids: Vec<i64> = held.keys().map(|l| l.0).collect();
+        let rows = sqlx::query(WEEK_ENTRIES.as_str())
+            .bind(id_list(&ids)?)
             .bind(student.0)
             .bind(class.0)
-            .bind(from)
-            .bind(to)
             .fetch_all(self.reader())
             .await
             .map_err(map_err)?;
-        let mut out = WeekEntries::default();
+        let lesson_of = |r: &DbRow| -> StoreResult<(LessonId, &ScheduledLesson)> {
+            let id = LessonId(get(r, "lesson_id")?);
+            let lesson = held.get(&id).ok_or_else(|| corrupt("lessons.id", &id.0.to_string()))?;
+            Ok((id, lesson))
+        };
+        // Sorted below as the trait promises (by date and lesson number), which the lesson ids
+        // the statement sorts by do not follow.
+        let (mut marks, mut attendance) = (Vec::new(), Vec::new());
+        let mut other_groups = Vec::new();
         for r in &rows {
             match get::<i64>(r, "entry")? {
-                0 => out.marks.push(subject_mark_from(r)?),
-                1 => out.attendance.push(attendance_from(r)?),
-                _ => out.other_groups.push(AssignmentId(get(r, "assignment_id")?)),
+                0 => {
+                    let (lesson_id, lesson) = lesson_of(r)?;
+                    let (value, weight) = mark_value_weight(r)?;
+                    let mark_id: i64 = get(r, "mark_id")?;
+                    let row = SubjectMarkRow {
+                        student_id: student,
+                        assignment_id: lesson.assignment.id,
+                        subject_id: lesson.assignment.subject_id,
+                        subject_name: lesson.assignment.subject_name.clone(),
+                        lesson_id,
+                        date: lesson.date,
+                        value,
+                        work_type_id: WorkTypeId(get(r, "work_type_id")?),
+                        weight,
+                        comment: get(r, "comment")?,
+                        created_at: get(r, "created_at")?,
+                    };
+                    marks.push(((lesson.date, lesson.lesson_number, mark_id), row));
+                }
+                1 => {
+                    let (lesson_id, lesson) = lesson_of(r)?;
+                    let row =
+                        AttendanceRow { lesson_id, student_id: student, kind: attendance_kind(r)? };
+                    attendance.push(((lesson.date, lesson.lesson_number, row.lesson_id), row));
+                }
+                _ => other_groups.push(AssignmentId(get(r, "assignment_id")?)),
             }
         }
-        Ok(out)
+        marks.sort_unstable_by_key(|(key, _)| *key);
+        attendance.sort_unstable_by_key(|(key, _)| *key);
+        Ok(WeekEntries {
+            marks: marks.into_iter().map(|(_, m)| m).collect(),
+            attendance: attendance.into_iter().map(|(_, a)| a).collect(),
+            other_groups,
+        })
     }
 
     async fn list_student_subject_marks(

@@ -409,10 +409,11 @@ impl App {
         }
         let reads = async {
             let (class_week, WeekEntries { marks, attendance, other_groups }) = if monday <= to {
-                (
-                    self.class_week(access, monday, to).await?,
-                    self.store.list_student_week_entries(student, class, monday, to).await?,
-                )
+                // The student's statement probes the lessons of the class's part.
+                let class_week = self.class_week(access, monday, to).await?;
+                let entries =
+                    self.store.list_student_week_entries(student, class, &class_week).await?;
+                (class_week, entries)
             } else {
                 Default::default()
             };

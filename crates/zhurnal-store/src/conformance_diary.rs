@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use chrono::NaiveDate;
 use zhurnal_domain::{
     AnnouncementStatus, AttendanceKind, ClassId, Grading, LessonId, MarkValue, PersonId,
 };
@@ -373,7 +374,7 @@ pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lesso
     store.create_mark(&mark(a, 30, 1, 3, 2_400), audit("mark.create")).await.expect("next week");
 
     let week = (d(2026, 11, 23), d(2026, 11, 29));
-    let own = store.list_student_week_entries(a, a5, week.0, week.1).await.expect("a's week");
+    let own = week_entries(&store, a, a5, week.0, week.1).await.expect("a's week");
     let by_student = store.list_student_subject_marks(a, week.0, week.1).await.expect("marks");
     assert_eq!(own.marks, by_student, "the same marks as the read by student, in its order");
     assert_eq!(own.marks.len(), 2, "the fixture's mark and the kept one");
@@ -382,7 +383,7 @@ pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lesso
     );
     assert!(own.attendance.is_empty());
 
-    let ill = store.list_student_week_entries(c, a5, week.0, week.1).await.expect("c's week");
+    let ill = week_entries(&store, c, a5, week.0, week.1).await.expect("c's week");
     assert_eq!(
         ill.attendance,
         store.list_student_attendance(c, week.0, week.1).await.expect("att")
@@ -392,10 +393,25 @@ pub async fn week_entries_are_the_students_marks_and_absences_on_the_class_lesso
     assert_eq!(ill.marks.len(), 1, "student-c's own mark only");
     assert_eq!(ill.marks[0].student_id, c);
 
-    let other_class = store.list_student_week_entries(a, b5, week.0, week.1).await.expect("5Б");
+    let other_class = week_entries(&store, a, b5, week.0, week.1).await.expect("5Б");
     assert_eq!(other_class, WeekEntries::default(), "5Б's lessons carry none of a's marks");
-    let tuesday = store.list_student_week_entries(a, a5, d(2026, 11, 24), d(2026, 11, 24)).await;
+    let tuesday = week_entries(&store, a, a5, d(2026, 11, 24), d(2026, 11, 24)).await;
     assert_eq!(tuesday.expect("one day").marks.len(), 1, "only the days asked for");
+    let sunday = week_entries(&store, a, a5, week.1, week.1).await.expect("no lessons");
+    assert_eq!(sunday, WeekEntries::default(), "a day without lessons has nothing");
+}
+
+/// A student's entries of a class's week, read as the diary reads them: the class's part
+/// first, then the student's rows of its lessons.
+async fn week_entries(
+    store: &Arc<dyn Store>,
+    student: PersonId,
+    class: ClassId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> StoreResult<WeekEntries> {
+    let week = store.read_class_week(class, from, to).await?;
+    store.list_student_week_entries(student, class, &week).await
 }
 
 /// The diary keeps a class's week and picks each student's lessons from it: they must be what
@@ -471,7 +487,7 @@ pub async fn a_class_week_holds_every_students_week(store: Arc<dyn Store>) {
     let mut not_theirs = Vec::new();
     for (student, name) in [(a, "student-a"), (former, "student-b"), (c, "student-c")] {
         let own = store.list_student_lessons(student, a5, from, to).await.expect("lessons");
-        let groups = store.list_student_week_entries(student, a5, from, to).await.expect("own");
+        let groups = store.list_student_week_entries(student, a5, &week).await.expect("own");
         let picked: Vec<ScheduledLesson> = week.lessons_of(&groups.other_groups).cloned().collect();
         assert_eq!(picked, own, "{name}'s lessons");
         not_theirs.push(groups.other_groups);

@@ -191,17 +191,16 @@ pub trait DiaryStore: Send + Sync {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<ClassWeek>;
-    /// The student's marks and attendance on lessons of `class`'s assignments held between
-    /// the dates (the diary's week, which shows the class's lessons), and the class's group
-    /// assignments the student is not in, in one statement. It starts from the class's lessons
-    /// of those days, so its cost does not grow with the marks of the year as a search by
-    /// student would.
+    /// The student's marks and attendance on the held lessons of a class's week (read by
+    /// [`DiaryStore::read_class_week`] for `class`), and the class's group assignments the
+    /// student is not in, in one statement. It probes the student's rows of those lessons, so
+    /// its cost does not grow with the marks of the year as a search by student would, and
+    /// takes each mark's subject and date from the lessons.
     async fn list_student_week_entries(
         &self,
         student: PersonId,
         class: ClassId,
-        from: NaiveDate,
-        to: NaiveDate,
+        week: &ClassWeek,
     ) -> StoreResult<WeekEntries>;
     /// A student's marks between the dates with subject and date, by date.
     async fn list_student_subject_marks(
