@@ -24,7 +24,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
-use zhurnal_app::diary::{ClassSummary, ContactRow, DiaryFeed, DiaryMarks, DiaryWeek};
+use zhurnal_app::diary::{ClassSummary, ContactRow, DiaryAccess, DiaryFeed, DiaryMarks, DiaryWeek};
 use zhurnal_domain::{ClassId, PeriodId};
 use zhurnal_store::NewAudit;
 
@@ -89,14 +89,28 @@ fn parse_marks_query(
     Ok((period, target))
 }
 
-/// A child of the parent for the picker: (public id, first name, current).
+/// The parent's children for the picker: (public id, "first name (class)", current).
+/// A parent of one child is looking at that child's diary, and the access check has just read
+/// all the picker shows (the same enrolment `list_children` picks), so only a parent of several
+/// children costs a statement; the children themselves come from the session's relations.
 async fn child_picker(
     state: &AppState,
     user: &CurrentUser,
-    current: &str,
+    access: &DiaryAccess,
 ) -> Result<Vec<(String, String, bool)>, WebError> {
     if !user.actor.is_parent() {
         return Ok(Vec::new());
+    }
+    let label = |first_name: &str, class: Option<&str>| match class {
+        Some(class) => format!("{first_name} ({class})"),
+        None => first_name.to_string(),
+    };
+    if let [only] = user.actor.children.as_slice()
+        && only.child == access.student.id
+    {
+        let student = &access.student;
+        let name = label(&student.first_name, Some(&access.class.name()));
+        return Ok(vec![(student.uid.clone(), name, true)]);
     }
     Ok(state
         .app
@@ -105,11 +119,8 @@ async fn child_picker(
         .await?
         .into_iter()
         .map(|c| {
-            let label = match &c.class_name {
-                Some(class) => format!("{} ({class})", c.person.first_name),
-                None => c.person.first_name.clone(),
-            };
-            (c.person.uid.clone(), label, c.person.uid == current)
+            let name = label(&c.person.first_name, c.class_name.as_deref());
+            (c.person.uid.clone(), name, c.person.uid == access.student.uid)
         })
         .collect())
 }
@@ -191,7 +202,7 @@ async fn week_page(
     let access = state.app.diary_access(&user.actor, uid).await?;
     let base_audit = base_audit(user);
     let week = async { Ok::<_, WebError>(state.app.diary_week(&access, date, &base_audit).await?) };
-    let (week, children) = tokio::try_join!(week, child_picker(state, user, uid))?;
+    let (week, children) = tokio::try_join!(week, child_picker(state, user, &access))?;
     let base = if access.on_behalf { format!("/diary/{uid}") } else { "/diary".to_string() };
     render(WeekPage {
         nav: Some(Nav::for_user(user)),
@@ -229,7 +240,7 @@ pub async fn marks_page(
     let (period, target) = parse_marks_query(&q, false)?;
     let access = state.app.diary_access(&user.actor, &uid).await?;
     let marks = state.app.diary_marks(&access, period, target, &base_audit(&user)).await?;
-    let children = child_picker(&state, &user, &uid).await?;
+    let children = child_picker(&state, &user, &access).await?;
     render(MarksPage {
         nav: Some(Nav::for_user(&user)),
         period_id: marks.period.as_ref().map_or(0, |p| p.id),
@@ -269,7 +280,7 @@ pub async fn feed_page(
 ) -> Result<Response, WebError> {
     let access = state.app.diary_access(&user.actor, &uid).await?;
     let feed = state.app.diary_feed(user.person.id, &access, &base_audit(&user)).await?;
-    let children = child_picker(&state, &user, &uid).await?;
+    let children = child_picker(&state, &user, &access).await?;
     render(FeedPage {
         nav: Some(Nav::for_user(&user)),
         since: feed.since.map_or_else(

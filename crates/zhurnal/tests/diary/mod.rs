@@ -6,6 +6,7 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use zhurnal_domain::mark::{format_average, plan_options};
 use zhurnal_domain::{AverageExplanation, ClassId, PersonId, WeightedMark};
 use zhurnal_store::batch::{BLesson, BMark};
+use zhurnal_store::import::PurgeScope;
 use zhurnal_store::{Batch, NewAudit};
 
 use crate::support::{Browser, Env, csrf, login};
@@ -174,6 +175,36 @@ async fn a_parent_switches_between_children_and_not_into_another_family() {
     assert_eq!(login(&env, &mut s, "student-teen-1").await.status, 200);
     assert_eq!(s.get(&env.url(&format!("/diary/{teen}"))).await.status, 200);
     assert_eq!(s.get(&env.url(&format!("/diary/{child}"))).await.status, 403);
+}
+
+/// A parent of one child gets the picker from the diary's access check (no statement of its
+/// own): it must read as the one of several children does, name and class, marked current.
+#[tokio::test]
+async fn a_parent_of_one_child_sees_that_child_in_the_picker() {
+    let env = Env::start().await;
+    let child = person(&env, "student-child-1").await;
+    env.app
+        .store
+        .purge_persons(&[(child, PurgeScope::Full)], NewAudit::new(0, "test.purge", "ok"))
+        .await
+        .expect("purge the second child");
+    let mut b = Browser::new();
+    assert_eq!(login(&env, &mut b, "parent-1").await.status, 200);
+    let teen = env.persona_uid("student-teen-1");
+    let gone = format!("/diary/{}", env.persona_uid("student-child-1"));
+    let teen_persona = env.data.personas.iter().find(|p| p.id == "student-teen-1").expect("teen");
+    let picker = format!(
+        "<a href=\"/diary/{teen}\" aria-current=\"page\">{} (9А)</a>",
+        teen_persona.first_name
+    );
+    for path in
+        [format!("/diary/{teen}"), format!("/diary/{teen}/marks"), format!("/diary/{teen}/feed")]
+    {
+        let page = b.get(&env.url(&path)).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.body.contains(&picker), "{path}: {picker}");
+        assert!(!page.body.contains(&gone), "{path}: the purged child is not offered");
+    }
 }
 
 #[tokio::test]
