@@ -78,6 +78,25 @@ pub(crate) struct StampedCache<K, V> {
 /// A value being built, which the requests that wait for it share.
 type Build<V> = Arc<OnceCell<Arc<V>>>;
 
+/// Forgets a build when the first of its requests finishes or goes away (a client that
+/// disconnects drops its request at any await): later requests find the value stored, or,
+/// after a failure, start a build of their own. Without it, a build whose requests all went
+/// away would stay in the map for good.
+struct Forget<'a, K: Copy + Eq + Hash, V> {
+    building: &'a Mutex<HashMap<(K, WeekStamp), Build<V>>>,
+    key: (K, WeekStamp),
+    cell: Build<V>,
+}
+
+impl<K: Copy + Eq + Hash, V> Drop for Forget<'_, K, V> {
+    fn drop(&mut self) {
+        let mut building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
+        if building.get(&self.key).is_some_and(|c| Arc::ptr_eq(c, &self.cell)) {
+            building.remove(&self.key);
+        }
+    }
+}
+
 impl<K: Copy + Eq + Hash, V> StampedCache<K, V> {
     /// `capacity` 0 keeps nothing.
     pub(crate) fn new(capacity: usize) -> Self {
@@ -111,21 +130,14 @@ impl<K: Copy + Eq + Hash, V> StampedCache<K, V> {
             let mut building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
             building.entry((key, stamp)).or_default().clone()
         };
-        let built = cell
-            .get_or_try_init(|| async {
-                let value = Arc::new(build().await?);
-                self.put(key, stamp, value.clone());
-                Ok(value)
-            })
-            .await
-            .cloned();
-        // The first to finish forgets the build: later requests find the value stored, or,
-        // after a failure, start a build of their own.
-        let mut building = self.building.lock().unwrap_or_else(PoisonError::into_inner);
-        if building.get(&(key, stamp)).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            building.remove(&(key, stamp));
-        }
-        built
+        let _forget = Forget { building: &self.building, key: (key, stamp), cell: cell.clone() };
+        cell.get_or_try_init(|| async {
+            let value = Arc::new(build().await?);
+            self.put(key, stamp, value.clone());
+            Ok(value)
+        })
+        .await
+        .cloned()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K, V>> {
@@ -247,6 +259,24 @@ mod tests {
         assert_eq!(failed.unwrap_err(), "down");
         assert_eq!(*cache.get_or_build(key(2), S1, build(6)).await.unwrap(), "w6", "built again");
         assert!(cache.building.lock().unwrap().is_empty(), "nothing left being built");
+    }
+
+    #[tokio::test]
+    async fn a_build_whose_request_went_away_is_forgotten() {
+        let cache = Cache::new(8);
+        let slow = || async {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            Ok::<_, &str>("never".to_string())
+        };
+        let gone = tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            cache.get_or_build(key(1), S1, slow),
+        )
+        .await;
+        assert!(gone.is_err(), "the request went away while building");
+        assert!(cache.building.lock().unwrap().is_empty(), "its build is forgotten");
+        let next = cache.get_or_build(key(1), S1, || async { Ok::<_, &str>("w1".to_string()) });
+        assert_eq!(*next.await.unwrap(), "w1", "the next request builds");
     }
 
     #[test]
